@@ -1,0 +1,134 @@
+//! The domain's tunables. Every field has a production default.
+
+use chrono::TimeDelta;
+
+use crate::values::{Email, Password, Username};
+
+/// Lifetimes and the password policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthConfig {
+    /// Access-token lifetime. Default 30 minutes.
+    pub access_ttl: TimeDelta,
+    /// Refresh-token lifetime; each rotation starts a new one. Default 14 days.
+    pub refresh_ttl: TimeDelta,
+    /// Absolute session lifetime: no rotation extends a session past it. Default 30 days.
+    pub session_lifetime: TimeDelta,
+    /// Password-reset link lifetime. Default 30 minutes.
+    pub reset_token_ttl: TimeDelta,
+    pub password_policy: PasswordPolicy,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_ttl: TimeDelta::seconds(1800),
+            refresh_ttl: TimeDelta::days(14),
+            session_lifetime: TimeDelta::days(30),
+            reset_token_ttl: TimeDelta::minutes(30),
+            password_policy: PasswordPolicy::default(),
+        }
+    }
+}
+
+/// NIST SP 800-63B style: length only, no composition rules, not the account's own
+/// name. Lengths count Unicode characters after NFKC normalisation. The maximum bounds
+/// what a client can make the hasher chew on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    pub min_chars: usize,
+    pub max_chars: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        Self {
+            min_chars: 8,
+            max_chars: 256,
+        }
+    }
+}
+
+/// How a password breaks the policy; `Display` is fit for the client.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyViolation {
+    #[error("Password must be at least {min} characters")]
+    TooShort { min: usize },
+    #[error("Password must be at most {max} characters")]
+    TooLong { max: usize },
+    #[error("Password must not be the same as the email or username")]
+    MatchesIdentity,
+}
+
+impl PasswordPolicy {
+    /// The length rules alone (no account needed).
+    pub fn check_length(&self, password: &Password) -> Result<(), PolicyViolation> {
+        let count = password.char_count();
+        if count < self.min_chars {
+            return Err(PolicyViolation::TooShort { min: self.min_chars });
+        }
+        if count > self.max_chars {
+            return Err(PolicyViolation::TooLong { max: self.max_chars });
+        }
+        Ok(())
+    }
+
+    /// Every rule, for a password of the account named by `email` and `username`.
+    pub fn check(
+        &self,
+        password: &Password,
+        email: &Email,
+        username: Option<&Username>,
+    ) -> Result<(), PolicyViolation> {
+        self.check_length(password)?;
+        let candidate = password.expose().to_lowercase();
+        let matches_username = username.is_some_and(|u| u.as_str().to_lowercase() == candidate);
+        if candidate == email.as_str() || matches_username {
+            return Err(PolicyViolation::MatchesIdentity);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email() -> Email {
+        Email::parse("ada@example.com").unwrap()
+    }
+
+    #[test]
+    fn length_counts_characters_not_bytes() {
+        let policy = PasswordPolicy::default();
+        // Eight two-byte characters pass, seven do not.
+        assert!(policy.check_length(&Password::new("éééééééé")).is_ok());
+        assert_eq!(
+            policy.check_length(&Password::new("ééééééé")),
+            Err(PolicyViolation::TooShort { min: 8 })
+        );
+        assert_eq!(
+            policy.check_length(&Password::new(&"x".repeat(257))),
+            Err(PolicyViolation::TooLong { max: 256 })
+        );
+    }
+
+    #[test]
+    fn no_composition_rules() {
+        let policy = PasswordPolicy::default();
+        assert!(policy.check(&Password::new("aaaaaaaa"), &email(), None).is_ok());
+    }
+
+    #[test]
+    fn password_may_not_be_the_account_name() {
+        let policy = PasswordPolicy::default();
+        let username = Username::parse("adalovelace").unwrap();
+        assert_eq!(
+            policy.check(&Password::new("ADA@example.com"), &email(), None),
+            Err(PolicyViolation::MatchesIdentity)
+        );
+        assert_eq!(
+            policy.check(&Password::new("AdaLovelace"), &email(), Some(&username)),
+            Err(PolicyViolation::MatchesIdentity)
+        );
+    }
+}

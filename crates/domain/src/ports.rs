@@ -1,0 +1,268 @@
+//! The ports: every capability the domain needs from outside, in one place.
+//!
+//! Each method documents what an adapter MUST return in each case. The ports are
+//! synchronous: the reference adapters (Diesel, argon2) block, and the HTTP layer runs
+//! every use case on a blocking thread. An adapter MUST NOT panic on bad data it reads;
+//! it reports [`StoreError`] instead.
+
+use chrono::{DateTime, Utc};
+
+use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+use crate::token::{Claims, ResetSecret, TokenKind};
+use crate::user::User;
+use crate::values::{Email, Password, PasswordHash, ResetTokenHash, SessionId, TokenId, UserId, Username};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The storage behind a port failed: unreachable, timed out, a query or transaction
+/// failed, or a stored row no longer parses. Never a client's mistake.
+#[derive(Debug, thiserror::Error)]
+#[error("storage failure: {0}")]
+pub struct StoreError(#[source] pub BoxError);
+
+impl StoreError {
+    pub fn new(source: impl Into<BoxError>) -> Self {
+        Self(source.into())
+    }
+}
+
+/// Why [`UserRepository::create`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateUserError {
+    #[error("email already taken")]
+    EmailTaken,
+    #[error("username already taken")]
+    UsernameTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The account store.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait UserRepository: Send + Sync {
+    /// Inserts `user`.
+    ///
+    /// MUST return [`CreateUserError::EmailTaken`] when another user has the same email
+    /// (compared case-insensitively) and [`CreateUserError::UsernameTaken`] likewise for
+    /// the username, also when a concurrent insert won the race (a unique-constraint
+    /// violation), so that of two concurrent registrations exactly one succeeds.
+    /// Anything else is [`CreateUserError::Store`].
+    fn create(&self, user: &User) -> Result<(), CreateUserError>;
+
+    /// MUST return `Ok(None)` when no user has this id.
+    fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
+
+    /// Looks up by email, case-insensitively. MUST return `Ok(None)` when none matches.
+    fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
+
+    /// Looks up by username, case-insensitively. MUST return `Ok(None)` when none matches.
+    fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+
+    /// Replaces the stored hash of an unchanged password (a re-hash with current
+    /// parameters); `password_changed_at` stays. MUST return `Ok(false)` when the user
+    /// no longer exists, `Ok(true)` when updated.
+    fn replace_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// Why [`SessionRepository::rotate`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RotateError {
+    /// No refresh token has this `jti` (never issued, or its session was deleted).
+    #[error("unknown refresh token")]
+    UnknownToken,
+    /// The token was already used: this is a replay. Nothing was changed.
+    #[error("refresh token already used")]
+    AlreadyUsed { session: SessionId },
+    /// The token's session is revoked or past its absolute expiry. Nothing was changed.
+    #[error("session no longer active")]
+    SessionInactive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why [`SessionRepository::end_by_refresh_token`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum EndSessionError {
+    #[error("unknown refresh token")]
+    UnknownToken,
+    /// The token was already used. The adapter has revoked the session with reason
+    /// [`RevocationReason::RefreshReuse`], as a replayed token means a stolen family.
+    #[error("refresh token already used")]
+    AlreadyUsed,
+    /// The session was already revoked or expired. Nothing was changed.
+    #[error("session no longer active")]
+    SessionInactive,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sessions and their refresh-token families.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a new session together with its first refresh token, atomically: either
+    /// both are stored or neither. Failures are [`StoreError`].
+    fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), StoreError>;
+
+    /// MUST return `Ok(None)` when no session has this id. Revoked and expired sessions
+    /// are returned as they are; the caller judges them.
+    fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// Rotation, in one transaction: marks the token `presented` used at `now`, stores
+    /// `successor` (same session) and sets the session's `last_refreshed_at` to `now`.
+    ///
+    /// Checked inside that transaction, in this order: the token exists, else
+    /// [`RotateError::UnknownToken`]; its session is active at `now` (not revoked, not
+    /// past `expires_at`), else [`RotateError::SessionInactive`]; the token is unused,
+    /// else [`RotateError::AlreadyUsed`]. Of two concurrent calls with one token exactly
+    /// one MUST succeed and the other MUST get `AlreadyUsed` (a conditional update on
+    /// `used_at IS NULL`, not a read followed by a write). On any error nothing changes.
+    fn rotate(
+        &self,
+        presented: TokenId,
+        successor: &RefreshTokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotateError>;
+
+    /// Logout by refresh token, in one transaction: if the token is unknown,
+    /// [`EndSessionError::UnknownToken`]; if its session is inactive at `now`,
+    /// [`EndSessionError::SessionInactive`]; if the token was already used, revokes the
+    /// session with [`RevocationReason::RefreshReuse`] and returns
+    /// [`EndSessionError::AlreadyUsed`]; otherwise revokes it with `reason` and returns
+    /// the session's id.
+    fn end_by_refresh_token(
+        &self,
+        token: TokenId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<SessionId, EndSessionError>;
+
+    /// Revokes one session. Idempotent: revoking a revoked session keeps its first
+    /// time and reason and returns `Ok`. An unknown id is `Ok` too.
+    fn revoke(&self, id: SessionId, reason: RevocationReason, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Revokes every active session of the user; returns how many it revoked.
+    fn revoke_all_for_user(
+        &self,
+        user: UserId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
+/// Why [`ResetTokenRepository::complete_reset`] refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CompleteResetError {
+    /// Unknown, already used, or expired at `now`. Nothing was changed.
+    #[error("invalid reset token")]
+    InvalidToken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Password-reset tokens, stored by hash only.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait ResetTokenRepository: Send + Sync {
+    /// Stores `token`. Outstanding (unused) tokens of the same user MUST stop working in
+    /// the same transaction, so only the newest link sent is live.
+    fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError>;
+
+    /// The token with this hash if it is unused and unexpired at `now`, else `Ok(None)`.
+    fn find_valid(&self, hash: &ResetTokenHash, now: DateTime<Utc>) -> Result<Option<ResetTokenRecord>, StoreError>;
+
+    /// The whole reset, in one transaction: marks the token used (a conditional update,
+    /// so of two concurrent calls one wins and the other gets
+    /// [`CompleteResetError::InvalidToken`]), sets the user's password hash,
+    /// `password_changed_at = now`, clears `must_change_password`, and revokes every
+    /// active session of the user with [`RevocationReason::PasswordReset`]. Returns the
+    /// user's id. On any error nothing changes.
+    fn complete_reset(
+        &self,
+        hash: &ResetTokenHash,
+        new_password_hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<UserId, CompleteResetError>;
+}
+
+/// The password hasher failed (e.g. a stored hash is not in a format it knows).
+#[derive(Debug, thiserror::Error)]
+#[error("password hashing failed: {0}")]
+pub struct HashError(pub String);
+
+/// The outcome of checking a password against a stored hash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordVerdict {
+    Valid,
+    /// Valid, but hashed with other parameters than the hasher's current ones.
+    ValidNeedsRehash,
+    Invalid,
+}
+
+/// One-way password hashing.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes with a fresh salt and the current parameters.
+    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
+
+    /// MUST return `Invalid` for a wrong password and `HashError` only when `hash`
+    /// cannot be read. Comparison MUST be constant-time.
+    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<PasswordVerdict, HashError>;
+}
+
+/// Encoding a token failed (a key problem: never the client's fault).
+#[derive(Debug, thiserror::Error)]
+#[error("token encoding failed: {0}")]
+pub struct TokenIssueError(pub String);
+
+/// Why a presented token was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenVerifyError {
+    /// Well-formed and correctly signed for this issuer, audience and kind, but past its
+    /// expiry. The claims are carried because a signed claim set is still evidence of
+    /// which session it belonged to.
+    #[error("token expired")]
+    Expired(Box<Claims>),
+    /// Anything else: malformed, bad signature, wrong algorithm, issuer, audience or
+    /// kind (a refresh token presented as an access token), missing claims.
+    #[error("token invalid")]
+    Invalid,
+}
+
+/// Signs and checks tokens.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait TokenCodec: Send + Sync {
+    /// Encodes `claims`, adding the codec's issuer and audience.
+    fn issue(&self, claims: &Claims) -> Result<String, TokenIssueError>;
+
+    /// Verifies `token` as a token of `kind`, judging expiry against `now` (with the
+    /// codec's small leeway), and returns its claims. See [`TokenVerifyError`].
+    fn verify(&self, token: &str, kind: TokenKind, now: DateTime<Utc>) -> Result<Claims, TokenVerifyError>;
+}
+
+/// The time. Tests control it; production reads the system clock.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// Delivering a message failed.
+#[derive(Debug, thiserror::Error)]
+#[error("mail delivery failed: {0}")]
+pub struct MailError(pub String);
+
+/// Outgoing mail.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait Mailer: Send + Sync {
+    /// Delivers a password-reset secret to `to`. A failure is reported, never retried
+    /// here; the caller decides what the client sees.
+    fn send_password_reset(
+        &self,
+        to: &Email,
+        secret: &ResetSecret,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), MailError>;
+}

@@ -1,0 +1,531 @@
+//! The use cases.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::AuthConfig;
+use crate::error::{
+    AuthenticateError, FieldError, Internal, LoginError, LogoutError, RefreshError, RegisterError,
+    RequestResetError, ResetPasswordError, ValidationErrors,
+};
+use crate::ports::{
+    Clock, CompleteResetError, CreateUserError, EndSessionError, Mailer, PasswordHasher,
+    PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, TokenCodec,
+    TokenVerifyError, UserRepository,
+};
+use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+use crate::token::{Claims, IssuedToken, ResetSecret, TokenKind, TokenPair};
+use crate::user::{NewUser, Profile, User};
+use crate::values::{
+    Bio, DisplayName, Email, LoginIdentifier, Password, PasswordHash, ResetTokenHash, SessionId,
+    TokenId, UserId, Username,
+};
+
+/// The adapters a service runs on.
+#[derive(Clone)]
+pub struct Ports {
+    pub users: Arc<dyn UserRepository>,
+    pub sessions: Arc<dyn SessionRepository>,
+    pub reset_tokens: Arc<dyn ResetTokenRepository>,
+    pub hasher: Arc<dyn PasswordHasher>,
+    pub tokens: Arc<dyn TokenCodec>,
+    pub clock: Arc<dyn Clock>,
+    pub mailer: Arc<dyn Mailer>,
+}
+
+/// A registration as a client typed it; [`AuthService::register`] parses it.
+#[derive(Clone, Copy, Debug)]
+pub struct Registration<'a> {
+    pub name: &'a str,
+    pub bio: Option<&'a str>,
+    pub email: &'a str,
+    pub username: Option<&'a str>,
+    pub password: &'a Password,
+    /// The repeated password, where the form asks for one.
+    pub confirm: Option<&'a Password>,
+}
+
+/// How the tokens of a new session are shaped, for dialects whose clients expect it.
+#[derive(Clone, Debug, Default)]
+pub struct IssueOptions {
+    /// Overrides [`AuthConfig::access_ttl`] for this session's first access token.
+    pub access_ttl: Option<TimeDelta>,
+    /// Claims added to both tokens, carried over by every rotation.
+    pub extra_claims: Map<String, Value>,
+    /// Claims computed from the user once known (e.g. a `username` claim).
+    pub user_claims: Option<fn(&User) -> Map<String, Value>>,
+}
+
+/// A new session: the user, its id and the first token pair.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub session_id: SessionId,
+    pub tokens: TokenPair,
+}
+
+/// Who an access token speaks for.
+#[derive(Clone, Debug)]
+pub struct Principal {
+    pub user: User,
+    pub session: Session,
+    pub claims: Claims,
+}
+
+/// A rotated pair and whose it is.
+#[derive(Clone, Debug)]
+pub struct Refreshed {
+    pub user_id: UserId,
+    pub session_id: SessionId,
+    pub tokens: TokenPair,
+}
+
+/// Every use case of the domain, over the [`Ports`].
+pub struct AuthService {
+    ports: Ports,
+    config: AuthConfig,
+    /// Verified against when the account does not exist, so that a login for an unknown
+    /// account costs what a wrong password costs. Made on first need, with the hasher's
+    /// current parameters.
+    dummy_hash: OnceLock<PasswordHash>,
+}
+
+impl AuthService {
+    pub fn new(ports: Ports, config: AuthConfig) -> Self {
+        Self {
+            ports,
+            config,
+            dummy_hash: OnceLock::new(),
+        }
+    }
+
+    pub fn config(&self) -> &AuthConfig {
+        &self.config
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.ports.clock.now()
+    }
+
+    /// Self-registration: creates the account and its first session.
+    pub fn register(
+        &self,
+        form: Registration<'_>,
+        options: &IssueOptions,
+    ) -> Result<Authenticated, RegisterError> {
+        let fields = self.parse_registration(form).map_err(RegisterError::Invalid)?;
+        // Saves an argon2 run for the common case; the unique index decides under a race.
+        if self.ports.users.find_by_email(&fields.email)?.is_some() {
+            return Err(RegisterError::EmailTaken);
+        }
+        let user = self.insert_user(fields.user, form.password)?;
+        let now = self.now();
+        let (session_id, tokens) = self.start_session(&user, options, now)?;
+        Ok(Authenticated {
+            user,
+            session_id,
+            tokens,
+        })
+    }
+
+    /// Creates an account without a session (operators, imports). The password must
+    /// meet the policy.
+    pub fn create_user(&self, new: NewUser, password: &Password) -> Result<User, RegisterError> {
+        self.config
+            .password_policy
+            .check(password, &new.email, new.username.as_ref())
+            .map_err(|v| RegisterError::Invalid(ValidationErrors::single("password", v.to_string())))?;
+        self.insert_user(new, password)
+    }
+
+    /// Password login by email or username.
+    pub fn login(
+        &self,
+        identifier: &str,
+        password: &Password,
+        options: &IssueOptions,
+    ) -> Result<Authenticated, LoginError> {
+        // No stored password can be this long; refusing here bounds the hashing work a
+        // client can ask for.
+        if password.char_count() > self.config.password_policy.max_chars {
+            return Err(LoginError::InvalidCredentials);
+        }
+        let user = match LoginIdentifier::parse(identifier) {
+            Some(LoginIdentifier::Email(email)) => self.ports.users.find_by_email(&email)?,
+            Some(LoginIdentifier::Username(name)) => self.ports.users.find_by_username(&name)?,
+            None => None,
+        };
+        let Some(user) = user else {
+            self.ports.hasher.verify(password, self.dummy_hash()?)?;
+            return Err(LoginError::InvalidCredentials);
+        };
+        match self.ports.hasher.verify(password, &user.password_hash)? {
+            PasswordVerdict::Invalid => return Err(LoginError::InvalidCredentials),
+            PasswordVerdict::Valid => {}
+            PasswordVerdict::ValidNeedsRehash => self.rehash(&user, password),
+        }
+        let now = self.now();
+        let (session_id, tokens) = self.start_session(&user, options, now)?;
+        Ok(Authenticated {
+            user,
+            session_id,
+            tokens,
+        })
+    }
+
+    /// Checks an access token and that its session is still live.
+    pub fn authenticate(&self, access_token: &str) -> Result<Principal, AuthenticateError> {
+        let now = self.now();
+        let claims = self
+            .ports
+            .tokens
+            .verify(access_token, TokenKind::Access, now)
+            .map_err(|e| match e {
+                TokenVerifyError::Expired(_) => AuthenticateError::Expired,
+                TokenVerifyError::Invalid => AuthenticateError::Invalid,
+            })?;
+        let session = self
+            .ports
+            .sessions
+            .find(claims.session)?
+            .filter(|s| s.is_active(now))
+            .ok_or(AuthenticateError::SessionInactive)?;
+        if session.user_id != claims.subject {
+            return Err(AuthenticateError::Invalid);
+        }
+        let user = self
+            .ports
+            .users
+            .find_by_id(claims.subject)?
+            .ok_or(AuthenticateError::UserGone)?;
+        Ok(Principal {
+            user,
+            session,
+            claims,
+        })
+    }
+
+    /// Rotation: the presented refresh token is spent and a new pair issued in the same
+    /// session. A spent token presented again revokes the whole session.
+    pub fn refresh(&self, refresh_token: &str) -> Result<Refreshed, RefreshError> {
+        let now = self.now();
+        let claims = self
+            .ports
+            .tokens
+            .verify(refresh_token, TokenKind::Refresh, now)
+            .map_err(|e| match e {
+                TokenVerifyError::Expired(_) => RefreshError::Expired,
+                TokenVerifyError::Invalid => RefreshError::Invalid,
+            })?;
+        let session = self
+            .ports
+            .sessions
+            .find(claims.session)?
+            .ok_or(RefreshError::Invalid)?;
+        if session.user_id != claims.subject {
+            return Err(RefreshError::Invalid);
+        }
+        if !session.is_active(now) {
+            return Err(RefreshError::SessionInactive);
+        }
+        // Encoded before the rotation commits, so a signing failure cannot spend the token.
+        let (tokens, record) = self.issue_pair(
+            &session,
+            claims.extra.clone(),
+            self.config.access_ttl,
+            now,
+        )?;
+        match self.ports.sessions.rotate(claims.token_id, &record, now) {
+            Ok(()) => Ok(Refreshed {
+                user_id: session.user_id,
+                session_id: session.id,
+                tokens,
+            }),
+            Err(RotateError::UnknownToken) => Err(RefreshError::Invalid),
+            Err(RotateError::SessionInactive) => Err(RefreshError::SessionInactive),
+            Err(RotateError::AlreadyUsed { session }) => {
+                self.ports
+                    .sessions
+                    .revoke(session, RevocationReason::RefreshReuse, now)?;
+                tracing::warn!(session = %session, "refresh token reuse detected; session revoked");
+                Err(RefreshError::Reused)
+            }
+            Err(RotateError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// Ends the refresh token's session; its access tokens stop working at once.
+    pub fn logout(&self, refresh_token: &str) -> Result<(), LogoutError> {
+        let now = self.now();
+        let claims = self
+            .ports
+            .tokens
+            .verify(refresh_token, TokenKind::Refresh, now)
+            .map_err(|_| LogoutError::InvalidToken)?;
+        match self
+            .ports
+            .sessions
+            .end_by_refresh_token(claims.token_id, RevocationReason::Logout, now)
+        {
+            Ok(_) => Ok(()),
+            Err(EndSessionError::Store(e)) => Err(e.into()),
+            Err(
+                EndSessionError::UnknownToken
+                | EndSessionError::AlreadyUsed
+                | EndSessionError::SessionInactive,
+            ) => Err(LogoutError::InvalidToken),
+        }
+    }
+
+    /// Mails a reset link if the account exists. The caller learns nothing either way:
+    /// a delivery failure is logged, not returned.
+    pub fn request_password_reset(&self, email: &Email) -> Result<(), RequestResetError> {
+        let Some((secret, expires_at)) = self.create_reset_secret(email)? else {
+            return Ok(());
+        };
+        if let Err(error) = self
+            .ports
+            .mailer
+            .send_password_reset(email, &secret, expires_at)
+        {
+            tracing::warn!(%error, "password reset mail not delivered");
+        }
+        Ok(())
+    }
+
+    /// Creates a reset secret for the account without mailing it (for operators);
+    /// `None` when no account has this email.
+    pub fn create_reset_secret(
+        &self,
+        email: &Email,
+    ) -> Result<Option<(ResetSecret, DateTime<Utc>)>, Internal> {
+        let Some(user) = self.ports.users.find_by_email(email)? else {
+            return Ok(None);
+        };
+        let now = self.now();
+        let secret = ResetSecret::generate()?;
+        let expires_at = now + self.config.reset_token_ttl;
+        self.ports.reset_tokens.create(&ResetTokenRecord {
+            token_hash: ResetTokenHash::of(&secret),
+            user_id: user.id,
+            created_at: now,
+            expires_at,
+            used_at: None,
+        })?;
+        Ok(Some((secret, expires_at)))
+    }
+
+    /// Sets a new password with a reset secret (single use, expiring), clears
+    /// `must_change_password` and ends every session of the account.
+    pub fn reset_password(
+        &self,
+        secret: &str,
+        new_password: &Password,
+    ) -> Result<(), ResetPasswordError> {
+        let policy = &self.config.password_policy;
+        let invalid = |v: crate::config::PolicyViolation| {
+            ResetPasswordError::Invalid(ValidationErrors::single("password", v.to_string()))
+        };
+        policy.check_length(new_password).map_err(invalid)?;
+        let now = self.now();
+        let hash = ResetTokenHash::of(&ResetSecret::from_presented(secret));
+        let record = self
+            .ports
+            .reset_tokens
+            .find_valid(&hash, now)?
+            .ok_or(ResetPasswordError::InvalidToken)?;
+        let user = self
+            .ports
+            .users
+            .find_by_id(record.user_id)?
+            .ok_or(ResetPasswordError::InvalidToken)?;
+        policy
+            .check(new_password, &user.email, user.username.as_ref())
+            .map_err(invalid)?;
+        let new_hash = self.ports.hasher.hash(new_password)?;
+        match self.ports.reset_tokens.complete_reset(&hash, &new_hash, now) {
+            Ok(_) => Ok(()),
+            Err(CompleteResetError::InvalidToken) => Err(ResetPasswordError::InvalidToken),
+            Err(CompleteResetError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    fn parse_registration(&self, form: Registration<'_>) -> Result<ParsedRegistration, ValidationErrors> {
+        let mut errors = Vec::new();
+        let mut field = |name: &'static str, message: String| {
+            errors.push(FieldError {
+                field: name,
+                message,
+            })
+        };
+        let name = DisplayName::parse(form.name).map_err(|e| field("name", e.to_string())).ok();
+        let bio = match form.bio {
+            Some(text) => Bio::parse(text).map(Some).map_err(|e| field("bio", e.to_string())).ok(),
+            None => Some(None),
+        };
+        let email = Email::parse(form.email).map_err(|e| field("email", e.to_string())).ok();
+        let username = match form.username {
+            Some(text) => Username::parse(text)
+                .map(Some)
+                .map_err(|e| field("username", e.to_string()))
+                .ok(),
+            None => Some(None),
+        };
+        let policy = &self.config.password_policy;
+        let password_check = match (&email, &username) {
+            (Some(email), Some(username)) => policy.check(form.password, email, username.as_ref()),
+            _ => policy.check_length(form.password),
+        };
+        if let Err(violation) = password_check {
+            field("password", violation.to_string());
+        }
+        if form.confirm.is_some_and(|confirm| confirm != form.password) {
+            field("confirm", "Passwords don't match".into());
+        }
+        if let Some(errors) = ValidationErrors::from_vec(errors) {
+            return Err(errors);
+        }
+        match (name, bio, email, username) {
+            (Some(name), Some(bio), Some(email), Some(username)) => Ok(ParsedRegistration {
+                email: email.clone(),
+                user: NewUser {
+                    email,
+                    username,
+                    name,
+                    bio,
+                    must_change_password: false,
+                    profile: Profile::default(),
+                },
+            }),
+            // Every `None` above pushed an error, so this arm is never taken.
+            _ => Err(ValidationErrors::single("form", "Invalid registration")),
+        }
+    }
+
+    fn insert_user(&self, new: NewUser, password: &Password) -> Result<User, RegisterError> {
+        let password_hash = self.ports.hasher.hash(password)?;
+        let now = self.now();
+        let user = User {
+            id: UserId::generate(now),
+            email: new.email,
+            username: new.username,
+            name: new.name,
+            bio: new.bio,
+            email_verified: false,
+            must_change_password: new.must_change_password,
+            profile: new.profile,
+            password_hash,
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        };
+        match self.ports.users.create(&user) {
+            Ok(()) => Ok(user),
+            Err(CreateUserError::EmailTaken) => Err(RegisterError::EmailTaken),
+            Err(CreateUserError::UsernameTaken) => Err(RegisterError::UsernameTaken),
+            Err(CreateUserError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    fn dummy_hash(&self) -> Result<&PasswordHash, Internal> {
+        if let Some(hash) = self.dummy_hash.get() {
+            return Ok(hash);
+        }
+        // The value is irrelevant (the result is ignored); only the cost matters.
+        let hash = self.ports.hasher.hash(&Password::new("portcullis-timing-equaliser"))?;
+        Ok(self.dummy_hash.get_or_init(|| hash))
+    }
+
+    /// Upgrades an outdated hash after a successful login. A failure only costs the
+    /// upgrade, not the login.
+    fn rehash(&self, user: &User, password: &Password) {
+        let result = self
+            .ports
+            .hasher
+            .hash(password)
+            .map_err(Internal::from)
+            .and_then(|hash| {
+                self.ports
+                    .users
+                    .replace_password_hash(user.id, &hash, self.now())
+                    .map_err(Internal::from)
+            });
+        if let Err(error) = result {
+            tracing::warn!(user = %user.id, %error, "password re-hash failed");
+        }
+    }
+
+    fn start_session(
+        &self,
+        user: &User,
+        options: &IssueOptions,
+        now: DateTime<Utc>,
+    ) -> Result<(SessionId, TokenPair), Internal> {
+        let session = Session {
+            id: SessionId::generate(now),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + self.config.session_lifetime,
+            last_refreshed_at: None,
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        let mut extra = options.extra_claims.clone();
+        if let Some(user_claims) = options.user_claims {
+            extra.extend(user_claims(user));
+        }
+        let access_ttl = options.access_ttl.unwrap_or(self.config.access_ttl);
+        let (tokens, record) = self.issue_pair(&session, extra, access_ttl, now)?;
+        self.ports.sessions.create(&session, &record)?;
+        Ok((session.id, tokens))
+    }
+
+    /// Encodes an access and a refresh token for `session`, neither outliving it, and
+    /// the refresh token's record.
+    fn issue_pair(
+        &self,
+        session: &Session,
+        extra: Map<String, Value>,
+        access_ttl: TimeDelta,
+        now: DateTime<Utc>,
+    ) -> Result<(TokenPair, RefreshTokenRecord), Internal> {
+        let issued_at = now.trunc_subsecs(0);
+        let expiry = |ttl: TimeDelta| (now + ttl).min(session.expires_at).trunc_subsecs(0);
+        let claims = |kind, expires_at| Claims {
+            subject: session.user_id,
+            session: session.id,
+            token_id: TokenId::generate(now),
+            kind,
+            issued_at,
+            expires_at,
+            extra: extra.clone(),
+        };
+        let access = claims(TokenKind::Access, expiry(access_ttl));
+        let refresh = claims(TokenKind::Refresh, expiry(self.config.refresh_ttl));
+        let record = RefreshTokenRecord {
+            id: refresh.token_id,
+            session_id: session.id,
+            issued_at: now,
+            expires_at: refresh.expires_at,
+            used_at: None,
+        };
+        let tokens = TokenPair {
+            access: IssuedToken {
+                token: self.ports.tokens.issue(&access)?,
+                expires_at: access.expires_at,
+            },
+            refresh: IssuedToken {
+                token: self.ports.tokens.issue(&refresh)?,
+                expires_at: refresh.expires_at,
+            },
+        };
+        Ok((tokens, record))
+    }
+}
+
+struct ParsedRegistration {
+    email: Email,
+    user: NewUser,
+}

@@ -1,0 +1,402 @@
+//! Value types. Each is parsed once at the edge and is valid for as long as it lives.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
+use uuid::Uuid;
+
+use crate::token::ResetSecret;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new time-ordered (UUID v7) id stamped with `now`.
+            pub fn generate(now: DateTime<Utc>) -> Self {
+                let seconds = u64::try_from(now.timestamp()).unwrap_or(0);
+                let ts = uuid::Timestamp::from_unix(uuid::NoContext, seconds, now.timestamp_subsec_nanos());
+                Self(Uuid::new_v7(ts))
+            }
+
+            /// Parses the hyphenated (or any standard) text form.
+            pub fn parse(text: &str) -> Result<Self, uuid::Error> {
+                Uuid::parse_str(text).map(Self)
+            }
+
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// A user's id.
+    UserId
+);
+uuid_id!(
+    /// A session's id: one login and the refresh-token family it starts.
+    SessionId
+);
+uuid_id!(
+    /// A token's `jti`.
+    TokenId
+);
+
+/// Why a field did not parse; the text is fit to show to the client.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub(crate) String);
+
+impl ParseError {
+    pub fn message(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A syntactically valid email address, lower-cased (addresses are unique
+/// case-insensitively, and one spelling keeps lookups index-friendly).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Email(String);
+
+impl Email {
+    pub const MAX_LEN: usize = 254;
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let invalid = || ParseError("Email must be a valid email address".into());
+        let text = raw.trim().to_lowercase();
+        if text.is_empty() {
+            return Err(ParseError("Email is required".into()));
+        }
+        if text.len() > Self::MAX_LEN {
+            return Err(invalid());
+        }
+        let (local, domain) = text.rsplit_once('@').ok_or_else(invalid)?;
+        if !valid_local_part(local) || !valid_domain(domain) {
+            return Err(invalid());
+        }
+        Ok(Self(text))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn valid_local_part(local: &str) -> bool {
+    const FORBIDDEN: &[char] = &['"', '(', ')', ',', ':', ';', '<', '>', '@', '[', ']', '\\'];
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && !FORBIDDEN.contains(&c))
+}
+
+fn valid_domain(domain: &str) -> bool {
+    let labels: Vec<&str> = domain.split('.').collect();
+    labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A username: 3 to 150 characters of letters, digits, `_`, `.` and `-`, starting with
+/// a letter, digit or `_`. Kept as written; unique and matched case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Username(String);
+
+impl Username {
+    pub const MIN_LEN: usize = 3;
+    pub const MAX_LEN: usize = 150;
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let text = raw.trim();
+        let count = text.chars().count();
+        if count < Self::MIN_LEN || count > Self::MAX_LEN {
+            return Err(ParseError(format!(
+                "Username must be {} to {} characters long",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            )));
+        }
+        let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+        let first_ok = text.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        if !first_ok || !text.chars().all(allowed) {
+            return Err(ParseError(
+                "Username may only contain letters, digits, '_', '.' and '-', and must start with a letter, digit or '_'".into(),
+            ));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Username {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What a login names the account by: an email address or a username.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoginIdentifier {
+    Email(Email),
+    Username(Username),
+}
+
+impl LoginIdentifier {
+    /// `None` when the text can be neither; no account can match it.
+    pub fn parse(raw: &str) -> Option<Self> {
+        if raw.contains('@') {
+            Email::parse(raw).ok().map(Self::Email)
+        } else {
+            Username::parse(raw).ok().map(Self::Username)
+        }
+    }
+}
+
+/// A user's display name: not blank, at most 100 characters, trimmed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    pub const MAX_LEN: usize = 100;
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(ParseError("Name is required".into()));
+        }
+        if text.chars().count() > Self::MAX_LEN {
+            return Err(ParseError(format!(
+                "Name must be at most {} characters",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A short free-text biography, at most 500 characters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bio(String);
+
+impl Bio {
+    pub const MAX_LEN: usize = 500;
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        if raw.chars().count() > Self::MAX_LEN {
+            return Err(ParseError(format!(
+                "Bio must be at most {} characters",
+                Self::MAX_LEN
+            )));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A plaintext password, NFKC-normalised so that the same password typed on different
+/// keyboards hashes the same. Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    pub fn new(raw: &str) -> Self {
+        Self(raw.nfkc().collect())
+    }
+
+    /// The normalised text, for the hasher only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn char_count(&self) -> usize {
+        self.0.chars().count()
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A password hash as the hasher encodes it (a PHC string for argon2).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    pub fn new(encoded: String) -> Self {
+        Self(encoded)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// The SHA-256 of a password-reset secret, hex-encoded: all the store ever sees, so a
+/// leaked table does not yield usable reset links.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ResetTokenHash(String);
+
+impl ResetTokenHash {
+    pub fn of(secret: &ResetSecret) -> Self {
+        Self(hex::encode(Sha256::digest(secret.expose().as_bytes())))
+    }
+
+    /// Rebuilds a stored hash; `None` unless it is 64 lower-case hex digits.
+    pub fn from_hex(stored: &str) -> Option<Self> {
+        let well_formed = stored.len() == 64
+            && stored
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
+        well_formed.then(|| Self(stored.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_is_lower_cased_and_trimmed() {
+        let email = Email::parse("  Ada.Lovelace@Example.COM ").unwrap();
+        assert_eq!(email.as_str(), "ada.lovelace@example.com");
+    }
+
+    #[test]
+    fn email_rejects_malformed_addresses() {
+        for bad in [
+            "",
+            "plain",
+            "@example.com",
+            "a@",
+            "a@b",
+            "a b@example.com",
+            "a@exa mple.com",
+            "a..b@example.com",
+            ".a@example.com",
+            "a@-example.com",
+            "a@example.123",
+            "a@@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn username_rules() {
+        assert_eq!(Username::parse("Ada_99").unwrap().as_str(), "Ada_99");
+        for bad in ["ab", "-ada", "ada lovelace", "ada@x", &"a".repeat(151)] {
+            assert!(Username::parse(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn login_identifier_picks_email_or_username() {
+        assert!(matches!(
+            LoginIdentifier::parse("A@Example.com"),
+            Some(LoginIdentifier::Email(e)) if e.as_str() == "a@example.com"
+        ));
+        assert!(matches!(
+            LoginIdentifier::parse("ada"),
+            Some(LoginIdentifier::Username(_))
+        ));
+        assert_eq!(LoginIdentifier::parse("a b"), None);
+    }
+
+    #[test]
+    fn display_name_and_bio_limits() {
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"é".repeat(100)).is_ok());
+        assert!(DisplayName::parse(&"é".repeat(101)).is_err());
+        assert!(Bio::parse(&"x".repeat(500)).is_ok());
+        assert!(Bio::parse(&"x".repeat(501)).is_err());
+    }
+
+    #[test]
+    fn password_never_prints_and_is_normalised() {
+        let password = Password::new("ﬁsh-secret");
+        assert_eq!(format!("{password:?}"), "Password(<redacted>)");
+        assert_eq!(format!("{password}"), "<redacted>");
+        // NFKC folds the "ﬁ" ligature into "fi".
+        assert_eq!(password.expose(), "fish-secret");
+    }
+
+    #[test]
+    fn ids_are_time_ordered_v7() {
+        let earlier = UserId::generate(DateTime::from_timestamp(1_000, 0).unwrap());
+        let later = UserId::generate(DateTime::from_timestamp(2_000, 0).unwrap());
+        assert!(earlier < later);
+        assert_eq!(earlier.as_uuid().get_version_num(), 7);
+        assert_eq!(UserId::parse(&earlier.to_string()).unwrap(), earlier);
+    }
+
+    #[test]
+    fn reset_token_hash_round_trips_only_well_formed_hex() {
+        let hash = ResetTokenHash::of(&ResetSecret::from_presented("abc"));
+        assert_eq!(ResetTokenHash::from_hex(hash.as_str()), Some(hash));
+        assert_eq!(ResetTokenHash::from_hex("xyz"), None);
+    }
+}
