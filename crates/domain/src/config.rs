@@ -64,10 +64,14 @@ impl PasswordPolicy {
     pub fn check_length(&self, password: &Password) -> Result<(), PolicyViolation> {
         let count = password.char_count();
         if count < self.min_chars {
-            return Err(PolicyViolation::TooShort { min: self.min_chars });
+            return Err(PolicyViolation::TooShort {
+                min: self.min_chars,
+            });
         }
         if count > self.max_chars {
-            return Err(PolicyViolation::TooLong { max: self.max_chars });
+            return Err(PolicyViolation::TooLong {
+                max: self.max_chars,
+            });
         }
         Ok(())
     }
@@ -115,7 +119,11 @@ mod tests {
     #[test]
     fn no_composition_rules() {
         let policy = PasswordPolicy::default();
-        assert!(policy.check(&Password::new("aaaaaaaa"), &email(), None).is_ok());
+        assert!(
+            policy
+                .check(&Password::new("aaaaaaaa"), &email(), None)
+                .is_ok()
+        );
     }
 
     #[test]

@@ -20,14 +20,14 @@ pub mod user;
 pub mod values;
 
 pub use clock::SystemClock;
-pub use config::{AuthConfig, PasswordPolicy};
 pub use config::PolicyViolation;
+pub use config::{AuthConfig, PasswordPolicy};
 pub use error::{
-    AuthenticateError, FieldError, Internal, LoginError, LogoutError, RefreshError,
-    RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
+    AuthenticateError, FieldError, Internal, LoginError, LogoutError, RefreshError, RegisterError,
+    RequestResetError, ResetPasswordError, ValidationErrors,
 };
 pub use ports::{
-    Clock, CompleteResetError, CreateUserError, EndSessionError, HashError, Mailer, MailError,
+    Clock, CompleteResetError, CreateUserError, EndSessionError, HashError, MailError, Mailer,
     PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
     StoreError, TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
 };

@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
 use crate::token::{Claims, ResetSecret, TokenKind};
 use crate::user::User;
-use crate::values::{Email, Password, PasswordHash, ResetTokenHash, SessionId, TokenId, UserId, Username};
+use crate::values::{
+    Email, Password, PasswordHash, ResetTokenHash, SessionId, TokenId, UserId, Username,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -106,7 +108,8 @@ pub enum EndSessionError {
 pub trait SessionRepository: Send + Sync {
     /// Stores a new session together with its first refresh token, atomically: either
     /// both are stored or neither. Failures are [`StoreError`].
-    fn create(&self, session: &Session, first_token: &RefreshTokenRecord) -> Result<(), StoreError>;
+    fn create(&self, session: &Session, first_token: &RefreshTokenRecord)
+    -> Result<(), StoreError>;
 
     /// MUST return `Ok(None)` when no session has this id. Revoked and expired sessions
     /// are returned as they are; the caller judges them.
@@ -143,7 +146,12 @@ pub trait SessionRepository: Send + Sync {
 
     /// Revokes one session. Idempotent: revoking a revoked session keeps its first
     /// time and reason and returns `Ok`. An unknown id is `Ok` too.
-    fn revoke(&self, id: SessionId, reason: RevocationReason, now: DateTime<Utc>) -> Result<(), StoreError>;
+    fn revoke(
+        &self,
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// Revokes every active session of the user; returns how many it revoked.
     fn revoke_all_for_user(
@@ -172,7 +180,11 @@ pub trait ResetTokenRepository: Send + Sync {
     fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError>;
 
     /// The token with this hash if it is unused and unexpired at `now`, else `Ok(None)`.
-    fn find_valid(&self, hash: &ResetTokenHash, now: DateTime<Utc>) -> Result<Option<ResetTokenRecord>, StoreError>;
+    fn find_valid(
+        &self,
+        hash: &ResetTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ResetTokenRecord>, StoreError>;
 
     /// The whole reset, in one transaction: marks the token used (a conditional update,
     /// so of two concurrent calls one wins and the other gets
@@ -210,7 +222,11 @@ pub trait PasswordHasher: Send + Sync {
 
     /// MUST return `Invalid` for a wrong password and `HashError` only when `hash`
     /// cannot be read. Comparison MUST be constant-time.
-    fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<PasswordVerdict, HashError>;
+    fn verify(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+    ) -> Result<PasswordVerdict, HashError>;
 }
 
 /// Encoding a token failed (a key problem: never the client's fault).
@@ -240,7 +256,12 @@ pub trait TokenCodec: Send + Sync {
 
     /// Verifies `token` as a token of `kind`, judging expiry against `now` (with the
     /// codec's small leeway), and returns its claims. See [`TokenVerifyError`].
-    fn verify(&self, token: &str, kind: TokenKind, now: DateTime<Utc>) -> Result<Claims, TokenVerifyError>;
+    fn verify(
+        &self,
+        token: &str,
+        kind: TokenKind,
+        now: DateTime<Utc>,
+    ) -> Result<Claims, TokenVerifyError>;
 }
 
 /// The time. Tests control it; production reads the system clock.

@@ -115,7 +115,9 @@ impl AuthService {
         form: Registration<'_>,
         options: &IssueOptions,
     ) -> Result<Authenticated, RegisterError> {
-        let fields = self.parse_registration(form).map_err(RegisterError::Invalid)?;
+        let fields = self
+            .parse_registration(form)
+            .map_err(RegisterError::Invalid)?;
         // Saves an argon2 run for the common case; the unique index decides under a race.
         if self.ports.users.find_by_email(&fields.email)?.is_some() {
             return Err(RegisterError::EmailTaken);
@@ -136,7 +138,9 @@ impl AuthService {
         self.config
             .password_policy
             .check(password, &new.email, new.username.as_ref())
-            .map_err(|v| RegisterError::Invalid(ValidationErrors::single("password", v.to_string())))?;
+            .map_err(|v| {
+                RegisterError::Invalid(ValidationErrors::single("password", v.to_string()))
+            })?;
         self.insert_user(new, password)
     }
 
@@ -231,12 +235,8 @@ impl AuthService {
             return Err(RefreshError::SessionInactive);
         }
         // Encoded before the rotation commits, so a signing failure cannot spend the token.
-        let (tokens, record) = self.issue_pair(
-            &session,
-            claims.extra.clone(),
-            self.config.access_ttl,
-            now,
-        )?;
+        let (tokens, record) =
+            self.issue_pair(&session, claims.extra.clone(), self.config.access_ttl, now)?;
         match self.ports.sessions.rotate(claims.token_id, &record, now) {
             Ok(()) => Ok(Refreshed {
                 user_id: session.user_id,
@@ -264,11 +264,11 @@ impl AuthService {
             .tokens
             .verify(refresh_token, TokenKind::Refresh, now)
             .map_err(|_| LogoutError::InvalidToken)?;
-        match self
-            .ports
-            .sessions
-            .end_by_refresh_token(claims.token_id, RevocationReason::Logout, now)
-        {
+        match self.ports.sessions.end_by_refresh_token(
+            claims.token_id,
+            RevocationReason::Logout,
+            now,
+        ) {
             Ok(_) => Ok(()),
             Err(EndSessionError::Store(e)) => Err(e.into()),
             Err(
@@ -345,14 +345,21 @@ impl AuthService {
             .check(new_password, &user.email, user.username.as_ref())
             .map_err(invalid)?;
         let new_hash = self.ports.hasher.hash(new_password)?;
-        match self.ports.reset_tokens.complete_reset(&hash, &new_hash, now) {
+        match self
+            .ports
+            .reset_tokens
+            .complete_reset(&hash, &new_hash, now)
+        {
             Ok(_) => Ok(()),
             Err(CompleteResetError::InvalidToken) => Err(ResetPasswordError::InvalidToken),
             Err(CompleteResetError::Store(e)) => Err(e.into()),
         }
     }
 
-    fn parse_registration(&self, form: Registration<'_>) -> Result<ParsedRegistration, ValidationErrors> {
+    fn parse_registration(
+        &self,
+        form: Registration<'_>,
+    ) -> Result<ParsedRegistration, ValidationErrors> {
         let mut errors = Vec::new();
         let mut field = |name: &'static str, message: String| {
             errors.push(FieldError {
@@ -360,12 +367,19 @@ impl AuthService {
                 message,
             })
         };
-        let name = DisplayName::parse(form.name).map_err(|e| field("name", e.to_string())).ok();
+        let name = DisplayName::parse(form.name)
+            .map_err(|e| field("name", e.to_string()))
+            .ok();
         let bio = match form.bio {
-            Some(text) => Bio::parse(text).map(Some).map_err(|e| field("bio", e.to_string())).ok(),
+            Some(text) => Bio::parse(text)
+                .map(Some)
+                .map_err(|e| field("bio", e.to_string()))
+                .ok(),
             None => Some(None),
         };
-        let email = Email::parse(form.email).map_err(|e| field("email", e.to_string())).ok();
+        let email = Email::parse(form.email)
+            .map_err(|e| field("email", e.to_string()))
+            .ok();
         let username = match form.username {
             Some(text) => Username::parse(text)
                 .map(Some)
@@ -434,7 +448,10 @@ impl AuthService {
             return Ok(hash);
         }
         // The value is irrelevant (the result is ignored); only the cost matters.
-        let hash = self.ports.hasher.hash(&Password::new("portcullis-timing-equaliser"))?;
+        let hash = self
+            .ports
+            .hasher
+            .hash(&Password::new("portcullis-timing-equaliser"))?;
         Ok(self.dummy_hash.get_or_init(|| hash))
     }
 

@@ -151,7 +151,10 @@ impl Username {
             )));
         }
         let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
-        let first_ok = text.chars().next().is_some_and(|c| c.is_alphanumeric() || c == '_');
+        let first_ok = text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_');
         if !first_ok || !text.chars().all(allowed) {
             return Err(ParseError(
                 "Username may only contain letters, digits, '_', '.' and '-', and must start with a letter, digit or '_'".into(),

@@ -1,0 +1,41 @@
+# Portcullis developer commands. `make test` is the one CI runs (after `make lint`).
+CARGO ?= cargo
+export TEST_DATABASE_URL ?= postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres
+
+.PHONY: all build run test test-db lint fmt purity bench clean
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+## Serves all dialects on 127.0.0.1:8080 with the embedded SQLite default (portcullis.db).
+run:
+	$(CARGO) run --release -p portcullis -- serve
+
+## Every test: domain unit tests, contract tests on SQLite and PostgreSQL, HTTP tests,
+## end-to-end tests against the real binary, doctests. Needs PostgreSQL (scripts/test-db.sh).
+test: test-db
+	$(CARGO) build -p portcullis
+	$(CARGO) nextest run --workspace --all-features --no-fail-fast
+	$(CARGO) test --workspace --all-features --doc
+
+test-db:
+	./scripts/test-db.sh
+
+lint: purity
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
+
+purity:
+	./scripts/check-domain-purity.sh
+
+fmt:
+	$(CARGO) fmt --all
+
+## Benchmarks; figures are ratios against a baseline measured in the same run (docs/performance.md).
+bench: test-db
+	$(CARGO) bench -p portcullis-crypto
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,902 @@
+//! The use cases against mockall mocks of every port.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use mockall::predicate::eq;
+use portcullis_domain::*;
+use serde_json::json;
+
+fn now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-23T12:00:00.123456Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// A token codec mock whose tokens are keys into a table of the claims issued, so the
+/// tests see exactly what the service asked to sign.
+fn codec(issued: Arc<Mutex<HashMap<String, Claims>>>) -> MockTokenCodec {
+    let mut codec = MockTokenCodec::new();
+    let table = issued.clone();
+    codec.expect_issue().returning(move |claims| {
+        let token = format!("{}-{}", claims.kind.as_str(), claims.token_id);
+        table.lock().unwrap().insert(token.clone(), claims.clone());
+        Ok(token)
+    });
+    codec.expect_verify().returning(move |token, kind, now| {
+        let claims = issued
+            .lock()
+            .unwrap()
+            .get(token)
+            .cloned()
+            .ok_or(TokenVerifyError::Invalid)?;
+        if claims.kind != kind {
+            return Err(TokenVerifyError::Invalid);
+        }
+        if claims.expires_at <= now {
+            return Err(TokenVerifyError::Expired(Box::new(claims)));
+        }
+        Ok(claims)
+    });
+    codec
+}
+
+fn user(email: &str, username: Option<&str>) -> User {
+    User {
+        id: UserId::generate(now()),
+        email: Email::parse(email).unwrap(),
+        username: username.map(|u| Username::parse(u).unwrap()),
+        name: DisplayName::parse("Ada").unwrap(),
+        bio: None,
+        email_verified: false,
+        must_change_password: false,
+        profile: Profile::default(),
+        password_hash: PasswordHash::new("stored-hash".into()),
+        password_changed_at: now(),
+        created_at: now(),
+        updated_at: now(),
+    }
+}
+
+fn session_of(user: &User) -> Session {
+    Session {
+        id: SessionId::generate(now()),
+        user_id: user.id,
+        created_at: now(),
+        expires_at: now() + TimeDelta::days(30),
+        last_refreshed_at: None,
+        revoked_at: None,
+        revocation_reason: None,
+    }
+}
+
+/// The mocks, configured per test, then turned into a service.
+struct Harness {
+    users: MockUserRepository,
+    sessions: MockSessionRepository,
+    resets: MockResetTokenRepository,
+    hasher: MockPasswordHasher,
+    mailer: MockMailer,
+    issued: Arc<Mutex<HashMap<String, Claims>>>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        Self {
+            users: MockUserRepository::new(),
+            sessions: MockSessionRepository::new(),
+            resets: MockResetTokenRepository::new(),
+            hasher: MockPasswordHasher::new(),
+            mailer: MockMailer::new(),
+            issued: Arc::default(),
+        }
+    }
+
+    fn service(self) -> (AuthService, Arc<Mutex<HashMap<String, Claims>>>) {
+        let mut clock = MockClock::new();
+        clock.expect_now().returning(now);
+        let issued = self.issued.clone();
+        let ports = Ports {
+            users: Arc::new(self.users),
+            sessions: Arc::new(self.sessions),
+            reset_tokens: Arc::new(self.resets),
+            hasher: Arc::new(self.hasher),
+            tokens: Arc::new(codec(self.issued)),
+            clock: Arc::new(clock),
+            mailer: Arc::new(self.mailer),
+        };
+        (AuthService::new(ports, AuthConfig::default()), issued)
+    }
+
+    /// Pre-issues a token of `kind` for `session`, as an earlier call would have.
+    fn token(
+        &self,
+        session: &Session,
+        kind: TokenKind,
+        expires_at: DateTime<Utc>,
+    ) -> (String, Claims) {
+        let claims = Claims {
+            subject: session.user_id,
+            session: session.id,
+            token_id: TokenId::generate(now()),
+            kind,
+            issued_at: now() - TimeDelta::minutes(1),
+            expires_at,
+            extra: serde_json::Map::new(),
+        };
+        let token = format!("{}-{}", kind.as_str(), claims.token_id);
+        self.issued
+            .lock()
+            .unwrap()
+            .insert(token.clone(), claims.clone());
+        (token, claims)
+    }
+}
+
+fn registration<'a>(password: &'a Password, confirm: &'a Password) -> Registration<'a> {
+    Registration {
+        name: "Ada Lovelace",
+        bio: Some("Analyst"),
+        email: "Ada@Example.com",
+        username: None,
+        password,
+        confirm: Some(confirm),
+    }
+}
+
+// ---- register ----
+
+#[test]
+fn register_creates_user_and_first_session() {
+    let mut h = Harness::new();
+    h.users
+        .expect_find_by_email()
+        .times(1)
+        .returning(|_| Ok(None));
+    h.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|p| Ok(PasswordHash::new(format!("hashed:{}", p.expose()))));
+    h.users
+        .expect_create()
+        .times(1)
+        .withf(|u| {
+            u.email.as_str() == "ada@example.com"
+                && u.password_hash.as_str() == "hashed:correct horse"
+        })
+        .returning(|_| Ok(()));
+    let created: Arc<Mutex<Option<(Session, RefreshTokenRecord)>>> = Arc::default();
+    let sink = created.clone();
+    h.sessions.expect_create().times(1).returning(move |s, r| {
+        *sink.lock().unwrap() = Some((s.clone(), r.clone()));
+        Ok(())
+    });
+    let (service, issued) = h.service();
+    let password = Password::new("correct horse");
+    let done = service
+        .register(registration(&password, &password), &IssueOptions::default())
+        .unwrap();
+
+    assert_eq!(done.user.name.as_str(), "Ada Lovelace");
+    assert_eq!(done.user.bio.as_ref().unwrap().as_str(), "Analyst");
+    let (session, record) = created.lock().unwrap().clone().unwrap();
+    assert_eq!(session.user_id, done.user.id);
+    assert_eq!(session.expires_at, now() + TimeDelta::days(30));
+    assert_eq!(done.session_id, session.id);
+    let issued = issued.lock().unwrap();
+    let access = &issued[&done.tokens.access.token];
+    let refresh = &issued[&done.tokens.refresh.token];
+    assert_eq!(access.kind, TokenKind::Access);
+    assert_eq!(refresh.kind, TokenKind::Refresh);
+    assert_eq!(
+        refresh.token_id, record.id,
+        "the stored record is the refresh token's jti"
+    );
+    assert_eq!(access.session, session.id);
+    // Whole seconds, as a JWT carries them.
+    assert_eq!(
+        access.expires_at,
+        DateTime::from_timestamp(now().timestamp() + 1800, 0).unwrap()
+    );
+    assert_eq!(
+        refresh.expires_at,
+        DateTime::from_timestamp(now().timestamp() + 14 * 86400, 0).unwrap()
+    );
+    assert_eq!(done.tokens.access.expires_at, access.expires_at);
+}
+
+#[test]
+fn register_reports_every_invalid_field_without_touching_ports() {
+    let (service, _) = Harness::new().service();
+    let password = Password::new("short");
+    let other = Password::new("different");
+    let form = Registration {
+        name: "  ",
+        bio: Some(&"b".repeat(501)),
+        email: "not-an-email",
+        username: None,
+        password: &password,
+        confirm: Some(&other),
+    };
+    let Err(RegisterError::Invalid(errors)) = service.register(form, &IssueOptions::default())
+    else {
+        panic!("expected validation errors");
+    };
+    let fields: Vec<_> = errors.fields().iter().map(|f| f.field).collect();
+    assert_eq!(fields, ["name", "bio", "email", "password", "confirm"]);
+    assert_eq!(errors.fields()[4].message, "Passwords don't match");
+}
+
+#[test]
+fn register_rejects_password_equal_to_email() {
+    let (service, _) = Harness::new().service();
+    let password = Password::new("ada@example.com");
+    let Err(RegisterError::Invalid(errors)) =
+        service.register(registration(&password, &password), &IssueOptions::default())
+    else {
+        panic!("expected validation errors");
+    };
+    assert_eq!(errors.fields()[0].field, "password");
+}
+
+#[test]
+fn register_with_taken_email_skips_hashing() {
+    let mut h = Harness::new();
+    h.users
+        .expect_find_by_email()
+        .returning(|_| Ok(Some(user("ada@example.com", None))));
+    h.hasher.expect_hash().never();
+    let (service, _) = h.service();
+    let password = Password::new("correct horse");
+    assert!(matches!(
+        service.register(registration(&password, &password), &IssueOptions::default()),
+        Err(RegisterError::EmailTaken)
+    ));
+}
+
+#[test]
+fn register_losing_the_race_reports_email_taken_and_starts_no_session() {
+    let mut h = Harness::new();
+    h.users.expect_find_by_email().returning(|_| Ok(None));
+    h.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    h.users
+        .expect_create()
+        .returning(|_| Err(CreateUserError::EmailTaken));
+    h.sessions.expect_create().never();
+    let (service, _) = h.service();
+    let password = Password::new("correct horse");
+    assert!(matches!(
+        service.register(registration(&password, &password), &IssueOptions::default()),
+        Err(RegisterError::EmailTaken)
+    ));
+}
+
+#[test]
+fn register_store_failure_is_internal() {
+    let mut h = Harness::new();
+    h.users
+        .expect_find_by_email()
+        .returning(|_| Err(StoreError::new("connection refused")));
+    let (service, _) = h.service();
+    let password = Password::new("correct horse");
+    assert!(matches!(
+        service.register(registration(&password, &password), &IssueOptions::default()),
+        Err(RegisterError::Internal(Internal::Store(_)))
+    ));
+}
+
+// ---- login ----
+
+fn expect_session_created(h: &mut Harness) {
+    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+}
+
+#[test]
+fn login_by_email_with_right_password() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", Some("ada"));
+    let id = stored.id;
+    h.users
+        .expect_find_by_email()
+        .with(eq(Email::parse("ADA@example.com").unwrap()))
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(PasswordVerdict::Valid));
+    h.users.expect_replace_password_hash().never();
+    expect_session_created(&mut h);
+    let (service, _) = h.service();
+    let done = service
+        .login(
+            "ADA@example.com",
+            &Password::new("correct horse"),
+            &IssueOptions::default(),
+        )
+        .unwrap();
+    assert_eq!(done.user.id, id);
+}
+
+#[test]
+fn login_by_username_uses_the_username_lookup() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", Some("ada"));
+    h.users.expect_find_by_email().never();
+    h.users
+        .expect_find_by_username()
+        .with(eq(Username::parse("Ada").unwrap()))
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(PasswordVerdict::Valid));
+    expect_session_created(&mut h);
+    let (service, _) = h.service();
+    assert!(
+        service
+            .login(
+                "Ada",
+                &Password::new("correct horse"),
+                &IssueOptions::default()
+            )
+            .is_ok()
+    );
+}
+
+#[test]
+fn login_unknown_account_costs_one_dummy_verification() {
+    let mut h = Harness::new();
+    h.users.expect_find_by_email().returning(|_| Ok(None));
+    h.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("dummy".into())));
+    h.hasher
+        .expect_verify()
+        .times(2)
+        .withf(|_, hash| hash.as_str() == "dummy")
+        .returning(|_, _| Ok(PasswordVerdict::Invalid));
+    h.sessions.expect_create().never();
+    let (service, _) = h.service();
+    for _ in 0..2 {
+        assert!(matches!(
+            service.login(
+                "ghost@example.com",
+                &Password::new("whatever1"),
+                &IssueOptions::default()
+            ),
+            Err(LoginError::InvalidCredentials)
+        ));
+    }
+}
+
+#[test]
+fn login_with_an_impossible_identifier_still_verifies_a_dummy() {
+    let mut h = Harness::new();
+    h.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("dummy".into())));
+    h.hasher
+        .expect_verify()
+        .times(1)
+        .returning(|_, _| Ok(PasswordVerdict::Valid));
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.login(
+            "not a name!",
+            &Password::new("whatever1"),
+            &IssueOptions::default()
+        ),
+        Err(LoginError::InvalidCredentials)
+    ));
+}
+
+#[test]
+fn login_wrong_password_is_the_same_error() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", None);
+    h.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(PasswordVerdict::Invalid));
+    h.sessions.expect_create().never();
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.login(
+            "ada@example.com",
+            &Password::new("wrong pass"),
+            &IssueOptions::default()
+        ),
+        Err(LoginError::InvalidCredentials)
+    ));
+}
+
+#[test]
+fn login_with_an_overlong_password_hashes_nothing() {
+    let mut h = Harness::new();
+    h.hasher.expect_verify().never();
+    h.hasher.expect_hash().never();
+    h.users.expect_find_by_email().never();
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.login(
+            "ada@example.com",
+            &Password::new(&"x".repeat(257)),
+            &IssueOptions::default()
+        ),
+        Err(LoginError::InvalidCredentials)
+    ));
+}
+
+#[test]
+fn login_rehashes_an_outdated_hash() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", None);
+    let id = stored.id;
+    h.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(PasswordVerdict::ValidNeedsRehash));
+    h.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("fresh".into())));
+    h.users
+        .expect_replace_password_hash()
+        .times(1)
+        .withf(move |uid, hash, _| *uid == id && hash.as_str() == "fresh")
+        .returning(|_, _, _| Ok(true));
+    expect_session_created(&mut h);
+    let (service, _) = h.service();
+    assert!(
+        service
+            .login(
+                "ada@example.com",
+                &Password::new("correct horse"),
+                &IssueOptions::default()
+            )
+            .is_ok()
+    );
+}
+
+#[test]
+fn login_issue_options_shape_the_tokens() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", Some("ada"));
+    h.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_verify()
+        .returning(|_, _| Ok(PasswordVerdict::Valid));
+    expect_session_created(&mut h);
+    let (service, issued) = h.service();
+    let mut options = IssueOptions {
+        access_ttl: Some(TimeDelta::days(14)),
+        user_claims: Some(|u| {
+            let mut m = serde_json::Map::new();
+            m.insert(
+                "username".into(),
+                json!(u.username.as_ref().map(|n| n.as_str())),
+            );
+            m
+        }),
+        ..IssueOptions::default()
+    };
+    options.extra_claims.insert("dialect".into(), json!("test"));
+    let done = service
+        .login("ada@example.com", &Password::new("correct horse"), &options)
+        .unwrap();
+    let issued = issued.lock().unwrap();
+    let access = &issued[&done.tokens.access.token];
+    assert_eq!(access.extra["username"], json!("ada"));
+    assert_eq!(access.extra["dialect"], json!("test"));
+    assert_eq!(
+        access.expires_at.timestamp(),
+        now().timestamp() + 14 * 86400
+    );
+}
+
+// ---- authenticate ----
+
+fn authenticate_harness(session: Session, stored: Option<User>) -> Harness {
+    let mut h = Harness::new();
+    let found = session.clone();
+    h.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    h.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(stored.clone()));
+    h
+}
+
+#[test]
+fn authenticate_accepts_a_live_access_token() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let h = authenticate_harness(session.clone(), Some(owner.clone()));
+    let (token, _) = h.token(&session, TokenKind::Access, now() + TimeDelta::minutes(5));
+    let (service, _) = h.service();
+    let principal = service.authenticate(&token).unwrap();
+    assert_eq!(principal.user.id, owner.id);
+    assert_eq!(principal.session.id, session.id);
+}
+
+#[test]
+fn authenticate_rejects_a_revoked_session() {
+    let owner = user("ada@example.com", None);
+    let mut session = session_of(&owner);
+    session.revoked_at = Some(now());
+    let h = authenticate_harness(session.clone(), Some(owner));
+    let (token, _) = h.token(&session, TokenKind::Access, now() + TimeDelta::minutes(5));
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.authenticate(&token),
+        Err(AuthenticateError::SessionInactive)
+    ));
+}
+
+#[test]
+fn authenticate_rejects_expired_refresh_and_orphaned_tokens() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let h = authenticate_harness(session.clone(), None);
+    let (expired, _) = h.token(&session, TokenKind::Access, now() - TimeDelta::seconds(1));
+    let (refresh, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (orphan, _) = h.token(&session, TokenKind::Access, now() + TimeDelta::minutes(5));
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.authenticate(&expired),
+        Err(AuthenticateError::Expired)
+    ));
+    assert!(matches!(
+        service.authenticate(&refresh),
+        Err(AuthenticateError::Invalid)
+    ));
+    assert!(matches!(
+        service.authenticate("garbage"),
+        Err(AuthenticateError::Invalid)
+    ));
+    assert!(matches!(
+        service.authenticate(&orphan),
+        Err(AuthenticateError::UserGone)
+    ));
+}
+
+#[test]
+fn authenticate_rejects_a_token_whose_subject_does_not_own_the_session() {
+    let owner = user("ada@example.com", None);
+    let mut session = session_of(&owner);
+    let h = authenticate_harness(session.clone(), Some(owner));
+    session.user_id = UserId::generate(now());
+    let (token, _) = h.token(&session, TokenKind::Access, now() + TimeDelta::minutes(5));
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.authenticate(&token),
+        Err(AuthenticateError::Invalid)
+    ));
+}
+
+// ---- refresh ----
+
+#[test]
+fn refresh_rotates_within_the_session_and_keeps_extra_claims() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let mut h = Harness::new();
+    let found = session.clone();
+    h.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    let (token, presented) = {
+        let (token, mut claims) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+        claims.extra.insert("identifier".into(), json!("ada"));
+        h.issued
+            .lock()
+            .unwrap()
+            .insert(token.clone(), claims.clone());
+        (token, claims)
+    };
+    let jti = presented.token_id;
+    let sid = session.id;
+    h.sessions
+        .expect_rotate()
+        .times(1)
+        .withf(move |used, successor, at| {
+            *used == jti && successor.session_id == sid && *at == now()
+        })
+        .returning(|_, _, _| Ok(()));
+    let (service, issued) = h.service();
+    let refreshed = service.refresh(&token).unwrap();
+    assert_eq!(refreshed.session_id, session.id);
+    let issued = issued.lock().unwrap();
+    let new_refresh = &issued[&refreshed.tokens.refresh.token];
+    assert_ne!(new_refresh.token_id, jti);
+    assert_eq!(new_refresh.extra["identifier"], json!("ada"));
+}
+
+#[test]
+fn refresh_reuse_revokes_the_whole_session() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let mut h = Harness::new();
+    let found = session.clone();
+    h.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    let sid = session.id;
+    h.sessions
+        .expect_rotate()
+        .returning(move |_, _, _| Err(RotateError::AlreadyUsed { session: sid }));
+    h.sessions
+        .expect_revoke()
+        .times(1)
+        .with(eq(sid), eq(RevocationReason::RefreshReuse), eq(now()))
+        .returning(|_, _, _| Ok(()));
+    let (token, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (service, _) = h.service();
+    assert!(matches!(service.refresh(&token), Err(RefreshError::Reused)));
+}
+
+#[test]
+fn refresh_refusals() {
+    let owner = user("ada@example.com", None);
+    let live = session_of(&owner);
+    let mut revoked = session_of(&owner);
+    revoked.revoked_at = Some(now());
+    let mut h = Harness::new();
+    let (live_c, revoked_c) = (live.clone(), revoked.clone());
+    h.sessions.expect_find().returning(move |id| {
+        Ok([live_c.clone(), revoked_c.clone()]
+            .into_iter()
+            .find(|s| s.id == id))
+    });
+    h.sessions
+        .expect_rotate()
+        .returning(|_, _, _| Err(RotateError::UnknownToken));
+    let (expired, _) = h.token(&live, TokenKind::Refresh, now() - TimeDelta::seconds(1));
+    let (access, _) = h.token(&live, TokenKind::Access, now() + TimeDelta::minutes(1));
+    let (of_revoked, _) = h.token(&revoked, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (unknown_jti, _) = h.token(&live, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.refresh(&expired),
+        Err(RefreshError::Expired)
+    ));
+    assert!(matches!(
+        service.refresh(&access),
+        Err(RefreshError::Invalid)
+    ));
+    assert!(matches!(
+        service.refresh("garbage"),
+        Err(RefreshError::Invalid)
+    ));
+    assert!(matches!(
+        service.refresh(&of_revoked),
+        Err(RefreshError::SessionInactive)
+    ));
+    assert!(matches!(
+        service.refresh(&unknown_jti),
+        Err(RefreshError::Invalid)
+    ));
+}
+
+// ---- logout ----
+
+#[test]
+fn logout_ends_the_session_of_the_refresh_token() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let mut h = Harness::new();
+    let (token, claims) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (jti, sid) = (claims.token_id, session.id);
+    h.sessions
+        .expect_end_by_refresh_token()
+        .times(1)
+        .with(eq(jti), eq(RevocationReason::Logout), eq(now()))
+        .returning(move |_, _, _| Ok(sid));
+    let (service, _) = h.service();
+    service.logout(&token).unwrap();
+}
+
+#[test]
+fn logout_refusals_are_one_error() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let mut h = Harness::new();
+    let (used, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (expired, _) = h.token(&session, TokenKind::Refresh, now() - TimeDelta::seconds(1));
+    h.sessions
+        .expect_end_by_refresh_token()
+        .returning(|_, _, _| Err(EndSessionError::AlreadyUsed));
+    let (service, _) = h.service();
+    for token in [used.as_str(), expired.as_str(), "garbage"] {
+        assert!(matches!(
+            service.logout(token),
+            Err(LogoutError::InvalidToken)
+        ));
+    }
+}
+
+// ---- password reset ----
+
+#[test]
+fn reset_request_for_unknown_email_does_nothing_visible() {
+    let mut h = Harness::new();
+    h.users.expect_find_by_email().returning(|_| Ok(None));
+    h.resets.expect_create().never();
+    h.mailer.expect_send_password_reset().never();
+    let (service, _) = h.service();
+    service
+        .request_password_reset(&Email::parse("ghost@example.com").unwrap())
+        .unwrap();
+}
+
+#[test]
+fn reset_request_stores_only_the_hash_and_mails_the_secret() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", None);
+    let id = stored.id;
+    h.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(stored.clone())));
+    let record: Arc<Mutex<Option<ResetTokenRecord>>> = Arc::default();
+    let sink = record.clone();
+    h.resets.expect_create().times(1).returning(move |r| {
+        *sink.lock().unwrap() = Some(r.clone());
+        Ok(())
+    });
+    let mailed: Arc<Mutex<Option<ResetSecret>>> = Arc::default();
+    let mail_sink = mailed.clone();
+    h.mailer
+        .expect_send_password_reset()
+        .times(1)
+        .returning(move |_, secret, expires| {
+            assert_eq!(expires, now() + TimeDelta::minutes(30));
+            *mail_sink.lock().unwrap() = Some(secret.clone());
+            Ok(())
+        });
+    let (service, _) = h.service();
+    service
+        .request_password_reset(&Email::parse("ada@example.com").unwrap())
+        .unwrap();
+    let record = record.lock().unwrap().clone().unwrap();
+    let secret = mailed.lock().unwrap().clone().unwrap();
+    assert_eq!(record.user_id, id);
+    assert_eq!(record.token_hash, ResetTokenHash::of(&secret));
+    assert_ne!(record.token_hash.as_str(), secret.expose());
+}
+
+#[test]
+fn reset_request_hides_a_mail_failure() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", None);
+    h.users
+        .expect_find_by_email()
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.resets.expect_create().returning(|_| Ok(()));
+    h.mailer
+        .expect_send_password_reset()
+        .returning(|_, _, _| Err(MailError("smtp down".into())));
+    let (service, _) = h.service();
+    assert!(
+        service
+            .request_password_reset(&Email::parse("ada@example.com").unwrap())
+            .is_ok()
+    );
+}
+
+fn valid_reset_record(user_id: UserId, secret: &str) -> ResetTokenRecord {
+    ResetTokenRecord {
+        token_hash: ResetTokenHash::of(&ResetSecret::from_presented(secret)),
+        user_id,
+        created_at: now(),
+        expires_at: now() + TimeDelta::minutes(30),
+        used_at: None,
+    }
+}
+
+#[test]
+fn reset_password_completes_atomically_with_a_fresh_hash() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", None);
+    let record = valid_reset_record(stored.id, "the-secret");
+    let expected_hash = record.token_hash.clone();
+    let id = stored.id;
+    h.resets
+        .expect_find_valid()
+        .returning(move |_, _| Ok(Some(record.clone())));
+    h.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_hash()
+        .returning(|p| Ok(PasswordHash::new(format!("hashed:{}", p.expose()))));
+    h.resets
+        .expect_complete_reset()
+        .times(1)
+        .withf(move |hash, new, at| {
+            *hash == expected_hash && new.as_str() == "hashed:brand new pass" && *at == now()
+        })
+        .returning(move |_, _, _| Ok(id));
+    let (service, _) = h.service();
+    service
+        .reset_password("the-secret", &Password::new("brand new pass"))
+        .unwrap();
+}
+
+#[test]
+fn reset_password_refusals() {
+    let mut h = Harness::new();
+    let stored = user("ada@example.com", None);
+    let record = valid_reset_record(stored.id, "known");
+    h.resets
+        .expect_find_valid()
+        .returning(move |hash, _| Ok((*hash == record.token_hash).then(|| record.clone())));
+    h.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(stored.clone())));
+    h.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    h.resets
+        .expect_complete_reset()
+        .returning(|_, _, _| Err(CompleteResetError::InvalidToken));
+    let (service, _) = h.service();
+    assert!(matches!(
+        service.reset_password("known", &Password::new("short")),
+        Err(ResetPasswordError::Invalid(_))
+    ));
+    assert!(matches!(
+        service.reset_password("unknown", &Password::new("long enough")),
+        Err(ResetPasswordError::InvalidToken)
+    ));
+    assert!(matches!(
+        service.reset_password("known", &Password::new("ADA@example.com")),
+        Err(ResetPasswordError::Invalid(_))
+    ));
+    // Lost the race to a concurrent reset with the same token.
+    assert!(matches!(
+        service.reset_password("known", &Password::new("long enough")),
+        Err(ResetPasswordError::InvalidToken)
+    ));
+}
+
+#[test]
+fn create_user_applies_the_policy_and_keeps_the_flags() {
+    let mut h = Harness::new();
+    h.hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    h.users
+        .expect_create()
+        .withf(|u| {
+            u.must_change_password && u.username.as_ref().is_some_and(|n| n.as_str() == "ada")
+        })
+        .returning(|_| Ok(()));
+    let (service, _) = h.service();
+    let new = NewUser {
+        email: Email::parse("ada@example.com").unwrap(),
+        username: Some(Username::parse("ada").unwrap()),
+        name: DisplayName::parse("Ada").unwrap(),
+        bio: None,
+        must_change_password: true,
+        profile: Profile::default(),
+    };
+    assert!(matches!(
+        service.create_user(new.clone(), &Password::new("ada")),
+        Err(RegisterError::Invalid(_))
+    ));
+    let created = service
+        .create_user(new, &Password::new("a long password"))
+        .unwrap();
+    assert!(created.must_change_password);
+}
