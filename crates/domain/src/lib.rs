@@ -32,7 +32,7 @@ pub use ports::{
     StoreError, TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
 };
 pub use service::{
-    AuthService, Authenticated, IssueOptions, Ports, Principal, Refreshed, Registration,
+    AuthService, Authenticated, IssueOptions, Ports, Principal, Refreshed, Registration, UserClaims,
 };
 pub use session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
 pub use token::{Claims, IssuedToken, ResetSecret, TokenKind, TokenPair};

@@ -47,6 +47,9 @@ pub struct Registration<'a> {
     pub confirm: Option<&'a Password>,
 }
 
+/// Computes claims from the user once known (e.g. a `username` claim).
+pub type UserClaims = fn(&User) -> Map<String, Value>;
+
 /// How the tokens of a new session are shaped, for dialects whose clients expect it.
 #[derive(Clone, Debug, Default)]
 pub struct IssueOptions {
@@ -54,8 +57,7 @@ pub struct IssueOptions {
     pub access_ttl: Option<TimeDelta>,
     /// Claims added to both tokens, carried over by every rotation.
     pub extra_claims: Map<String, Value>,
-    /// Claims computed from the user once known (e.g. a `username` claim).
-    pub user_claims: Option<fn(&User) -> Map<String, Value>>,
+    pub user_claims: Option<UserClaims>,
 }
 
 /// A new session: the user, its id and the first token pair.

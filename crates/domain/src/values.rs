@@ -143,7 +143,7 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let text = raw.trim();
         let count = text.chars().count();
-        if count < Self::MIN_LEN || count > Self::MAX_LEN {
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&count) {
             return Err(ParseError(format!(
                 "Username must be {} to {} characters long",
                 Self::MIN_LEN,

@@ -1,1 +1,55 @@
-//! Placeholder.
+//! Portcullis's HTTP layer.
+//!
+//! One module set per API dialect ([`authapi`], ...): its request types, handlers and
+//! error mapping. Dialects share only the plumbing: [`body`] (bounded JSON reading),
+//! [`blocking`] (running use cases off the async runtime) and [`bearer`]. A new dialect
+//! is a new module here; the domain does not change.
+
+pub mod authapi;
+pub mod bearer;
+pub mod blocking;
+pub mod body;
+mod health;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use portcullis_domain::AuthService;
+
+/// Reports whether the server can serve: its database answers.
+pub trait Readiness: Send + Sync {
+    /// Blocking; run on the blocking pool. `Err` carries a reason for the log.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// Limits and switches of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes. Default 16 KiB.
+    pub body_limit: usize,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 16 * 1024,
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    pub auth: Arc<AuthService>,
+    pub readiness: Arc<dyn Readiness>,
+    pub config: HttpConfig,
+}
+
+/// Mounts every route: health checks and all dialects.
+pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+    move |cfg| {
+        cfg.app_data(web::Data::new(state));
+        health::routes(cfg);
+        authapi::routes(cfg);
+    }
+}

@@ -1,0 +1,222 @@
+//! authapi's error body: `{"code": <status>, "message": "...", "details"?: [...]}`.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use portcullis_domain::{
+    AuthenticateError, Internal, LoginError, LogoutError, RefreshError, RegisterError,
+    RequestResetError, ResetPasswordError, ValidationErrors,
+};
+use serde::Serialize;
+
+use crate::blocking::BlockingFailed;
+use crate::body::{BodyError, FieldProblem};
+
+pub(crate) const PLEASE_AUTHENTICATE: &str = "Please authenticate";
+pub(crate) const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
+
+#[derive(Debug, Serialize)]
+struct Detail {
+    field: String,
+    message: String,
+}
+
+/// An authapi error response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    message: String,
+    details: Vec<Detail>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    /// Logs the cause and hides it from the client.
+    pub(crate) fn internal(cause: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error")
+    }
+
+    fn with_details(mut self, details: impl IntoIterator<Item = (String, String)>) -> Self {
+        self.details = details
+            .into_iter()
+            .map(|(field, message)| Detail { field, message })
+            .collect();
+        self
+    }
+
+    /// A 400 listing each field problem, worded as Joi (which the original used) words them.
+    pub(crate) fn fields(problems: Vec<(&'static str, FieldProblem)>) -> Self {
+        let details: Vec<(String, String)> = problems
+            .into_iter()
+            .map(|(field, problem)| {
+                let message = match problem {
+                    FieldProblem::Missing => format!("\"{field}\" is required"),
+                    FieldProblem::NotAString => format!("\"{field}\" must be a string"),
+                    FieldProblem::Empty => format!("\"{field}\" is not allowed to be empty"),
+                };
+                (field.to_owned(), message)
+            })
+            .collect();
+        let message = join_messages(&details);
+        Self::bad_request(message).with_details(details)
+    }
+
+    pub(crate) fn validation(errors: &ValidationErrors) -> Self {
+        Self::bad_request(errors.summary()).with_details(
+            errors
+                .fields()
+                .iter()
+                .map(|e| (e.field.to_owned(), e.message.clone())),
+        )
+    }
+}
+
+fn join_messages(details: &[(String, String)]) -> String {
+    details
+        .iter()
+        .map(|(_, message)| message.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: u16,
+    message: &'a str,
+    #[serde(skip_serializing_if = "<[Detail]>::is_empty")]
+    details: &'a [Detail],
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            code: self.status.as_u16(),
+            message: &self.message,
+            details: &self.details,
+        })
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge { limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body too large (limit {limit} bytes)"),
+            ),
+            BodyError::Incomplete => Self::bad_request("Request body could not be read"),
+            BodyError::Malformed => Self::bad_request("Malformed JSON body"),
+            BodyError::NotAnObject => Self::bad_request("Request body must be a JSON object"),
+        }
+    }
+}
+
+impl From<BlockingFailed> for ApiError {
+    fn from(_: BlockingFailed) -> Self {
+        Self::internal(&"blocking task failed")
+    }
+}
+
+impl From<Internal> for ApiError {
+    fn from(error: Internal) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            RegisterError::Invalid(errors) => Self::validation(&errors),
+            RegisterError::EmailTaken => Self::bad_request("Email already taken"),
+            RegisterError::UsernameTaken => Self::bad_request("Username already taken"),
+            RegisterError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::unauthorized("Incorrect email or password"),
+            LoginError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for ApiError {
+    fn from(error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::Internal(e) => e.into(),
+            AuthenticateError::Expired
+            | AuthenticateError::Invalid
+            | AuthenticateError::SessionInactive
+            | AuthenticateError::UserGone => Self::unauthorized(PLEASE_AUTHENTICATE),
+        }
+    }
+}
+
+impl From<RefreshError> for ApiError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Internal(e) => e.into(),
+            RefreshError::Invalid
+            | RefreshError::Expired
+            | RefreshError::SessionInactive
+            | RefreshError::Reused => Self::unauthorized(PLEASE_AUTHENTICATE),
+        }
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::InvalidToken => Self::bad_request(INVALID_REFRESH_TOKEN),
+            LogoutError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<RequestResetError> for ApiError {
+    fn from(error: RequestResetError) -> Self {
+        match error {
+            RequestResetError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<ResetPasswordError> for ApiError {
+    fn from(error: ResetPasswordError) -> Self {
+        match error {
+            ResetPasswordError::InvalidToken => Self::unauthorized("Password reset failed"),
+            ResetPasswordError::Invalid(errors) => Self::validation(&errors),
+            ResetPasswordError::Internal(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! authapi request bodies, parsed from the JSON object at the edge.
+
+use portcullis_domain::{Email, Password};
+
+use super::error::ApiError;
+use crate::body::{Fields, JsonObject};
+
+/// `POST /auth/register`.
+pub struct RegisterRequest {
+    pub name: String,
+    pub bio: Option<String>,
+    pub email: String,
+    pub password: Password,
+    pub confirm: Password,
+}
+
+impl TryFrom<&JsonObject> for RegisterRequest {
+    type Error = ApiError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let name = fields.required("name");
+        let bio = fields.optional("bio");
+        let email = fields.required("email");
+        let password = fields.required("password");
+        let confirm = fields.required("confirm");
+        fields.finish().map_err(ApiError::fields)?;
+        match (name, email, password, confirm) {
+            (Some(name), Some(email), Some(password), Some(confirm)) => Ok(Self {
+                name: name.to_owned(),
+                bio: bio.map(str::to_owned),
+                email: email.to_owned(),
+                password: Password::new(password),
+                confirm: Password::new(confirm),
+            }),
+            _ => Err(ApiError::bad_request("Invalid request body")),
+        }
+    }
+}
+
+/// `POST /auth/login`.
+pub struct LoginRequest {
+    pub email: String,
+    pub password: Password,
+}
+
+impl TryFrom<&JsonObject> for LoginRequest {
+    type Error = ApiError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let email = fields.required("email");
+        let password = fields.required("password");
+        fields.finish().map_err(ApiError::fields)?;
+        match (email, password) {
+            (Some(email), Some(password)) => Ok(Self {
+                email: email.to_owned(),
+                password: Password::new(password),
+            }),
+            _ => Err(ApiError::bad_request("Invalid request body")),
+        }
+    }
+}
+
+/// `{refreshToken}` of `POST /auth/logout` and `POST /auth/refresh-tokens`.
+pub struct RefreshTokenRequest {
+    pub refresh_token: String,
+}
+
+impl TryFrom<&JsonObject> for RefreshTokenRequest {
+    type Error = ApiError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let token = fields.required("refreshToken");
+        fields.finish().map_err(ApiError::fields)?;
+        token
+            .map(|t| Self {
+                refresh_token: t.to_owned(),
+            })
+            .ok_or_else(|| ApiError::bad_request("Invalid request body"))
+    }
+}
+
+/// `POST /auth/forgot-password`.
+pub struct ForgotPasswordRequest {
+    pub email: Email,
+}
+
+impl TryFrom<&JsonObject> for ForgotPasswordRequest {
+    type Error = ApiError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let email = fields.required("email");
+        fields.finish().map_err(ApiError::fields)?;
+        let email = email.ok_or_else(|| ApiError::bad_request("Invalid request body"))?;
+        Email::parse(email)
+            .map(|email| Self { email })
+            .map_err(|e| {
+                ApiError::validation(&portcullis_domain::ValidationErrors::single(
+                    "email",
+                    e.to_string(),
+                ))
+            })
+    }
+}
+
+/// The body of `POST /auth/reset-password?token=T`.
+pub struct ResetPasswordRequest {
+    pub password: Password,
+}
+
+impl TryFrom<&JsonObject> for ResetPasswordRequest {
+    type Error = ApiError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, ApiError> {
+        let mut fields = Fields::new(object);
+        let password = fields.required("password");
+        fields.finish().map_err(ApiError::fields)?;
+        password
+            .map(|p| Self {
+                password: Password::new(p),
+            })
+            .ok_or_else(|| ApiError::bad_request("Invalid request body"))
+    }
+}
