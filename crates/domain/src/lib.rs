@@ -8,6 +8,39 @@
 //!
 //! With the `mocks` feature every port has a mockall mock (`MockUserRepository`, ...)
 //! for unit tests of code that embeds the domain.
+//!
+//! # Embedding
+//!
+//! Build [`Ports`] from your adapters (Portcullis's own live in the `portcullis-crypto`
+//! and `portcullis-persistence` crates) and call the use cases. Here the ports are
+//! mocks, as in a unit test of an embedding service:
+//!
+#![cfg_attr(feature = "mocks", doc = "```")]
+#![cfg_attr(not(feature = "mocks"), doc = "```ignore")]
+//! use std::sync::Arc;
+//! use portcullis_domain::*;
+//!
+//! let mut users = MockUserRepository::new();
+//! users.expect_find_by_email().returning(|_| Ok(None));
+//! let mut hasher = MockPasswordHasher::new();
+//! hasher.expect_hash().returning(|_| Ok(PasswordHash::new("$argon2id$...".into())));
+//! hasher.expect_verify().returning(|_, _| Ok(PasswordVerdict::Invalid));
+//!
+//! let ports = Ports {
+//!     users: Arc::new(users),
+//!     sessions: Arc::new(MockSessionRepository::new()),
+//!     reset_tokens: Arc::new(MockResetTokenRepository::new()),
+//!     hasher: Arc::new(hasher),
+//!     tokens: Arc::new(MockTokenCodec::new()),
+//!     clock: Arc::new(SystemClock),
+//!     mailer: Arc::new(MockMailer::new()),
+//! };
+//! let service = AuthService::new(ports, AuthConfig::default());
+//!
+//! // An unknown account: refused like a wrong password, after a dummy verification.
+//! let outcome = service.login("ada@example.com", &Password::new("hunter22"), &IssueOptions::default());
+//! assert!(matches!(outcome, Err(LoginError::InvalidCredentials)));
+//! ```
 
 pub mod clock;
 pub mod config;

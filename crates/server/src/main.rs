@@ -1,1 +1,154 @@
-fn main() {}
+//! `portcullis`: serve, migrate, and manage users.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use portcullis_domain::{DisplayName, Email, NewUser, Password, Profile, RegisterError, Username};
+use portcullis_server::{Application, Config, LogMailer, build_service, open_database};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "An authentication server speaking four API dialects"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HTTP (the default).
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        action: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create an account. The password is read from standard input (one line) or, on a
+    /// terminal, prompted for without echo; never from the command line.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        username: Option<String>,
+        /// Make the user change the password at next login.
+        #[arg(long)]
+        must_change_password: bool,
+    },
+    /// Print a password-reset token for an account (for operators).
+    ResetToken {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .with_ansi(io::stderr().is_terminal())
+        .init();
+    let cli = Cli::parse();
+    let config = Config::from_env()?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => actix_web::rt::System::new().block_on(serve(config)),
+        Command::Migrate => {
+            let mut config = config;
+            config.migrate_on_start = true;
+            open_database(&config)?;
+            tracing::info!("database schema is up to date");
+            Ok(())
+        }
+        Command::User { action } => manage_user(&config, action),
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tracing::warn!(
+        "no mailer is configured: password-reset tokens are written to this log (development only)"
+    );
+    let application = Application::build(config, Arc::new(LogMailer)).await?;
+    tracing::info!(address = %application.local_addr(), "portcullis listening");
+    application.run().await?;
+    tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
+    let database = open_database(config)?;
+    let service = build_service(config, &database, Arc::new(LogMailer))?;
+    let mut out = io::stdout().lock();
+    match action {
+        UserCommand::Create {
+            email,
+            name,
+            username,
+            must_change_password,
+        } => {
+            let new = NewUser {
+                email: Email::parse(&email).context("--email")?,
+                username: username
+                    .as_deref()
+                    .map(Username::parse)
+                    .transpose()
+                    .context("--username")?,
+                name: DisplayName::parse(&name).context("--name")?,
+                bio: None,
+                must_change_password,
+                profile: Profile::default(),
+            };
+            let password = read_password()?;
+            let user = match service.create_user(new, &password) {
+                Ok(user) => user,
+                Err(RegisterError::EmailTaken) => bail!("a user with this email already exists"),
+                Err(RegisterError::UsernameTaken) => {
+                    bail!("a user with this username already exists")
+                }
+                Err(RegisterError::Invalid(errors)) => bail!("{errors}"),
+                Err(RegisterError::Internal(e)) => return Err(e.into()),
+            };
+            writeln!(out, "{}", user.id)?;
+        }
+        UserCommand::ResetToken { email } => {
+            let email = Email::parse(&email).context("--email")?;
+            let Some((secret, expires_at)) = service.create_reset_secret(&email)? else {
+                bail!("no user has this email");
+            };
+            writeln!(out, "{}", secret.expose())?;
+            tracing::info!(expires_at = %expires_at.to_rfc3339(), "reset token created");
+        }
+    }
+    Ok(())
+}
+
+/// One line from standard input, or a no-echo prompt (asked twice) on a terminal.
+fn read_password() -> anyhow::Result<Password> {
+    if io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Repeat password: ")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        return Ok(Password::new(&first));
+    }
+    let mut line = String::new();
+    io::stdin().lock().read_line(&mut line)?;
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    Ok(Password::new(password))
+}

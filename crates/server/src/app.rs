@@ -1,0 +1,156 @@
+//! Wiring: adapters into the domain service, the service into the HTTP server.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpServer};
+use anyhow::Context;
+use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtConfig, JwtSecret};
+use portcullis_domain::{AuthService, Mailer, Ports, SystemClock};
+use portcullis_http::{AppState, HttpConfig, Readiness};
+use portcullis_persistence::Database;
+use tracing::Instrument;
+
+use crate::config::Config;
+
+/// The name under which a generated JWT secret is kept in the database.
+const JWT_SECRET_NAME: &str = "jwt_hs256";
+
+/// Opens the database and, unless disabled, brings its schema up to date. Blocking.
+pub fn open_database(config: &Config) -> anyhow::Result<Database> {
+    let database = Database::connect(&config.database_url, config.pool_size)
+        .context("DATABASE_URL: cannot open the database")?;
+    if config.migrate_on_start {
+        database
+            .run_migrations()
+            .context("running database migrations")?;
+    }
+    Ok(database)
+}
+
+/// The domain service over the production adapters. Blocking (it may read or create the
+/// JWT secret in the database).
+pub fn build_service(
+    config: &Config,
+    database: &Database,
+    mailer: Arc<dyn Mailer>,
+) -> anyhow::Result<AuthService> {
+    let secret = match &config.jwt_secret {
+        Some(secret) => secret.clone(),
+        None => {
+            // Generated once and shared through the database, so every instance signs
+            // with the same key and tokens survive restarts.
+            let mut generation_error = None;
+            let bytes = database
+                .load_or_create_secret(JWT_SECRET_NAME, || match JwtSecret::generate() {
+                    Ok(secret) => secret.as_bytes().to_vec(),
+                    Err(e) => {
+                        generation_error = Some(e);
+                        Vec::new()
+                    }
+                })
+                .context("loading the JWT secret from the database")?;
+            if let Some(e) = generation_error {
+                return Err(e).context("generating a JWT secret");
+            }
+            JwtSecret::from_bytes(bytes).context("the JWT secret stored in the database")?
+        }
+    };
+    let mut jwt = JwtConfig::new(secret, config.issuer.clone(), config.audience.clone());
+    jwt.leeway_seconds = config.jwt_leeway_seconds;
+    let database = Arc::new(database.clone());
+    let ports = Ports {
+        users: database.clone(),
+        sessions: database.clone(),
+        reset_tokens: database,
+        hasher: Arc::new(Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?),
+        tokens: Arc::new(JwtCodec::new(jwt).context("PORTCULLIS_JWT_*")?),
+        clock: Arc::new(SystemClock),
+        mailer,
+    };
+    Ok(AuthService::new(ports, config.auth.clone()))
+}
+
+struct DatabaseReadiness(Database);
+
+impl Readiness for DatabaseReadiness {
+    fn check(&self) -> Result<(), String> {
+        self.0.ping().map_err(|e| e.to_string())
+    }
+}
+
+/// A bound, not yet running, HTTP server.
+pub struct Application {
+    server: Server,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Opens the database, wires the service and binds `config.bind` (port 0 picks a
+    /// free port: see [`Application::local_addr`]).
+    pub async fn build(config: Config, mailer: Arc<dyn Mailer>) -> anyhow::Result<Self> {
+        let blocking_config = config.clone();
+        let (database, service) = tokio::task::spawn_blocking(move || {
+            let database = open_database(&blocking_config)?;
+            let service = build_service(&blocking_config, &database, mailer)?;
+            anyhow::Ok((database, service))
+        })
+        .await
+        .context("start-up task failed")??;
+        let state = AppState {
+            auth: Arc::new(service),
+            readiness: Arc::new(DatabaseReadiness(database)),
+            config: HttpConfig::default(),
+        };
+        let listener = TcpListener::bind(config.bind)
+            .with_context(|| format!("PORTCULLIS_BIND: cannot listen on {}", config.bind))?;
+        let local_addr = listener.local_addr()?;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(log_request))
+                .configure(portcullis_http::configure(state.clone()))
+        })
+        .shutdown_timeout(config.shutdown_timeout.as_secs());
+        if let Some(workers) = config.workers {
+            server = server.workers(workers);
+        }
+        let server = server.listen(listener)?.run();
+        Ok(Self { server, local_addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// One log line per request: method, path (never the query string, which may carry a
+/// reset token), status and duration.
+async fn log_request(
+    request: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.path(),
+    );
+    let started = Instant::now();
+    let response = next.call(request).instrument(span.clone()).await?;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "served"
+        )
+    });
+    Ok(response)
+}

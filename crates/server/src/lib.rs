@@ -1,0 +1,10 @@
+//! The Portcullis server: configuration, wiring and start-up. `main.rs` adds the command
+//! line; tests build the same [`Application`] the binary runs.
+
+pub mod app;
+pub mod config;
+pub mod mailer;
+
+pub use app::{Application, build_service, open_database};
+pub use config::{Config, ConfigError};
+pub use mailer::LogMailer;
