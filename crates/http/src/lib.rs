@@ -10,11 +10,13 @@ pub mod bearer;
 pub mod blocking;
 pub mod body;
 mod health;
+pub mod routing;
 
 use std::sync::Arc;
 
 use actix_web::web;
 use portcullis_domain::AuthService;
+pub use routing::{DialectMount, DialectName};
 
 /// Reports whether the server can serve: its database answers.
 pub trait Readiness: Send + Sync {
@@ -27,12 +29,16 @@ pub trait Readiness: Send + Sync {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes. Default 16 KiB.
     pub body_limit: usize,
+    /// The dialects served and their path prefixes. Default: all, at their documented
+    /// paths.
+    pub dialects: Vec<DialectMount>,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 16 * 1024,
+            dialects: DialectMount::all_at_documented_paths(),
         }
     }
 }
@@ -48,8 +54,9 @@ pub struct AppState {
 /// Mounts every route: health checks and all dialects.
 pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
+        let dialects = state.config.dialects.clone();
         cfg.app_data(web::Data::new(state));
         health::routes(cfg);
-        authapi::routes(cfg);
+        routing::mount(cfg, &dialects);
     }
 }

@@ -813,3 +813,23 @@ async fn readiness_fails_when_the_database_is_gone() {
         json!({"code": 500, "message": "Internal server error"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_are_413_on_every_endpoint() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let huge = format!("{{\"x\": \"{}\"}}", "x".repeat(16 * 1024));
+    for path in [
+        "/auth/register",
+        "/auth/login",
+        "/auth/logout",
+        "/auth/refresh-tokens",
+        "/auth/forgot-password",
+        "/auth/reset-password?token=t",
+    ] {
+        assert_error(
+            &app.post_raw(path, huge.clone()).await,
+            413,
+            "Request body too large (limit 16384 bytes)",
+        );
+    }
+}

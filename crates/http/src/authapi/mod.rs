@@ -7,8 +7,9 @@ mod response;
 
 use std::collections::HashMap;
 
+use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use portcullis_domain::{IssueOptions, Registration};
 
 pub use error::ApiError;
@@ -18,31 +19,27 @@ use request::{
 };
 use response::{AuthBody, MessageBody, TokensBody, WelcomeBody};
 
-use crate::AppState;
 use crate::bearer::bearer_token;
 use crate::blocking::run_blocking;
-use crate::body::{JsonObject, read_json_object};
+use crate::body::BodyError;
+use crate::routing::{Call, Endpoint};
 
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth", web::post().to(welcome))
-        .route("/auth/register", web::post().to(register))
-        .route("/auth/login", web::post().to(login))
-        .route("/auth/logout", web::post().to(logout))
-        .route("/auth/refresh-tokens", web::post().to(refresh_tokens))
-        .route("/auth/forgot-password", web::post().to(forgot_password))
-        .route("/auth/reset-password", web::post().to(reset_password));
+/// authapi's endpoints; its login claims bodies with an `email`.
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::POST, "/auth", welcome),
+        Endpoint::new(Method::POST, "/auth/register", register),
+        Endpoint::new(Method::POST, "/auth/login", login).claiming("email"),
+        Endpoint::new(Method::POST, "/auth/logout", logout),
+        Endpoint::new(Method::POST, "/auth/refresh-tokens", refresh_tokens),
+        Endpoint::new(Method::POST, "/auth/forgot-password", forgot_password),
+        Endpoint::new(Method::POST, "/auth/reset-password", reset_password),
+    ]
 }
 
-async fn body(state: &AppState, payload: web::Payload) -> Result<JsonObject, ApiError> {
-    Ok(read_json_object(payload, state.config.body_limit).await?)
-}
-
-async fn register(
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let request = RegisterRequest::try_from(&body(&state, payload).await?)?;
-    let auth = state.auth.clone();
+async fn register(call: Call) -> Result<HttpResponse, ApiError> {
+    let request = RegisterRequest::try_from(&call.body?)?;
+    let auth = call.state.auth.clone();
     let done = run_blocking(move || {
         auth.register(
             Registration {
@@ -60,12 +57,9 @@ async fn register(
     Ok(HttpResponse::Created().json(AuthBody::from(&done)))
 }
 
-async fn login(
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let request = LoginRequest::try_from(&body(&state, payload).await?)?;
-    let auth = state.auth.clone();
+async fn login(call: Call) -> Result<HttpResponse, ApiError> {
+    let request = LoginRequest::try_from(&call.body?)?;
+    let auth = call.state.auth.clone();
     let done = run_blocking(move || {
         auth.login(&request.email, &request.password, &IssueOptions::default())
     })
@@ -73,67 +67,59 @@ async fn login(
     Ok(HttpResponse::Ok().json(AuthBody::from(&done)))
 }
 
-async fn logout(
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    // The document's only logout error is this one, whatever is wrong with the token.
-    let request = RefreshTokenRequest::try_from(&body(&state, payload).await?)
-        .map_err(|_| ApiError::bad_request(error::INVALID_REFRESH_TOKEN))?;
-    let auth = state.auth.clone();
+async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
+    // The document's only logout error is this one, whatever is wrong with the request.
+    let invalid = || ApiError::bad_request(error::INVALID_REFRESH_TOKEN);
+    let body = match call.body {
+        Ok(body) => body,
+        Err(too_large @ BodyError::TooLarge { .. }) => return Err(too_large.into()),
+        Err(_) => return Err(invalid()),
+    };
+    let request = RefreshTokenRequest::try_from(&body).map_err(|_| invalid())?;
+    let auth = call.state.auth.clone();
     run_blocking(move || auth.logout(&request.refresh_token)).await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Logout successful",
     }))
 }
 
-async fn refresh_tokens(
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let request = RefreshTokenRequest::try_from(&body(&state, payload).await?)?;
-    let auth = state.auth.clone();
+async fn refresh_tokens(call: Call) -> Result<HttpResponse, ApiError> {
+    let request = RefreshTokenRequest::try_from(&call.body?)?;
+    let auth = call.state.auth.clone();
     let refreshed = run_blocking(move || auth.refresh(&request.refresh_token)).await??;
     Ok(HttpResponse::Ok().json(TokensBody::from(&refreshed.tokens)))
 }
 
-async fn forgot_password(
-    state: web::Data<AppState>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let request = ForgotPasswordRequest::try_from(&body(&state, payload).await?)?;
-    let auth = state.auth.clone();
+async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
+    let request = ForgotPasswordRequest::try_from(&call.body?)?;
+    let auth = call.state.auth.clone();
     run_blocking(move || auth.request_password_reset(&request.email)).await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "If that email is registered, a reset link has been sent",
     }))
 }
 
-async fn reset_password(
-    state: web::Data<AppState>,
-    http: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
-    let query = web::Query::<HashMap<String, String>>::from_query(http.query_string())
+async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
+    let query = web::Query::<HashMap<String, String>>::from_query(call.request.query_string())
         .map_err(|_| ApiError::bad_request("Malformed query string"))?;
     let token = query
         .get("token")
         .filter(|t| !t.is_empty())
         .cloned()
         .ok_or_else(|| ApiError::bad_request("\"token\" is required"))?;
-    let request = ResetPasswordRequest::try_from(&body(&state, payload).await?)?;
-    let auth = state.auth.clone();
+    let request = ResetPasswordRequest::try_from(&call.body?)?;
+    let auth = call.state.auth.clone();
     run_blocking(move || auth.reset_password(&token, &request.password)).await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Password reset successful",
     }))
 }
 
-async fn welcome(state: web::Data<AppState>, http: HttpRequest) -> Result<HttpResponse, ApiError> {
-    let token = bearer_token(&http, &AUTHORIZATION)
+async fn welcome(call: Call) -> Result<HttpResponse, ApiError> {
+    let token = bearer_token(&call.request, &AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized(PLEASE_AUTHENTICATE))?
         .to_owned();
-    let auth = state.auth.clone();
+    let auth = call.state.auth.clone();
     let principal = run_blocking(move || auth.authenticate(&token)).await??;
     Ok(HttpResponse::Ok().json(WelcomeBody {
         message: "Welcome authenticated user",
