@@ -65,7 +65,8 @@ pub use ports::{
     StoreError, TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
 };
 pub use service::{
-    AuthService, Authenticated, IssueOptions, Ports, Principal, Refreshed, Registration, UserClaims,
+    AuthService, Authenticated, IssueOptions, Ports, Principal, RefreshGuard, Refreshed,
+    Registration, UserClaims,
 };
 pub use session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
 pub use token::{Claims, IssuedToken, ResetSecret, TokenKind, TokenPair};

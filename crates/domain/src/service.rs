@@ -12,7 +12,7 @@ use crate::error::{
 };
 use crate::ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, Mailer, PasswordHasher,
-    PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, TokenCodec,
+    PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, StoreError, TokenCodec,
     TokenVerifyError, UserRepository,
 };
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
@@ -74,6 +74,18 @@ pub struct Principal {
     pub user: User,
     pub session: Session,
     pub claims: Claims,
+}
+
+/// Conditions a refresh must meet before the presented token is spent. A failed
+/// condition is [`RefreshError::Invalid`] and changes nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RefreshGuard<'a> {
+    /// The account the client says it is (an email or a username): the refresh token
+    /// must be that account's.
+    pub account: Option<&'a str>,
+    /// An access token sent along: it must be correctly signed (it may have expired)
+    /// and belong to the refresh token's session.
+    pub access_token: Option<&'a str>,
 }
 
 /// A rotated pair and whose it is.
@@ -158,12 +170,7 @@ impl AuthService {
         if password.char_count() > self.config.password_policy.max_chars {
             return Err(LoginError::InvalidCredentials);
         }
-        let user = match LoginIdentifier::parse(identifier) {
-            Some(LoginIdentifier::Email(email)) => self.ports.users.find_by_email(&email)?,
-            Some(LoginIdentifier::Username(name)) => self.ports.users.find_by_username(&name)?,
-            None => None,
-        };
-        let Some(user) = user else {
+        let Some(user) = self.find_account(identifier)? else {
             self.ports.hasher.verify(password, self.dummy_hash()?)?;
             return Err(LoginError::InvalidCredentials);
         };
@@ -216,6 +223,15 @@ impl AuthService {
     /// Rotation: the presented refresh token is spent and a new pair issued in the same
     /// session. A spent token presented again revokes the whole session.
     pub fn refresh(&self, refresh_token: &str) -> Result<Refreshed, RefreshError> {
+        self.refresh_guarded(refresh_token, RefreshGuard::default())
+    }
+
+    /// [`AuthService::refresh`], once `guard`'s conditions hold.
+    pub fn refresh_guarded(
+        &self,
+        refresh_token: &str,
+        guard: RefreshGuard<'_>,
+    ) -> Result<Refreshed, RefreshError> {
         let now = self.now();
         let claims = self
             .ports
@@ -232,6 +248,26 @@ impl AuthService {
             .ok_or(RefreshError::Invalid)?;
         if session.user_id != claims.subject {
             return Err(RefreshError::Invalid);
+        }
+        if let Some(access_token) = guard.access_token {
+            let access = match self
+                .ports
+                .tokens
+                .verify(access_token, TokenKind::Access, now)
+            {
+                Ok(access) => access,
+                Err(TokenVerifyError::Expired(access)) => *access,
+                Err(TokenVerifyError::Invalid) => return Err(RefreshError::Invalid),
+            };
+            if access.session != claims.session {
+                return Err(RefreshError::Invalid);
+            }
+        }
+        if let Some(account) = guard.account {
+            let owner = self.find_account(account)?;
+            if owner.is_none_or(|user| user.id != claims.subject) {
+                return Err(RefreshError::Invalid);
+            }
         }
         if !session.is_active(now) {
             return Err(RefreshError::SessionInactive);
@@ -442,6 +478,15 @@ impl AuthService {
             Err(CreateUserError::EmailTaken) => Err(RegisterError::EmailTaken),
             Err(CreateUserError::UsernameTaken) => Err(RegisterError::UsernameTaken),
             Err(CreateUserError::Store(e)) => Err(e.into()),
+        }
+    }
+
+    /// The account an email or username names, if any.
+    fn find_account(&self, identifier: &str) -> Result<Option<User>, StoreError> {
+        match LoginIdentifier::parse(identifier) {
+            Some(LoginIdentifier::Email(email)) => self.ports.users.find_by_email(&email),
+            Some(LoginIdentifier::Username(name)) => self.ports.users.find_by_username(&name),
+            None => Ok(None),
         }
     }
 

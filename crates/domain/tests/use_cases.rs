@@ -900,3 +900,108 @@ fn create_user_applies_the_policy_and_keeps_the_flags() {
         .unwrap();
     assert!(created.must_change_password);
 }
+
+// ---- guarded refresh ----
+
+/// A harness whose session store knows `session` and whose rotation succeeds `rotations`
+/// times (zero: any rotation fails the test).
+fn guarded_harness(owner: &User, session: &Session, rotations: usize) -> Harness {
+    let mut h = Harness::new();
+    let found = session.clone();
+    h.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    h.sessions
+        .expect_rotate()
+        .times(rotations)
+        .returning(|_, _, _| Ok(()));
+    let stored = owner.clone();
+    h.users.expect_find_by_username().returning(move |name| {
+        Ok(stored
+            .username
+            .as_ref()
+            .is_some_and(|u| u.as_str().eq_ignore_ascii_case(name.as_str()))
+            .then(|| stored.clone()))
+    });
+    let stored = owner.clone();
+    h.users
+        .expect_find_by_email()
+        .returning(move |email| Ok((stored.email == *email).then(|| stored.clone())));
+    h
+}
+
+#[test]
+fn guarded_refresh_for_the_named_account() {
+    let owner = user("ada@example.com", Some("ada"));
+    let session = session_of(&owner);
+    let h = guarded_harness(&owner, &session, 2);
+    let (first, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (second, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (service, _) = h.service();
+    for (token, account) in [(&first, "ADA"), (&second, "ada@example.com")] {
+        let guard = RefreshGuard {
+            account: Some(account),
+            ..RefreshGuard::default()
+        };
+        assert!(service.refresh_guarded(token, guard).is_ok());
+    }
+}
+
+#[test]
+fn guarded_refresh_for_another_account_spends_nothing() {
+    let owner = user("ada@example.com", Some("ada"));
+    let session = session_of(&owner);
+    let h = guarded_harness(&owner, &session, 0);
+    let (token, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (service, _) = h.service();
+    for account in ["bob", "bob@example.com", "not a name!"] {
+        let guard = RefreshGuard {
+            account: Some(account),
+            ..RefreshGuard::default()
+        };
+        assert!(matches!(
+            service.refresh_guarded(&token, guard),
+            Err(RefreshError::Invalid)
+        ));
+    }
+}
+
+#[test]
+fn guarded_refresh_accepts_an_expired_access_token_of_the_same_session() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let h = guarded_harness(&owner, &session, 1);
+    let (refresh, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (expired_access, _) = h.token(&session, TokenKind::Access, now() - TimeDelta::minutes(5));
+    let (service, _) = h.service();
+    let guard = RefreshGuard {
+        access_token: Some(&expired_access),
+        ..RefreshGuard::default()
+    };
+    assert!(service.refresh_guarded(&refresh, guard).is_ok());
+}
+
+#[test]
+fn guarded_refresh_refuses_a_foreign_or_forged_access_token() {
+    let owner = user("ada@example.com", None);
+    let session = session_of(&owner);
+    let other_session = session_of(&owner);
+    let h = guarded_harness(&owner, &session, 0);
+    let (refresh, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
+    let (foreign, _) = h.token(
+        &other_session,
+        TokenKind::Access,
+        now() + TimeDelta::minutes(5),
+    );
+    let (service, _) = h.service();
+    for access in [foreign.as_str(), "forged"] {
+        let guard = RefreshGuard {
+            access_token: Some(access),
+            ..RefreshGuard::default()
+        };
+        assert!(matches!(
+            service.refresh_guarded(&refresh, guard),
+            Err(RefreshError::Invalid)
+        ));
+    }
+}

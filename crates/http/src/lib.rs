@@ -9,12 +9,17 @@ pub mod authapi;
 pub mod bearer;
 pub mod blocking;
 pub mod body;
+pub mod cbs;
+pub mod cookie;
 mod health;
+pub mod ioweyou;
+pub mod pocketbase;
 pub mod routing;
 
 use std::sync::Arc;
 
 use actix_web::web;
+use chrono::TimeDelta;
 use portcullis_domain::AuthService;
 pub use routing::{DialectMount, DialectName};
 
@@ -32,6 +37,29 @@ pub struct HttpConfig {
     /// The dialects served and their path prefixes. Default: all, at their documented
     /// paths.
     pub dialects: Vec<DialectMount>,
+    /// Whether every cookie Portcullis sets carries `Secure`. Default true; off only for
+    /// plain-HTTP development.
+    pub cookie_secure: bool,
+    pub pocketbase: PocketbaseConfig,
+}
+
+/// Switches of the pocketbase dialect.
+#[derive(Clone, Debug)]
+pub struct PocketbaseConfig {
+    /// Lifetime of the token a pocketbase login returns. Default 1209600 s (14 days),
+    /// PocketBase's own default.
+    pub token_ttl: TimeDelta,
+    /// Whether a pocketbase login also sets the `pb_auth` cookie. Default true.
+    pub cookie: bool,
+}
+
+impl Default for PocketbaseConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: TimeDelta::seconds(1_209_600),
+            cookie: true,
+        }
+    }
 }
 
 impl Default for HttpConfig {
@@ -39,6 +67,8 @@ impl Default for HttpConfig {
         Self {
             body_limit: 16 * 1024,
             dialects: DialectMount::all_at_documented_paths(),
+            cookie_secure: true,
+            pocketbase: PocketbaseConfig::default(),
         }
     }
 }

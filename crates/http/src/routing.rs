@@ -23,14 +23,27 @@ use crate::body::{BodyError, JsonObject, read_json_object};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DialectName {
     Authapi,
+    Ioweyou,
+    Cbs,
+    Pocketbase,
 }
 
 impl DialectName {
-    pub const ALL: [DialectName; 1] = [DialectName::Authapi];
+    /// Also the order of ownership of a shared path: authapi owns `POST /auth/login`
+    /// over pocketbase, cbs owns `POST /api/v1/auth/login` over a prefixed pocketbase.
+    pub const ALL: [DialectName; 4] = [
+        DialectName::Authapi,
+        DialectName::Ioweyou,
+        DialectName::Cbs,
+        DialectName::Pocketbase,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Authapi => "authapi",
+            Self::Ioweyou => "ioweyou",
+            Self::Cbs => "cbs",
+            Self::Pocketbase => "pocketbase",
         }
     }
 
@@ -41,6 +54,9 @@ impl DialectName {
     fn endpoints(self) -> Vec<Endpoint> {
         match self {
             Self::Authapi => crate::authapi::endpoints(),
+            Self::Ioweyou => crate::ioweyou::endpoints(),
+            Self::Cbs => crate::cbs::endpoints(),
+            Self::Pocketbase => crate::pocketbase::endpoints(),
         }
     }
 }

@@ -11,7 +11,7 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtConfig, JwtSecret};
 use portcullis_domain::{AuthService, Mailer, Ports, SystemClock};
-use portcullis_http::{AppState, HttpConfig, Readiness};
+use portcullis_http::{AppState, Readiness};
 use portcullis_persistence::Database;
 use tracing::Instrument;
 
@@ -104,7 +104,7 @@ impl Application {
         let state = AppState {
             auth: Arc::new(service),
             readiness: Arc::new(DatabaseReadiness(database)),
-            config: HttpConfig::default(),
+            config: config.http.clone(),
         };
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("PORTCULLIS_BIND: cannot listen on {}", config.bind))?;

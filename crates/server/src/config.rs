@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use portcullis_crypto::{Argon2Params, JwtSecret};
 use portcullis_domain::{AuthConfig, PasswordPolicy};
+use portcullis_http::{DialectMount, DialectName, HttpConfig, PocketbaseConfig};
 
 /// A variable that is set but unusable. Start-up stops with this message.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +43,11 @@ pub struct Config {
     /// `PORTCULLIS_SHUTDOWN_TIMEOUT_SECS`, default 30: how long in-flight requests get
     /// to finish after SIGINT/SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `PORTCULLIS_DIALECTS` (comma-separated, default all), `PORTCULLIS_<DIALECT>_PREFIX`
+    /// (default none), `PORTCULLIS_COOKIE_SECURE` (default true),
+    /// `PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS` (default 1209600) and
+    /// `PORTCULLIS_POCKETBASE_COOKIE` (default true).
+    pub http: HttpConfig,
 }
 
 impl Config {
@@ -121,7 +127,67 @@ impl Config {
             shutdown_timeout: Duration::from_secs(
                 vars.parse("PORTCULLIS_SHUTDOWN_TIMEOUT_SECS", 30u64)?,
             ),
+            http: http_config(&vars)?,
         })
+    }
+}
+
+fn http_config(vars: &Vars<'_>) -> Result<HttpConfig, ConfigError> {
+    let defaults = HttpConfig::default();
+    let enabled = match vars.text("PORTCULLIS_DIALECTS") {
+        None => DialectName::ALL.to_vec(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(|name| {
+                DialectName::parse(&name.to_ascii_lowercase()).ok_or_else(|| ConfigError {
+                    variable: "PORTCULLIS_DIALECTS",
+                    problem: format!(
+                        "unknown dialect {name:?}; known: {}",
+                        DialectName::ALL.map(DialectName::as_str).join(", ")
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    let mut dialects = Vec::new();
+    for dialect in DialectName::ALL.into_iter().filter(|d| enabled.contains(d)) {
+        let variable = prefix_variable(dialect);
+        let prefix = vars.text(variable).unwrap_or_default();
+        let prefix = prefix.trim().trim_end_matches('/');
+        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(char::is_whitespace))
+        {
+            return Err(ConfigError {
+                variable,
+                problem: format!("cannot use {prefix:?}: a prefix is a path such as /api/v1"),
+            });
+        }
+        dialects.push(DialectMount {
+            dialect,
+            prefix: prefix.to_owned(),
+        });
+    }
+    Ok(HttpConfig {
+        dialects,
+        cookie_secure: vars.flag("PORTCULLIS_COOKIE_SECURE", defaults.cookie_secure)?,
+        pocketbase: PocketbaseConfig {
+            token_ttl: vars.seconds(
+                "PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS",
+                defaults.pocketbase.token_ttl,
+            )?,
+            cookie: vars.flag("PORTCULLIS_POCKETBASE_COOKIE", defaults.pocketbase.cookie)?,
+        },
+        ..defaults
+    })
+}
+
+fn prefix_variable(dialect: DialectName) -> &'static str {
+    match dialect {
+        DialectName::Authapi => "PORTCULLIS_AUTHAPI_PREFIX",
+        DialectName::Ioweyou => "PORTCULLIS_IOWEYOU_PREFIX",
+        DialectName::Cbs => "PORTCULLIS_CBS_PREFIX",
+        DialectName::Pocketbase => "PORTCULLIS_POCKETBASE_PREFIX",
     }
 }
 
@@ -228,6 +294,44 @@ mod tests {
             let error = config(&[(name, value)]).unwrap_err();
             assert_eq!(error.variable, name);
             assert!(error.to_string().starts_with(name));
+        }
+    }
+
+    #[test]
+    fn dialects_and_prefixes() {
+        let all = config(&[]).unwrap().http;
+        assert_eq!(all.dialects, DialectMount::all_at_documented_paths());
+        assert!(all.cookie_secure);
+        let some = config(&[
+            ("PORTCULLIS_DIALECTS", "pocketbase, AUTHAPI"),
+            ("PORTCULLIS_POCKETBASE_PREFIX", "/api/v1/"),
+            ("PORTCULLIS_COOKIE_SECURE", "false"),
+            ("PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS", "60"),
+            ("PORTCULLIS_POCKETBASE_COOKIE", "off"),
+        ])
+        .unwrap()
+        .http;
+        let mounted: Vec<_> = some
+            .dialects
+            .iter()
+            .map(|m| (m.dialect, m.prefix.as_str()))
+            .collect();
+        assert_eq!(
+            mounted,
+            [
+                (DialectName::Authapi, ""),
+                (DialectName::Pocketbase, "/api/v1")
+            ]
+        );
+        assert!(!some.cookie_secure);
+        assert!(!some.pocketbase.cookie);
+        assert_eq!(some.pocketbase.token_ttl, TimeDelta::seconds(60));
+        for (name, value) in [
+            ("PORTCULLIS_DIALECTS", "authapi,soap"),
+            ("PORTCULLIS_CBS_PREFIX", "api"),
+            ("PORTCULLIS_COOKIE_SECURE", "sometimes"),
+        ] {
+            assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
         }
     }
 

@@ -1,0 +1,7 @@
+//! The pocketbase dialect. (Being written.)
+
+use crate::routing::Endpoint;
+
+pub(crate) fn endpoints() -> Vec<Endpoint> {
+    Vec::new()
+}
