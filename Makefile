@@ -2,7 +2,7 @@
 CARGO ?= cargo
 export TEST_DATABASE_URL ?= postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres
 
-.PHONY: all build run test test-db lint fmt purity bench clean
+.PHONY: all build run test test-db test-js lint fmt purity bench clean
 
 all: build
 
@@ -15,13 +15,17 @@ run:
 
 ## Every test: domain unit tests, contract tests on SQLite and PostgreSQL, HTTP tests,
 ## end-to-end tests against the real binary, doctests. Needs PostgreSQL (scripts/test-db.sh).
-test: test-db
+test: test-db test-js
 	$(CARGO) build -p portcullis
 	$(CARGO) nextest run --workspace --all-features --no-fail-fast
 	$(CARGO) test --workspace --all-features --doc
 
 test-db:
 	./scripts/test-db.sh
+
+## The PocketBase JS SDK the pocketbase client test drives (pinned by package-lock.json).
+test-js:
+	npm ci --prefix tests/js --no-audit --no-fund
 
 lint: purity
 	$(CARGO) fmt --all --check
@@ -35,6 +39,7 @@ fmt:
 
 ## Benchmarks; figures are ratios against a baseline measured in the same run (docs/performance.md).
 bench: test-db
+	$(CARGO) bench -p portcullis --bench auth_paths
 	$(CARGO) bench -p portcullis-crypto
 
 clean:

@@ -39,6 +39,23 @@ pub fn build_service(
     database: &Database,
     mailer: Arc<dyn Mailer>,
 ) -> anyhow::Result<AuthService> {
+    let tokens = token_codec(config, database)?;
+    let database = Arc::new(database.clone());
+    let ports = Ports {
+        users: database.clone(),
+        sessions: database.clone(),
+        reset_tokens: database,
+        hasher: Arc::new(Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?),
+        tokens: Arc::new(tokens),
+        clock: Arc::new(SystemClock),
+        mailer,
+    };
+    Ok(AuthService::new(ports, config.auth.clone()))
+}
+
+/// The JWT codec with the configured secret, or the one generated once and kept in the
+/// database. Blocking.
+pub fn token_codec(config: &Config, database: &Database) -> anyhow::Result<JwtCodec> {
     let secret = match &config.jwt_secret {
         Some(secret) => secret.clone(),
         None => {
@@ -62,17 +79,7 @@ pub fn build_service(
     };
     let mut jwt = JwtConfig::new(secret, config.issuer.clone(), config.audience.clone());
     jwt.leeway_seconds = config.jwt_leeway_seconds;
-    let database = Arc::new(database.clone());
-    let ports = Ports {
-        users: database.clone(),
-        sessions: database.clone(),
-        reset_tokens: database,
-        hasher: Arc::new(Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?),
-        tokens: Arc::new(JwtCodec::new(jwt).context("PORTCULLIS_JWT_*")?),
-        clock: Arc::new(SystemClock),
-        mailer,
-    };
-    Ok(AuthService::new(ports, config.auth.clone()))
+    JwtCodec::new(jwt).context("PORTCULLIS_JWT_*")
 }
 
 struct DatabaseReadiness(Database);

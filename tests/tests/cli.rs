@@ -1,0 +1,201 @@
+//! The operator's command line: `migrate`, `user create`, `user reset-token`, checked
+//! through the HTTP API of a server on the same database.
+
+mod support;
+
+use support::{CliRun, Server, Session, TestDb, is_uuid, run_cli};
+
+const EMAIL: &str = "grace@example.com";
+const NAME: &str = "Grace Hopper";
+const USERNAME: &str = "grace";
+const PASSWORD: &str = "a ship in port is safe";
+
+fn create_user(db: &TestDb, extra: &[&str], password_line: &str) -> CliRun {
+    let mut args = vec!["user", "create", "--email", EMAIL, "--name", NAME];
+    args.extend_from_slice(extra);
+    run_cli(db, &args, password_line, &[])
+}
+
+/// Creates the user and returns the id printed on stdout.
+fn create_user_ok(db: &TestDb, extra: &[&str]) -> String {
+    let run = create_user(db, extra, &format!("{PASSWORD}\n"));
+    run.assert_success();
+    let id = run.stdout.trim().to_owned();
+    assert!(
+        is_uuid(&id),
+        "stdout is not the new user's id: {:?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout,
+        format!("{id}\n"),
+        "stdout holds more than the id"
+    );
+    assert!(
+        !run.stderr.contains(PASSWORD),
+        "the password reached the log:\n{}",
+        run.stderr
+    );
+    id
+}
+
+#[test]
+fn migrate_creates_a_fresh_sqlite_database() {
+    let db = TestDb::sqlite_plain_path();
+    let path = db.sqlite_path().map(ToOwned::to_owned);
+    assert!(
+        path.as_ref().is_some_and(|p| !p.exists()),
+        "the file exists already"
+    );
+    run_cli(&db, &["migrate"], "", &[]).assert_success();
+    assert!(
+        path.as_ref().is_some_and(|p| p.is_file()),
+        "migrate created no file"
+    );
+    // Idempotent.
+    let again = run_cli(&db, &["migrate"], "", &[]);
+    again.assert_success();
+    assert!(
+        again.stderr.contains("database schema is up to date"),
+        "{}",
+        again.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_created_user_logs_in_by_email_and_by_username() {
+    let db = TestDb::sqlite();
+    let id = create_user_ok(&db, &["--username", USERNAME]);
+
+    let server = Server::start(&db);
+    let api = server.api();
+    let by_email = Session::from_body(
+        api.login(EMAIL, PASSWORD).await.expect(200),
+        NAME,
+        None,
+        EMAIL,
+    );
+    assert_eq!(by_email.user_id, id);
+    // The login field takes a username as well.
+    let by_username = Session::from_body(
+        api.login(USERNAME, PASSWORD).await.expect(200),
+        NAME,
+        None,
+        EMAIL,
+    );
+    assert_eq!(by_username.user_id, id);
+    api.welcome(&by_username.tokens.access).await.expect(200);
+    api.login(USERNAME, "not the password at all")
+        .await
+        .expect_error(401, "Incorrect email or password");
+}
+
+#[tokio::test]
+async fn a_user_created_without_a_username_logs_in_by_email() {
+    let db = TestDb::postgres();
+    let id = create_user_ok(&db, &[]);
+    let server = Server::start(&db);
+    let reply = server.api().login(EMAIL, PASSWORD).await;
+    assert_eq!(
+        Session::from_body(reply.expect(200), NAME, None, EMAIL).user_id,
+        id
+    );
+}
+
+#[test]
+fn creating_a_user_with_a_taken_email_fails() {
+    let db = TestDb::sqlite();
+    create_user_ok(&db, &[]);
+    let run = create_user(&db, &[], "some other password\n");
+    run.assert_failure();
+    assert!(
+        run.stdout.is_empty(),
+        "printed an id anyway: {}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("already exists"), "{}", run.stderr);
+}
+
+#[test]
+fn creating_a_user_with_a_too_short_password_fails() {
+    let db = TestDb::sqlite();
+    let run = create_user(&db, &[], "short\n");
+    run.assert_failure();
+    assert!(
+        run.stdout.is_empty(),
+        "printed an id anyway: {}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
+async fn reset_token_prints_a_token_that_resets_the_password() {
+    let db = TestDb::sqlite();
+    create_user_ok(&db, &[]);
+    let server = Server::start(&db);
+    let api = server.api();
+    let before = Session::from_body(
+        api.login(EMAIL, PASSWORD).await.expect(200),
+        NAME,
+        None,
+        EMAIL,
+    );
+
+    // While the server runs, as an operator would.
+    let run = run_cli(&db, &["user", "reset-token", "--email", EMAIL], "", &[]);
+    run.assert_success();
+    let token = run.stdout.trim();
+    assert!(
+        !token.is_empty() && !token.contains(char::is_whitespace),
+        "{:?}",
+        run.stdout
+    );
+
+    let new_password = "the most dangerous phrase";
+    let reply = api.reset_password(token, new_password).await;
+    assert_eq!(
+        reply.expect(200),
+        &serde_json::json!({"message": "Password reset successful"})
+    );
+    api.welcome(&before.tokens.access)
+        .await
+        .expect_error(401, "Please authenticate");
+    api.login(EMAIL, PASSWORD)
+        .await
+        .expect_error(401, "Incorrect email or password");
+    api.login(EMAIL, new_password).await.expect(200);
+    api.reset_password(token, "yet another password")
+        .await
+        .expect_error(401, "Password reset failed");
+}
+
+#[test]
+fn reset_token_for_an_unknown_email_fails() {
+    let db = TestDb::sqlite();
+    run_cli(&db, &["migrate"], "", &[]).assert_success();
+    let run = run_cli(
+        &db,
+        &["user", "reset-token", "--email", "nobody@example.com"],
+        "",
+        &[],
+    );
+    run.assert_failure();
+    assert!(
+        run.stdout.is_empty(),
+        "printed a token anyway: {}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("no user has this email"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn creating_a_user_who_must_change_the_password_succeeds() {
+    let db = TestDb::sqlite();
+    create_user_ok(&db, &["--must-change-password"]);
+    // The account exists: the email is taken.
+    create_user(&db, &[], &format!("{PASSWORD}\n")).assert_failure();
+}
