@@ -1,7 +1,109 @@
-//! The cbs dialect. (Being written.)
+//! The cbs dialect (`003_*`): password login and refresh-token rotation under
+//! `/api/v1/auth`, answering with numeric result codes. Login errors are
+//! `{"code": N, "desc": "...", "error": "..."}`; refresh answers in the document's
+//! common result model, `{"result": {"code": N, "desc": "...", ...}}`.
+//!
+//! The document's refresh example posts `{refresh_token}` to the login path, so a login
+//! body with a `refresh_token` and no `user` is a refresh, answered exactly as
+//! `/api/v1/auth/refresh` answers it.
 
-use crate::routing::Endpoint;
+mod error;
+mod request;
+mod response;
 
+use actix_web::http::Method;
+use actix_web::http::header::{AUTHORIZATION, HeaderName};
+use actix_web::{HttpRequest, HttpResponse};
+use portcullis_domain::{IssueOptions, RefreshGuard};
+use serde_json::Value;
+
+pub use error::{CbsError, ResultCode};
+use request::{LoginRequest, RefreshRequest};
+use response::{Lifetimes, LoginBody, RefreshBody, TokensBody};
+
+use crate::bearer::bearer_token;
+use crate::blocking::run_blocking;
+use crate::routing::{Call, Endpoint};
+
+/// The claim both tokens of a cbs login carry: the login name as the client sent it.
+pub const IDENTIFIER_CLAIM: &str = "identifier";
+
+/// The header name the document's refresh example spells, accepted like
+/// `Authorization`.
+const ATHORIZATION: &str = "athorization";
+
+/// cbs's endpoints; its login claims bodies with a `user`.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
-    Vec::new()
+    vec![
+        Endpoint::new(Method::POST, "/api/v1/auth/login", login).claiming("user"),
+        Endpoint::new(Method::POST, "/api/v1/auth/refresh", refresh),
+    ]
+}
+
+async fn login(call: Call) -> Result<HttpResponse, CbsError> {
+    if call.body.as_ref().is_ok_and(RefreshRequest::is_refresh) {
+        return refresh(call).await;
+    }
+    let arrived = call.state.auth.now();
+    let request = LoginRequest::try_from(&call.body?)?;
+    let auth = call.state.auth.clone();
+    let done = run_blocking(move || {
+        let mut options = IssueOptions::default();
+        options.extra_claims.insert(
+            IDENTIFIER_CLAIM.to_owned(),
+            Value::String(request.user.clone()),
+        );
+        auth.login(&request.user, &request.password, &options)
+    })
+    .await??;
+    let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
+    Ok(HttpResponse::Ok().json(LoginBody::new(
+        TokensBody::new(&done.tokens, lifetimes),
+        done.user.must_change_password,
+    )))
+}
+
+/// Rotation, with errors in the common result model.
+async fn refresh(call: Call) -> Result<HttpResponse, CbsError> {
+    rotate(call).await.map_err(CbsError::in_result)
+}
+
+async fn rotate(call: Call) -> Result<HttpResponse, CbsError> {
+    let arrived = call.state.auth.now();
+    let request = RefreshRequest::try_from(&call.body?)?;
+    let access_token = access_token(&call.request)?;
+    let auth = call.state.auth.clone();
+    let refreshed = run_blocking(move || {
+        auth.refresh_guarded(
+            &request.refresh_token,
+            RefreshGuard {
+                account: None,
+                access_token: access_token.as_deref(),
+            },
+        )
+    })
+    .await??;
+    let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
+    Ok(HttpResponse::Ok().json(RefreshBody::new(TokensBody::new(
+        &refreshed.tokens,
+        lifetimes,
+    ))))
+}
+
+/// The access token sent along with a refresh, if any: from `Authorization` or
+/// `Athorization`. A header that is present must hold `Bearer <token>`, and when both
+/// are present they must hold the same token; otherwise the token is invalid.
+fn access_token(request: &HttpRequest) -> Result<Option<String>, CbsError> {
+    let mut found: Option<&str> = None;
+    for header in [AUTHORIZATION, HeaderName::from_static(ATHORIZATION)] {
+        if !request.headers().contains_key(&header) {
+            continue;
+        }
+        let token = bearer_token(request, &header).ok_or_else(CbsError::invalid_token)?;
+        if found.is_some_and(|other| other != token) {
+            return Err(CbsError::invalid_token());
+        }
+        found = Some(token);
+    }
+    Ok(found.map(str::to_owned))
 }

@@ -1,0 +1,58 @@
+//! cbs request bodies, parsed from the JSON object at the edge.
+
+use portcullis_domain::Password;
+
+use super::error::CbsError;
+use crate::body::{Fields, JsonObject};
+
+/// `{user, password}` of `POST /api/v1/auth/login`. `user` is a username or an email.
+pub struct LoginRequest {
+    pub user: String,
+    pub password: Password,
+}
+
+impl TryFrom<&JsonObject> for LoginRequest {
+    type Error = CbsError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, CbsError> {
+        let mut fields = Fields::new(object);
+        let user = fields.required("user");
+        let password = fields.required("password");
+        fields.finish().map_err(CbsError::fields)?;
+        match (user, password) {
+            (Some(user), Some(password)) => Ok(Self {
+                user: user.to_owned(),
+                password: Password::new(password),
+            }),
+            _ => Err(CbsError::invalid_request("Invalid request body")),
+        }
+    }
+}
+
+/// `{refresh_token}` of `POST /api/v1/auth/refresh` (and of the login path).
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+impl RefreshRequest {
+    /// Whether a body sent to the login path is a refresh: it has a `refresh_token` and
+    /// no `user`.
+    pub fn is_refresh(object: &JsonObject) -> bool {
+        object.has("refresh_token") && !object.has("user")
+    }
+}
+
+impl TryFrom<&JsonObject> for RefreshRequest {
+    type Error = CbsError;
+
+    fn try_from(object: &JsonObject) -> Result<Self, CbsError> {
+        let mut fields = Fields::new(object);
+        let token = fields.required("refresh_token");
+        fields.finish().map_err(CbsError::fields)?;
+        token
+            .map(|t| Self {
+                refresh_token: t.to_owned(),
+            })
+            .ok_or_else(|| CbsError::invalid_request("Invalid request body"))
+    }
+}
