@@ -1,7 +1,136 @@
-//! The pocketbase dialect. (Being written.)
+//! The pocketbase dialect (`002_*`): a PocketBase-style password login,
+//! `POST /auth/login` with `{username, password}`, answering with the auth record and a
+//! token, and setting the `pb_auth` cookie the PocketBase JS SDK reads.
+//!
+//! Every failure is the JSON that the SDK's `ClientResponseError` serialises to, as the
+//! document gives it: `{"url", "status", "response": {"code", "message", "data"},
+//! "isAbort", "originalError": {"url", "status", "data"}, "name"}`.
+//!
+//! The path is shared with authapi's login: a body with `username` (and no `email`)
+//! comes here.
 
-use crate::routing::Endpoint;
+mod error;
+mod request;
+mod response;
 
+use actix_web::http::Method;
+use actix_web::http::header::SET_COOKIE;
+use actix_web::{HttpRequest, HttpResponse};
+use portcullis_domain::{IssueOptions, User};
+use serde_json::{Map, Value};
+
+pub use error::PbError;
+use request::LoginRequest;
+use response::{AuthBody, RecordBody, auth_cookie};
+
+use crate::blocking::run_blocking;
+use crate::routing::{Call, Endpoint};
+
+/// The id of PocketBase's built-in `users` auth collection.
+pub(crate) const COLLECTION_ID: &str = "_pb_users_auth_";
+/// The name of PocketBase's built-in `users` auth collection.
+pub(crate) const COLLECTION_NAME: &str = "users";
+/// The token `type` claim of a PocketBase auth-record token.
+pub(crate) const TOKEN_TYPE: &str = "authRecord";
+
+/// pocketbase's endpoints; its login claims bodies with a `username`.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
-    Vec::new()
+    vec![Endpoint::new(Method::POST, "/auth/login", login).claiming("username")]
+}
+
+async fn login(call: Call) -> Result<HttpResponse, PbError> {
+    let url = request_url(&call.request);
+    authenticate(call).await.map_err(|error| error.at(url))
+}
+
+async fn authenticate(call: Call) -> Result<HttpResponse, PbError> {
+    let request = LoginRequest::try_from(&call.body?)?;
+    let config = call.state.config.clone();
+    let auth = call.state.auth.clone();
+    let options = IssueOptions {
+        access_ttl: Some(config.pocketbase.token_ttl),
+        extra_claims: token_claims(),
+        user_claims: Some(user_claims),
+    };
+    let done =
+        run_blocking(move || auth.login(&request.username, &request.password, &options)).await??;
+    let body = AuthBody {
+        record: RecordBody::from(&done.user),
+        token: done.tokens.access.token,
+    };
+    let mut response = HttpResponse::Ok();
+    if config.pocketbase.cookie {
+        let cookie = auth_cookie(
+            &body.token,
+            &body.record,
+            done.tokens.access.expires_at,
+            config.cookie_secure,
+        )
+        .map_err(|e| PbError::internal(&e))?;
+        response.insert_header((SET_COOKIE, cookie));
+    }
+    Ok(response.json(body))
+}
+
+/// The claims every pocketbase token carries whoever it is for.
+fn token_claims() -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("collectionId".into(), COLLECTION_ID.into());
+    claims.insert("type".into(), TOKEN_TYPE.into());
+    claims
+}
+
+/// PocketBase's `id` claim: the record's id.
+fn user_claims(user: &User) -> Map<String, Value> {
+    let mut claims = Map::new();
+    claims.insert("id".into(), user.id.to_string().into());
+    claims
+}
+
+/// The absolute URL the client called (scheme, host, path and query), as the SDK puts
+/// it in its errors.
+fn request_url(request: &HttpRequest) -> String {
+    let info = request.connection_info();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map_or_else(|| request.path(), |pq| pq.as_str());
+    format!("{}://{}{}", info.scheme(), info.host(), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn the_url_is_absolute_with_the_query() {
+        let request = TestRequest::post()
+            .uri("/pb/auth/login?expand=x&a=%20b")
+            .insert_header(("host", "auth.example.com:8443"))
+            .to_http_request();
+        assert_eq!(
+            request_url(&request),
+            "http://auth.example.com:8443/pb/auth/login?expand=x&a=%20b"
+        );
+    }
+
+    #[test]
+    fn the_url_follows_a_proxys_forwarded_headers() {
+        let request = TestRequest::post()
+            .uri("/auth/login")
+            .insert_header(("host", "127.0.0.1:8080"))
+            .insert_header(("x-forwarded-proto", "https"))
+            .insert_header(("x-forwarded-host", "auth.example.com"))
+            .to_http_request();
+        assert_eq!(request_url(&request), "https://auth.example.com/auth/login");
+    }
+
+    #[test]
+    fn the_claims_are_pocketbases() {
+        let claims = token_claims();
+        assert_eq!(claims["collectionId"], "_pb_users_auth_");
+        assert_eq!(claims["type"], "authRecord");
+    }
 }
