@@ -1,1 +1,272 @@
-//! Placeholder.
+//! Portcullis's storage adapter: the domain's [`UserRepository`],
+//! [`SessionRepository`] and [`ResetTokenRepository`] on PostgreSQL or SQLite, through
+//! Diesel and an r2d2 connection pool.
+//!
+//! One [`Database`] serves either backend; which one is chosen by the URL given to
+//! [`Database::connect`]. Every method blocks: async callers run them on a blocking
+//! thread. The schema is created by [`Database::run_migrations`], from SQL embedded in
+//! the binary.
+//!
+//! With the `testing` feature, [`testing::TestDatabase`] gives each test a fresh,
+//! migrated database of either backend that is deleted when dropped.
+
+mod backend;
+mod connect;
+mod error;
+mod migrations;
+mod rows;
+mod schema;
+mod sql;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod types;
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
+use diesel::{PgConnection, SqliteConnection};
+use portcullis_domain::{
+    CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
+    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
+    SessionId, SessionRepository, StoreError, TokenId, User, UserId, UserRepository, Username,
+};
+
+pub use error::{ConnectError, MigrationError};
+
+/// Which database a [`Database`] talks to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Postgres => "PostgreSQL",
+            Self::Sqlite => "SQLite",
+        })
+    }
+}
+
+#[derive(Clone)]
+enum Pools {
+    Postgres(Pool<ConnectionManager<PgConnection>>),
+    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+}
+
+/// The store: a connection pool to PostgreSQL or SQLite, implementing the domain's
+/// repository ports. Cloning is cheap and shares the pool.
+#[derive(Clone)]
+pub struct Database {
+    pools: Pools,
+}
+
+impl fmt::Debug for Database {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Database")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+fn checkout<C: R2D2Connection + 'static>(
+    pool: &Pool<ConnectionManager<C>>,
+) -> Result<PooledConnection<ConnectionManager<C>>, StoreError> {
+    pool.get().map_err(StoreError::new)
+}
+
+/// Runs `$body` with `$conn` a pooled connection and `$q` the query module of the
+/// database's backend: the body is written once and compiled for both.
+macro_rules! with_conn {
+    ($db:expr, |$conn:ident, $q:ident| $body:expr) => {
+        match &$db.pools {
+            Pools::Postgres(pool) => {
+                use crate::backend::pg as $q;
+                let mut pooled = checkout(pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            Pools::Sqlite(pool) => {
+                use crate::backend::sqlite as $q;
+                let mut pooled = checkout(pool)?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+
+impl Database {
+    /// Connects to `url`: `postgres://` or `postgresql://` is PostgreSQL; `sqlite://PATH`,
+    /// `sqlite:PATH` or a plain path is SQLite (the file is created if missing, its
+    /// directory is not). Opens one connection to check the URL, then a pool of
+    /// `pool_size` connections. Does not run the migrations.
+    pub fn connect(url: &str, pool_size: u32) -> Result<Database, ConnectError> {
+        Ok(Database {
+            pools: connect::pools(url, pool_size)?,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pools {
+            Pools::Postgres(_) => Backend::Postgres,
+            Pools::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Applies the pending migrations. Idempotent, and safe when several processes start
+    /// at once: they take turns (a PostgreSQL advisory lock, SQLite's write lock).
+    pub fn run_migrations(&self) -> Result<(), MigrationError> {
+        self.migrate(migrations::Direction::Up)
+    }
+
+    /// Reverts every applied migration, leaving an empty database.
+    pub fn revert_all_migrations(&self) -> Result<(), MigrationError> {
+        self.migrate(migrations::Direction::RevertAll)
+    }
+
+    fn migrate(&self, direction: migrations::Direction) -> Result<(), MigrationError> {
+        let lost = |e: PoolError| MigrationError::Connection(e.into());
+        match &self.pools {
+            Pools::Postgres(pool) => {
+                migrations::postgres(&mut *pool.get().map_err(lost)?, direction)
+            }
+            Pools::Sqlite(pool) => migrations::sqlite(&mut *pool.get().map_err(lost)?, direction),
+        }
+    }
+
+    /// Runs `SELECT 1`: whether the database answers, for readiness checks.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::ping(conn))
+    }
+
+    /// The stored secret `name`; if there is none yet, stores `generate()` and returns
+    /// it. Race-safe across processes: whichever inserts first wins, and every caller
+    /// gets that value. `generate` runs only when the secret is absent.
+    pub fn load_or_create_secret(
+        &self,
+        name: &str,
+        generate: impl FnOnce() -> Vec<u8>,
+    ) -> Result<Vec<u8>, StoreError> {
+        with_conn!(self, |conn, q| q::load_or_create_secret(
+            conn, name, generate
+        ))
+    }
+}
+
+impl UserRepository for Database {
+    fn create(&self, user: &User) -> Result<(), CreateUserError> {
+        with_conn!(self, |conn, q| q::create_user(conn, user))
+    }
+
+    fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        with_conn!(self, |conn, q| q::find_user_by_id(conn, id))
+    }
+
+    fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        with_conn!(self, |conn, q| q::find_user_by_email(conn, email))
+    }
+
+    fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        with_conn!(self, |conn, q| q::find_user_by_username(conn, username))
+    }
+
+    fn replace_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, q| q::replace_password_hash(
+            conn, id, hash, now
+        ))
+    }
+}
+
+impl SessionRepository for Database {
+    fn create(
+        &self,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::create_session(
+            conn,
+            session,
+            first_token
+        ))
+    }
+
+    fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        with_conn!(self, |conn, q| q::find_session(conn, id))
+    }
+
+    fn rotate(
+        &self,
+        presented: TokenId,
+        successor: &RefreshTokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotateError> {
+        with_conn!(self, |conn, q| q::rotate(conn, presented, successor, now))
+    }
+
+    fn end_by_refresh_token(
+        &self,
+        token: TokenId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<SessionId, EndSessionError> {
+        with_conn!(self, |conn, q| q::end_by_refresh_token(
+            conn, token, reason, now
+        ))
+    }
+
+    fn revoke(
+        &self,
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::revoke(conn, id, reason, now))
+    }
+
+    fn revoke_all_for_user(
+        &self,
+        user: UserId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        with_conn!(self, |conn, q| q::revoke_all_for_user(
+            conn, user, reason, now
+        ))
+    }
+}
+
+impl ResetTokenRepository for Database {
+    fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::create_reset_token(conn, token))
+    }
+
+    fn find_valid(
+        &self,
+        hash: &ResetTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ResetTokenRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::find_valid_reset_token(conn, hash, now))
+    }
+
+    fn complete_reset(
+        &self,
+        hash: &ResetTokenHash,
+        new_password_hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<UserId, CompleteResetError> {
+        with_conn!(self, |conn, q| q::complete_reset(
+            conn,
+            hash,
+            new_password_hash,
+            now
+        ))
+    }
+}

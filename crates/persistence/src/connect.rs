@@ -1,0 +1,188 @@
+//! From a database URL to a connection pool.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{Builder, ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+
+use crate::error::{ConnectError, connect_error};
+use crate::{Backend, Pools};
+
+/// How long filling the pool, or a query waiting for a free connection, may take.
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Applied to every SQLite connection. `busy_timeout` comes first so that even the
+/// switch to WAL waits for a lock rather than failing.
+const SQLITE_PRAGMAS: &str = "PRAGMA busy_timeout = 5000; \
+     PRAGMA journal_mode = WAL; \
+     PRAGMA synchronous = NORMAL; \
+     PRAGMA foreign_keys = ON;";
+
+/// Where a database URL points.
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'a> {
+    Postgres,
+    Sqlite(&'a str),
+}
+
+impl<'a> Target<'a> {
+    fn parse(url: &'a str) -> Result<Self, ConnectError> {
+        let path = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Self::Postgres);
+        } else if let Some(path) = url.strip_prefix("sqlite://") {
+            path
+        } else if let Some(path) = url.strip_prefix("sqlite:") {
+            path
+        } else if let Some((scheme, _)) = url.split_once("://") {
+            return Err(ConnectError::UnsupportedScheme {
+                scheme: scheme.to_owned(),
+            });
+        } else {
+            url
+        };
+        if path.is_empty() || path == ":memory:" || path.contains("mode=memory") {
+            return Err(ConnectError::InMemorySqlite);
+        }
+        Ok(Self::Sqlite(path))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(SQLITE_PRAGMAS)
+            .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+fn builder<C: R2D2Connection + 'static>(pool_size: u32) -> Builder<ConnectionManager<C>> {
+    Pool::builder()
+        .max_size(pool_size)
+        .connection_timeout(CHECKOUT_TIMEOUT)
+}
+
+/// Opens one connection first, so that a wrong URL, a refused login or an unreachable
+/// server fails at once and with the driver's reason rather than as a pool timeout.
+/// Then fills the whole pool before returning: with no connection being opened in the
+/// background, no pool thread is inside libpq's OpenSSL when the process exits, which
+/// OpenSSL's exit handlers answer with a segfault.
+pub(crate) fn pools(url: &str, pool_size: u32) -> Result<Pools, ConnectError> {
+    let target = Target::parse(url)?;
+    if pool_size == 0 {
+        return Err(ConnectError::ZeroPoolSize);
+    }
+    match target {
+        Target::Postgres => {
+            let failed = |e: &dyn std::fmt::Display| connect_error(Backend::Postgres, url, e);
+            PgConnection::establish(url).map_err(|e| failed(&e))?;
+            let pool = builder(pool_size)
+                .build(ConnectionManager::new(url))
+                .map_err(|e| failed(&e))?;
+            Ok(Pools::Postgres(pool))
+        }
+        Target::Sqlite(path) => {
+            let failed = |e: &dyn std::fmt::Display| connect_error(Backend::Sqlite, url, e);
+            let mut probe = SqliteConnection::establish(path).map_err(|e| failed(&e))?;
+            SqlitePragmas
+                .on_acquire(&mut probe)
+                .map_err(|e| failed(&e))?;
+            let pool = builder(pool_size)
+                .connection_customizer(Box::new(SqlitePragmas))
+                .build(ConnectionManager::new(path))
+                .map_err(|e| failed(&e))?;
+            Ok(Pools::Sqlite(pool))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_pick_the_backend() {
+        for url in ["postgres://u:p@h/db", "postgresql://h/db"] {
+            assert_eq!(Target::parse(url).unwrap(), Target::Postgres);
+        }
+        assert_eq!(
+            Target::parse("sqlite:///var/lib/a.db").unwrap(),
+            Target::Sqlite("/var/lib/a.db")
+        );
+        assert_eq!(
+            Target::parse("sqlite://data/a.db").unwrap(),
+            Target::Sqlite("data/a.db")
+        );
+        assert_eq!(
+            Target::parse("sqlite:a.db").unwrap(),
+            Target::Sqlite("a.db")
+        );
+        assert_eq!(Target::parse("./a.db").unwrap(), Target::Sqlite("./a.db"));
+    }
+
+    #[derive(diesel::QueryableByName, Debug, PartialEq)]
+    struct Pragmas {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        journal_mode: String,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        busy_timeout: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        foreign_keys: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        synchronous: i32,
+    }
+
+    #[test]
+    fn every_sqlite_connection_gets_the_pragmas() {
+        use diesel::RunQueryDsl;
+
+        let test = crate::testing::TestDatabase::sqlite();
+        let Pools::Sqlite(pool) = &test.database().pools else {
+            panic!("not SQLite");
+        };
+        // Two connections held at once, so both cannot be the probe's settings.
+        let mut first = pool.get().unwrap();
+        let mut second = pool.get().unwrap();
+        for conn in [&mut first, &mut second] {
+            let pragmas: Pragmas = diesel::sql_query(
+                "SELECT (SELECT journal_mode FROM pragma_journal_mode) AS journal_mode, \
+                        (SELECT timeout FROM pragma_busy_timeout) AS busy_timeout, \
+                        (SELECT foreign_keys FROM pragma_foreign_keys) AS foreign_keys, \
+                        (SELECT synchronous FROM pragma_synchronous) AS synchronous",
+            )
+            .get_result(&mut **conn)
+            .unwrap();
+            assert_eq!(
+                pragmas,
+                Pragmas {
+                    journal_mode: "wal".into(),
+                    busy_timeout: 5000,
+                    foreign_keys: 1,
+                    synchronous: 1, // NORMAL
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn unsupported_urls_are_refused() {
+        assert!(matches!(
+            Target::parse("mysql://u:p@h/db"),
+            Err(ConnectError::UnsupportedScheme { scheme }) if scheme == "mysql"
+        ));
+        for url in [
+            "sqlite::memory:",
+            ":memory:",
+            "sqlite://",
+            "",
+            "file:x?mode=memory",
+        ] {
+            assert!(
+                matches!(Target::parse(url), Err(ConnectError::InMemorySqlite)),
+                "{url:?}"
+            );
+        }
+    }
+}

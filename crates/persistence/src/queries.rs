@@ -1,0 +1,506 @@
+// The query code, written once. `backend::pg` and `backend::sqlite` each `include!` it
+// after defining `schema` (their tables), `Conn` (their connection) and `write_tx`
+// (their kind of read-write transaction).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use portcullis_domain::{
+    Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash,
+    RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session,
+    SessionId, StoreError, SystemClock, TokenId, User, UserId, Username,
+};
+use schema::{password_reset_tokens, refresh_tokens, server_secrets, sessions, users};
+
+use crate::error::{Abort, create_user_error, store};
+use crate::rows::{ResetTokenRow, SessionRow, UserRow};
+use crate::sql::lower;
+use crate::types::{DbJson, DbUuid};
+
+const USER_COLUMNS: (
+    users::id,
+    users::email,
+    users::username,
+    users::name,
+    users::bio,
+    users::email_verified,
+    users::must_change_password,
+    users::profile,
+    users::password_hash,
+    users::password_changed_at,
+    users::created_at,
+    users::updated_at,
+) = (
+    users::id,
+    users::email,
+    users::username,
+    users::name,
+    users::bio,
+    users::email_verified,
+    users::must_change_password,
+    users::profile,
+    users::password_hash,
+    users::password_changed_at,
+    users::created_at,
+    users::updated_at,
+);
+
+const SESSION_COLUMNS: (
+    sessions::id,
+    sessions::user_id,
+    sessions::created_at,
+    sessions::expires_at,
+    sessions::last_refreshed_at,
+    sessions::revoked_at,
+    sessions::revocation_reason,
+) = (
+    sessions::id,
+    sessions::user_id,
+    sessions::created_at,
+    sessions::expires_at,
+    sessions::last_refreshed_at,
+    sessions::revoked_at,
+    sessions::revocation_reason,
+);
+
+const RESET_TOKEN_COLUMNS: (
+    password_reset_tokens::token_hash,
+    password_reset_tokens::user_id,
+    password_reset_tokens::created_at,
+    password_reset_tokens::expires_at,
+    password_reset_tokens::used_at,
+) = (
+    password_reset_tokens::token_hash,
+    password_reset_tokens::user_id,
+    password_reset_tokens::created_at,
+    password_reset_tokens::expires_at,
+    password_reset_tokens::used_at,
+);
+
+pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
+    diesel::sql_query("SELECT 1")
+        .execute(conn)
+        .map(drop)
+        .map_err(store)
+}
+
+pub(crate) fn create_user(conn: &mut Conn, user: &User) -> Result<(), CreateUserError> {
+    diesel::insert_into(users::table)
+        .values((
+            users::id.eq(DbUuid(user.id.as_uuid())),
+            users::email.eq(user.email.as_str()),
+            users::username.eq(user.username.as_ref().map(Username::as_str)),
+            users::name.eq(user.name.as_str()),
+            users::bio.eq(user.bio.as_ref().map(Bio::as_str)),
+            users::email_verified.eq(user.email_verified),
+            users::must_change_password.eq(user.must_change_password),
+            users::profile.eq(DbJson(serde_json::Value::Object(
+                user.profile.as_map().clone(),
+            ))),
+            users::password_hash.eq(user.password_hash.as_str()),
+            users::password_changed_at.eq(user.password_changed_at),
+            users::created_at.eq(user.created_at),
+            users::updated_at.eq(user.updated_at),
+        ))
+        .execute(conn)
+        .map(drop)
+        .map_err(create_user_error)
+}
+
+fn into_user(row: QueryResult<Option<UserRow>>) -> Result<Option<User>, StoreError> {
+    row.map_err(store)?.map(UserRow::into_domain).transpose()
+}
+
+pub(crate) fn find_user_by_id(conn: &mut Conn, id: UserId) -> Result<Option<User>, StoreError> {
+    into_user(
+        users::table
+            .find(DbUuid(id.as_uuid()))
+            .select(USER_COLUMNS)
+            .first(conn)
+            .optional(),
+    )
+}
+
+pub(crate) fn find_user_by_email(
+    conn: &mut Conn,
+    email: &Email,
+) -> Result<Option<User>, StoreError> {
+    // The same expression as the unique index, so the index serves the lookup.
+    into_user(
+        users::table
+            .filter(lower(users::email).eq(lower(email.as_str())))
+            .select(USER_COLUMNS)
+            .first(conn)
+            .optional(),
+    )
+}
+
+pub(crate) fn find_user_by_username(
+    conn: &mut Conn,
+    username: &Username,
+) -> Result<Option<User>, StoreError> {
+    // NULL usernames never compare equal, so assuming NOT NULL changes only the type.
+    into_user(
+        users::table
+            .filter(lower(users::username.assume_not_null()).eq(lower(username.as_str())))
+            .select(USER_COLUMNS)
+            .first(conn)
+            .optional(),
+    )
+}
+
+pub(crate) fn replace_password_hash(
+    conn: &mut Conn,
+    id: UserId,
+    hash: &PasswordHash,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let updated = diesel::update(users::table.find(DbUuid(id.as_uuid())))
+        .set((
+            users::password_hash.eq(hash.as_str()),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(store)?;
+    Ok(updated > 0)
+}
+
+fn insert_refresh_token(conn: &mut Conn, token: &RefreshTokenRecord) -> QueryResult<usize> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::jti.eq(DbUuid(token.id.as_uuid())),
+            refresh_tokens::session_id.eq(DbUuid(token.session_id.as_uuid())),
+            refresh_tokens::issued_at.eq(token.issued_at),
+            refresh_tokens::expires_at.eq(token.expires_at),
+            refresh_tokens::used_at.eq(token.used_at),
+        ))
+        .execute(conn)
+}
+
+pub(crate) fn create_session(
+    conn: &mut Conn,
+    session: &Session,
+    first_token: &RefreshTokenRecord,
+) -> Result<(), StoreError> {
+    write_tx(conn, |c| {
+        diesel::insert_into(sessions::table)
+            .values((
+                sessions::id.eq(DbUuid(session.id.as_uuid())),
+                sessions::user_id.eq(DbUuid(session.user_id.as_uuid())),
+                sessions::created_at.eq(session.created_at),
+                sessions::expires_at.eq(session.expires_at),
+                sessions::last_refreshed_at.eq(session.last_refreshed_at),
+                sessions::revoked_at.eq(session.revoked_at),
+                sessions::revocation_reason
+                    .eq(session.revocation_reason.map(RevocationReason::as_str)),
+            ))
+            .execute(c)?;
+        insert_refresh_token(c, first_token)
+    })
+    .map(drop)
+    .map_err(store)
+}
+
+pub(crate) fn find_session(conn: &mut Conn, id: SessionId) -> Result<Option<Session>, StoreError> {
+    sessions::table
+        .find(DbUuid(id.as_uuid()))
+        .select(SESSION_COLUMNS)
+        .first::<SessionRow>(conn)
+        .optional()
+        .map_err(store)?
+        .map(SessionRow::into_domain)
+        .transpose()
+}
+
+/// A refresh token as rotation and logout judge it.
+struct PresentedToken {
+    session: DbUuid,
+    used: bool,
+    session_active: bool,
+}
+
+fn presented_token(
+    conn: &mut Conn,
+    jti: TokenId,
+    now: DateTime<Utc>,
+) -> QueryResult<Option<PresentedToken>> {
+    let row = refresh_tokens::table
+        .inner_join(sessions::table)
+        .filter(refresh_tokens::jti.eq(DbUuid(jti.as_uuid())))
+        .select((
+            sessions::id,
+            refresh_tokens::used_at,
+            sessions::revoked_at,
+            sessions::expires_at,
+        ))
+        .first::<(
+            DbUuid,
+            Option<DateTime<Utc>>,
+            Option<DateTime<Utc>>,
+            DateTime<Utc>,
+        )>(conn)
+        .optional()?;
+    Ok(row.map(
+        |(session, used_at, revoked_at, expires_at)| PresentedToken {
+            session,
+            used: used_at.is_some(),
+            session_active: revoked_at.is_none() && now < expires_at,
+        },
+    ))
+}
+
+/// Revokes the session if it is still active at `now`; whether it did.
+fn revoke_if_active(
+    conn: &mut Conn,
+    session: DbUuid,
+    reason: RevocationReason,
+    now: DateTime<Utc>,
+) -> QueryResult<bool> {
+    let revoked = diesel::update(
+        sessions::table
+            .find(session)
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::revoked_at.eq(now),
+        sessions::revocation_reason.eq(reason.as_str()),
+    ))
+    .execute(conn)?;
+    Ok(revoked > 0)
+}
+
+fn revoke_active_of_user(
+    conn: &mut Conn,
+    user: DbUuid,
+    reason: RevocationReason,
+    now: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        sessions::table
+            .filter(sessions::user_id.eq(user))
+            .filter(sessions::revoked_at.is_null())
+            .filter(sessions::expires_at.gt(now)),
+    )
+    .set((
+        sessions::revoked_at.eq(now),
+        sessions::revocation_reason.eq(reason.as_str()),
+    ))
+    .execute(conn)
+}
+
+pub(crate) fn rotate(
+    conn: &mut Conn,
+    presented: TokenId,
+    successor: &RefreshTokenRecord,
+    now: DateTime<Utc>,
+) -> Result<(), RotateError> {
+    write_tx(conn, |c| {
+        let Some(token) = presented_token(c, presented, now)? else {
+            return Err(Abort::Refuse(RotateError::UnknownToken));
+        };
+        if !token.session_active {
+            return Err(Abort::Refuse(RotateError::SessionInactive));
+        }
+        // The conditional update is the race arbiter: of concurrent rotations exactly
+        // one finds `used_at` still NULL.
+        let spent = diesel::update(
+            refresh_tokens::table
+                .find(DbUuid(presented.as_uuid()))
+                .filter(refresh_tokens::used_at.is_null()),
+        )
+        .set(refresh_tokens::used_at.eq(now))
+        .execute(c)?;
+        if spent == 0 {
+            return Err(Abort::Refuse(RotateError::AlreadyUsed {
+                session: SessionId::from_uuid(token.session.0),
+            }));
+        }
+        // Re-checked under the row lock: a revocation may have committed since the read.
+        let refreshed = diesel::update(
+            sessions::table
+                .find(token.session)
+                .filter(sessions::revoked_at.is_null())
+                .filter(sessions::expires_at.gt(now)),
+        )
+        .set(sessions::last_refreshed_at.eq(now))
+        .execute(c)?;
+        if refreshed == 0 {
+            return Err(Abort::Refuse(RotateError::SessionInactive));
+        }
+        insert_refresh_token(c, successor)?;
+        Ok(())
+    })
+    .map_err(Abort::into_error)
+}
+
+pub(crate) fn end_by_refresh_token(
+    conn: &mut Conn,
+    token: TokenId,
+    reason: RevocationReason,
+    now: DateTime<Utc>,
+) -> Result<SessionId, EndSessionError> {
+    let (session, reused) = write_tx(conn, |c| {
+        let Some(presented) = presented_token(c, token, now)? else {
+            return Err(Abort::Refuse(EndSessionError::UnknownToken));
+        };
+        if !presented.session_active {
+            return Err(Abort::Refuse(EndSessionError::SessionInactive));
+        }
+        let reason = if presented.used {
+            RevocationReason::RefreshReuse
+        } else {
+            reason
+        };
+        // Conditional, so a concurrent revocation leaves the first reason in place.
+        if !revoke_if_active(c, presented.session, reason, now)? {
+            return Err(Abort::Refuse(EndSessionError::SessionInactive));
+        }
+        Ok((presented.session, presented.used))
+    })
+    .map_err(Abort::into_error)?;
+    // A replay still commits the revocation above; only then is it reported.
+    if reused {
+        return Err(EndSessionError::AlreadyUsed);
+    }
+    Ok(SessionId::from_uuid(session.0))
+}
+
+pub(crate) fn revoke(
+    conn: &mut Conn,
+    id: SessionId,
+    reason: RevocationReason,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    diesel::update(
+        sessions::table
+            .find(DbUuid(id.as_uuid()))
+            .filter(sessions::revoked_at.is_null()),
+    )
+    .set((
+        sessions::revoked_at.eq(now),
+        sessions::revocation_reason.eq(reason.as_str()),
+    ))
+    .execute(conn)
+    .map(drop)
+    .map_err(store)
+}
+
+pub(crate) fn revoke_all_for_user(
+    conn: &mut Conn,
+    user: UserId,
+    reason: RevocationReason,
+    now: DateTime<Utc>,
+) -> Result<u64, StoreError> {
+    revoke_active_of_user(conn, DbUuid(user.as_uuid()), reason, now)
+        .map(|count| count as u64)
+        .map_err(store)
+}
+
+pub(crate) fn create_reset_token(
+    conn: &mut Conn,
+    token: &ResetTokenRecord,
+) -> Result<(), StoreError> {
+    let user = DbUuid(token.user_id.as_uuid());
+    write_tx(conn, |c| {
+        // Only the newest link works: outstanding ones go.
+        diesel::delete(
+            password_reset_tokens::table
+                .filter(password_reset_tokens::user_id.eq(user))
+                .filter(password_reset_tokens::used_at.is_null()),
+        )
+        .execute(c)?;
+        diesel::insert_into(password_reset_tokens::table)
+            .values((
+                password_reset_tokens::token_hash.eq(token.token_hash.as_str()),
+                password_reset_tokens::user_id.eq(user),
+                password_reset_tokens::created_at.eq(token.created_at),
+                password_reset_tokens::expires_at.eq(token.expires_at),
+                password_reset_tokens::used_at.eq(token.used_at),
+            ))
+            .execute(c)
+    })
+    .map(drop)
+    .map_err(store)
+}
+
+pub(crate) fn find_valid_reset_token(
+    conn: &mut Conn,
+    hash: &ResetTokenHash,
+    now: DateTime<Utc>,
+) -> Result<Option<ResetTokenRecord>, StoreError> {
+    password_reset_tokens::table
+        .find(hash.as_str())
+        .filter(password_reset_tokens::used_at.is_null())
+        .filter(password_reset_tokens::expires_at.gt(now))
+        .select(RESET_TOKEN_COLUMNS)
+        .first::<ResetTokenRow>(conn)
+        .optional()
+        .map_err(store)?
+        .map(ResetTokenRow::into_domain)
+        .transpose()
+}
+
+pub(crate) fn complete_reset(
+    conn: &mut Conn,
+    hash: &ResetTokenHash,
+    new_password_hash: &PasswordHash,
+    now: DateTime<Utc>,
+) -> Result<UserId, CompleteResetError> {
+    write_tx(conn, |c| {
+        // Spending the token is the conditional update that decides concurrent resets.
+        let user = diesel::update(
+            password_reset_tokens::table
+                .find(hash.as_str())
+                .filter(password_reset_tokens::used_at.is_null())
+                .filter(password_reset_tokens::expires_at.gt(now)),
+        )
+        .set(password_reset_tokens::used_at.eq(now))
+        .returning(password_reset_tokens::user_id)
+        .get_result::<DbUuid>(c)
+        .optional()?;
+        let Some(user) = user else {
+            return Err(Abort::Refuse(CompleteResetError::InvalidToken));
+        };
+        diesel::update(users::table.find(user))
+            .set((
+                users::password_hash.eq(new_password_hash.as_str()),
+                users::password_changed_at.eq(now),
+                users::must_change_password.eq(false),
+                users::updated_at.eq(now),
+            ))
+            .execute(c)?;
+        revoke_active_of_user(c, user, RevocationReason::PasswordReset, now)?;
+        Ok(UserId::from_uuid(user.0))
+    })
+    .map_err(Abort::into_error)
+}
+
+pub(crate) fn load_or_create_secret(
+    conn: &mut Conn,
+    name: &str,
+    generate: impl FnOnce() -> Vec<u8>,
+) -> Result<Vec<u8>, StoreError> {
+    let stored = |c: &mut Conn| {
+        server_secrets::table
+            .find(name)
+            .select(server_secrets::value)
+            .first::<Vec<u8>>(c)
+            .optional()
+            .map_err(store)
+    };
+    if let Some(secret) = stored(conn)? {
+        return Ok(secret);
+    }
+    // Of processes starting together, the first insert wins and all read its value.
+    diesel::insert_into(server_secrets::table)
+        .values((
+            server_secrets::name.eq(name),
+            server_secrets::value.eq(generate()),
+            server_secrets::created_at.eq(SystemClock.now()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .map_err(store)?;
+    stored(conn)?
+        .ok_or_else(|| StoreError::new(format!("server secret {name:?} vanished after insert")))
+}

@@ -1,0 +1,70 @@
+//! SQLite: UUIDs and JSON as text, instants as Diesel's UTC text (`TimestamptzSqlite`).
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        email -> Text,
+        username -> Nullable<Text>,
+        name -> Text,
+        bio -> Nullable<Text>,
+        email_verified -> Bool,
+        must_change_password -> Bool,
+        profile -> Text,
+        password_hash -> Text,
+        password_changed_at -> TimestamptzSqlite,
+        created_at -> TimestamptzSqlite,
+        updated_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Text,
+        created_at -> TimestamptzSqlite,
+        expires_at -> TimestamptzSqlite,
+        last_refreshed_at -> Nullable<TimestamptzSqlite>,
+        revoked_at -> Nullable<TimestamptzSqlite>,
+        revocation_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (jti) {
+        jti -> Text,
+        session_id -> Text,
+        issued_at -> TimestamptzSqlite,
+        expires_at -> TimestamptzSqlite,
+        used_at -> Nullable<TimestamptzSqlite>,
+    }
+}
+
+diesel::table! {
+    password_reset_tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        created_at -> TimestamptzSqlite,
+        expires_at -> TimestamptzSqlite,
+        used_at -> Nullable<TimestamptzSqlite>,
+    }
+}
+
+diesel::table! {
+    server_secrets (name) {
+        name -> Text,
+        value -> Binary,
+        created_at -> TimestamptzSqlite,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(password_reset_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    refresh_tokens,
+    password_reset_tokens,
+    server_secrets,
+);
