@@ -131,8 +131,10 @@ impl fmt::Display for Email {
     }
 }
 
-/// A username: 3 to 150 characters of letters, digits, `_`, `.` and `-`, starting with
-/// a letter, digit or `_`. Kept as written; unique and matched case-insensitively.
+/// A username: 3 to 150 characters of ASCII letters, digits, `_`, `.` and `-`, starting
+/// with a letter, digit or `_`. Kept as written; unique and matched case-insensitively.
+/// ASCII only, so that every database folds case the same way (SQLite's `lower()` folds
+/// ASCII alone).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Username(String);
 
@@ -150,14 +152,14 @@ impl Username {
                 Self::MAX_LEN
             )));
         }
-        let allowed = |c: char| c.is_alphanumeric() || matches!(c, '_' | '.' | '-');
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
         let first_ok = text
             .chars()
             .next()
-            .is_some_and(|c| c.is_alphanumeric() || c == '_');
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
         if !first_ok || !text.chars().all(allowed) {
             return Err(ParseError(
-                "Username may only contain letters, digits, '_', '.' and '-', and must start with a letter, digit or '_'".into(),
+                "Username may only contain ASCII letters, digits, '_', '.' and '-', and must start with a letter, digit or '_'".into(),
             ));
         }
         Ok(Self(text.to_owned()))
@@ -351,7 +353,7 @@ mod tests {
     #[test]
     fn username_rules() {
         assert_eq!(Username::parse("Ada_99").unwrap().as_str(), "Ada_99");
-        for bad in ["ab", "-ada", "ada lovelace", "ada@x", &"a".repeat(151)] {
+        for bad in ["ab", "-ada", "ada lovelace", "ada@x", "Ádá", &"a".repeat(151)] {
             assert!(Username::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }
