@@ -353,7 +353,14 @@ mod tests {
     #[test]
     fn username_rules() {
         assert_eq!(Username::parse("Ada_99").unwrap().as_str(), "Ada_99");
-        for bad in ["ab", "-ada", "ada lovelace", "ada@x", "Ádá", &"a".repeat(151)] {
+        for bad in [
+            "ab",
+            "-ada",
+            "ada lovelace",
+            "ada@x",
+            "Ádá",
+            &"a".repeat(151),
+        ] {
             assert!(Username::parse(bad).is_err(), "{bad:?} should be rejected");
         }
     }

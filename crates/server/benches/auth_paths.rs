@@ -60,7 +60,12 @@ fn service_on(database: &TestDatabase) -> AuthService {
     build_service(&config, database.database(), Arc::new(LogMailer)).unwrap()
 }
 
-fn bench_backend(label: &str, database: &TestDatabase, codec_baseline: Duration, hash_baseline: Duration) {
+fn bench_backend(
+    label: &str,
+    database: &TestDatabase,
+    codec_baseline: Duration,
+    hash_baseline: Duration,
+) {
     let service = service_on(database);
     let password = Password::new("correct horse battery");
     let registered = service
@@ -80,20 +85,40 @@ fn bench_backend(label: &str, database: &TestDatabase, codec_baseline: Duration,
     let authenticate = per_op(2000, || {
         service.authenticate(&access).unwrap();
     });
-    show(&format!("authenticate ({label})"), authenticate, codec_baseline, "jwt verify");
+    show(
+        &format!("authenticate ({label})"),
+        authenticate,
+        codec_baseline,
+        "jwt verify",
+    );
 
     let mut refresh_token = registered.tokens.refresh.token.clone();
     let refresh = per_op(200, || {
-        refresh_token = service.refresh(&refresh_token).unwrap().tokens.refresh.token;
+        refresh_token = service
+            .refresh(&refresh_token)
+            .unwrap()
+            .tokens
+            .refresh
+            .token;
     });
-    show(&format!("refresh ({label})"), refresh, codec_baseline, "jwt verify");
+    show(
+        &format!("refresh ({label})"),
+        refresh,
+        codec_baseline,
+        "jwt verify",
+    );
 
     let login = per_op(10, || {
         service
             .login("bench@example.com", &password, &IssueOptions::default())
             .unwrap();
     });
-    show(&format!("login ({label})"), login, hash_baseline, "argon2id hash");
+    show(
+        &format!("login ({label})"),
+        login,
+        hash_baseline,
+        "argon2id hash",
+    );
 }
 
 fn main() {
@@ -120,7 +145,9 @@ fn main() {
     let codec = portcullis_server::app::token_codec(&config, sqlite.database()).unwrap();
     let access = registered.tokens.access.token.clone();
     let jwt_verify = per_op(20_000, || {
-        codec.verify(&access, TokenKind::Access, SystemClock.now()).unwrap();
+        codec
+            .verify(&access, TokenKind::Access, SystemClock.now())
+            .unwrap();
     });
     let hasher = Argon2Hasher::new(Argon2Params::default()).unwrap();
     let password = Password::new("correct horse battery");
@@ -128,8 +155,18 @@ fn main() {
         hasher.hash(&password).unwrap();
     });
     println!("{:<34} {:>15}   {:>9}", "path", "median per op", "ratio");
-    show("jwt verify (baseline)", jwt_verify, jwt_verify, "jwt verify");
-    show("argon2id hash (baseline)", argon2_hash, argon2_hash, "argon2id hash");
+    show(
+        "jwt verify (baseline)",
+        jwt_verify,
+        jwt_verify,
+        "jwt verify",
+    );
+    show(
+        "argon2id hash (baseline)",
+        argon2_hash,
+        argon2_hash,
+        "argon2id hash",
+    );
     bench_backend("sqlite", &sqlite, jwt_verify, argon2_hash);
     bench_backend("postgres", &postgres, jwt_verify, argon2_hash);
 }

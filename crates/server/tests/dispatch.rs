@@ -16,11 +16,18 @@ async fn auth_login_goes_by_the_body_key() {
     // `email`: authapi.
     let authapi = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(authapi.status, StatusCode::OK);
-    assert!(authapi.body["tokens"]["access"]["token"].is_string(), "{}", authapi.body);
+    assert!(
+        authapi.body["tokens"]["access"]["token"].is_string(),
+        "{}",
+        authapi.body
+    );
 
     // `username`: pocketbase.
     let pocketbase = app
-        .post("/auth/login", json!({"username": "ada@example.com", "password": PASSWORD}))
+        .post(
+            "/auth/login",
+            json!({"username": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(pocketbase.status, StatusCode::OK, "{}", pocketbase.body);
     assert_eq!(pocketbase.body["record"]["email"], "ada@example.com");
@@ -46,11 +53,18 @@ async fn auth_login_goes_by_the_body_key() {
         400,
         "\"email\" is required, \"password\" is required",
     );
-    assert_error(&app.post_raw("/auth/login", "{nope").await, 400, "Malformed JSON body");
+    assert_error(
+        &app.post_raw("/auth/login", "{nope").await,
+        400,
+        "Malformed JSON body",
+    );
 
     // pocketbase's failures keep its own shape.
     let wrong = app
-        .post("/auth/login", json!({"username": "ada@example.com", "password": "wrong pass"}))
+        .post(
+            "/auth/login",
+            json!({"username": "ada@example.com", "password": "wrong pass"}),
+        )
         .await;
     assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
     assert_eq!(wrong.body["response"]["message"], "Failed to authenticate.");
@@ -58,17 +72,29 @@ async fn auth_login_goes_by_the_body_key() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cbs_and_a_prefixed_pocketbase_share_api_v1() {
-    let app = TestApp::spawn_with(Backend::Sqlite, &[("PORTCULLIS_POCKETBASE_PREFIX", "/api/v1")]).await;
+    let app = TestApp::spawn_with(
+        Backend::Sqlite,
+        &[("PORTCULLIS_POCKETBASE_PREFIX", "/api/v1")],
+    )
+    .await;
     app.register("ada@example.com").await;
     let path = "/api/v1/auth/login";
 
-    let cbs = app.post(path, json!({"user": "ada@example.com", "password": PASSWORD})).await;
+    let cbs = app
+        .post(
+            path,
+            json!({"user": "ada@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(cbs.status, StatusCode::OK, "{}", cbs.body);
     assert_eq!(cbs.body["code"], 0);
     assert_eq!(cbs.body["result"]["token_type"], "Bearer");
 
     let pocketbase = app
-        .post(path, json!({"username": "ada@example.com", "password": PASSWORD}))
+        .post(
+            path,
+            json!({"username": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_eq!(pocketbase.status, StatusCode::OK, "{}", pocketbase.body);
     assert_eq!(pocketbase.body["record"]["email"], "ada@example.com");
@@ -85,7 +111,10 @@ async fn cbs_and_a_prefixed_pocketbase_share_api_v1() {
 
     // pocketbase left `/auth/login`, which authapi now has alone.
     let moved = app
-        .post("/auth/login", json!({"username": "ada@example.com", "password": PASSWORD}))
+        .post(
+            "/auth/login",
+            json!({"username": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_error(&moved, 400, "\"email\" is required");
 }
@@ -94,10 +123,18 @@ async fn cbs_and_a_prefixed_pocketbase_share_api_v1() {
 async fn only_enabled_dialects_are_served() {
     let app = TestApp::spawn_with(
         Backend::Sqlite,
-        &[("PORTCULLIS_DIALECTS", "authapi"), ("PORTCULLIS_AUTHAPI_PREFIX", "/v2")],
+        &[
+            ("PORTCULLIS_DIALECTS", "authapi"),
+            ("PORTCULLIS_AUTHAPI_PREFIX", "/v2"),
+        ],
     )
     .await;
-    for path in ["/users/login", "/api/login", "/api/v1/auth/login", "/auth/register"] {
+    for path in [
+        "/users/login",
+        "/api/login",
+        "/api/v1/auth/login",
+        "/auth/register",
+    ] {
         let reply = app.post(path, json!({})).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
     }
@@ -110,7 +147,10 @@ async fn only_enabled_dialects_are_served() {
     assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
     // pocketbase is off: a `username` body at authapi's login is authapi's.
     let reply = app
-        .post("/v2/auth/login", json!({"username": "ada@example.com", "password": PASSWORD}))
+        .post(
+            "/v2/auth/login",
+            json!({"username": "ada@example.com", "password": PASSWORD}),
+        )
         .await;
     assert_error(&reply, 400, "\"email\" is required");
 }
@@ -120,12 +160,20 @@ async fn pocketbase_alone_owns_auth_login() {
     let app = TestApp::spawn_with(Backend::Sqlite, &[("PORTCULLIS_DIALECTS", "pocketbase")]).await;
     let reply = app.post_raw("/auth/login", "{nope").await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
-    assert_eq!(reply.body["response"]["message"], "Invalid json", "{}", reply.body);
-    let reply = app.post("/auth/login", json!({"email": "a@example.com", "password": PASSWORD})).await;
+    assert_eq!(
+        reply.body["response"]["message"], "Invalid json",
+        "{}",
+        reply.body
+    );
+    let reply = app
+        .post(
+            "/auth/login",
+            json!({"email": "a@example.com", "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(
-        reply.body["response"]["data"]["username"]["code"],
-        "validation_required",
+        reply.body["response"]["data"]["username"]["code"], "validation_required",
         "{}",
         reply.body
     );
