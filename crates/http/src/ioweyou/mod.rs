@@ -1,7 +1,131 @@
-//! The ioweyou dialect. (Being written.)
+//! The ioweyou dialect (`000_*`): a cookie session for a web client.
+//!
+//! `POST /users/login` (the document's path) and `POST /api/login` (the path the
+//! application's web client calls) log in with a password, or renew the session from
+//! the `access_tokens` cookie; `GET /api/user` and `GET /api/logout` are the web
+//! client's. Errors are `{"errors": ["<message>"]}`.
+//!
+//! The session lives in the `access_tokens` cookie, written as Express writes
+//! `res.cookie("access_tokens", {access_token, refresh_token})`, so services of the
+//! original stack read it unchanged. Embedding services protect their own routes with
+//! the same cookie through the [`require_user`] middleware and the [`IoweyouUser`]
+//! extractor.
 
-use crate::routing::Endpoint;
+mod auth;
+mod error;
+mod request;
+mod response;
+mod session_cookie;
 
+use actix_web::HttpResponse;
+use actix_web::http::Method;
+use actix_web::http::header::SET_COOKIE;
+use portcullis_domain::{IssueOptions, LogoutError, RefreshGuard, User};
+use serde_json::{Map, Value};
+
+pub use auth::{IoweyouUser, require_user};
+pub use error::IoweyouError;
+pub use session_cookie::COOKIE_NAME;
+
+use auth::{Renewal, authenticate_cookie};
+use request::{LoginRequest, joi};
+use response::{EmptyBody, UserBody};
+
+use crate::blocking::run_blocking;
+use crate::body::FieldProblem;
+use crate::routing::{Call, Endpoint};
+
+/// ioweyou's endpoints; it shares no path with another dialect.
 pub(crate) fn endpoints() -> Vec<Endpoint> {
-    Vec::new()
+    vec![
+        Endpoint::new(Method::POST, "/users/login", login),
+        Endpoint::new(Method::POST, "/api/login", login),
+        Endpoint::new(Method::GET, "/api/user", current_user),
+        Endpoint::new(Method::GET, "/api/logout", logout),
+    ]
+}
+
+/// The `username` claim the original's tokens carried: the account's username, else
+/// the name the client logged in with.
+fn issue_options(login_name: &str) -> IssueOptions {
+    let mut extra_claims = Map::new();
+    extra_claims.insert("username".into(), Value::String(login_name.to_owned()));
+    IssueOptions {
+        access_ttl: None,
+        extra_claims,
+        user_claims: Some(account_username_claim),
+    }
+}
+
+fn account_username_claim(user: &User) -> Map<String, Value> {
+    let mut claims = Map::new();
+    if let Some(username) = &user.username {
+        claims.insert(
+            "username".into(),
+            Value::String(username.as_str().to_owned()),
+        );
+    }
+    claims
+}
+
+async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
+    let body = call.body?;
+    let password_max = call.state.auth.config().password_policy.max_chars;
+    let LoginRequest { username, password } = LoginRequest::parse(&body, password_max)?;
+    let auth = call.state.auth.clone();
+    let tokens = match password {
+        Some(password) => {
+            let options = issue_options(&username);
+            run_blocking(move || auth.login(&username, &password, &options))
+                .await??
+                .tokens
+        }
+        None => {
+            // No password: the cookie's refresh token, which must be the named account's.
+            let refresh = session_cookie::read(&call.request)
+                .and_then(|tokens| tokens.refresh_token)
+                .ok_or_else(|| joi("password", FieldProblem::Missing))?;
+            run_blocking(move || {
+                auth.refresh_guarded(
+                    &refresh,
+                    RefreshGuard {
+                        account: Some(&username),
+                        access_token: None,
+                    },
+                )
+            })
+            .await??
+            .tokens
+        }
+    };
+    let cookie = session_cookie::set_cookie(&call.state, &tokens)?;
+    Ok(HttpResponse::Ok()
+        .insert_header((SET_COOKIE, cookie))
+        .json(EmptyBody {}))
+}
+
+async fn current_user(call: Call) -> Result<HttpResponse, IoweyouError> {
+    let session = authenticate_cookie(&call.state, &call.request, Renewal::Allowed).await?;
+    let mut response = HttpResponse::Ok();
+    if let Some(cookie) = session.renewed {
+        response.insert_header((SET_COOKIE, cookie));
+    }
+    Ok(response.json(UserBody::from(&session.principal.user)))
+}
+
+async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
+    if let Some(refresh) = session_cookie::read(&call.request).and_then(|t| t.refresh_token) {
+        let auth = call.state.auth.clone();
+        // The client is logged out whatever happens here; a failure is only logged.
+        match run_blocking(move || auth.logout(&refresh)).await {
+            Ok(Ok(()) | Err(LogoutError::InvalidToken)) => {}
+            Ok(Err(LogoutError::Internal(error))) => {
+                tracing::error!(%error, "ioweyou logout: session not revoked");
+            }
+            Err(_) => tracing::error!("ioweyou logout: blocking task failed"),
+        }
+    }
+    Ok(HttpResponse::Ok()
+        .insert_header((SET_COOKIE, session_cookie::cleared()))
+        .json(EmptyBody {}))
 }

@@ -1,0 +1,150 @@
+//! ioweyou's error body: `{"errors": ["<message>"]}`.
+
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use portcullis_domain::{AuthenticateError, Internal, LoginError, LogoutError, RefreshError};
+use serde::Serialize;
+
+use crate::blocking::BlockingFailed;
+use crate::body::BodyError;
+
+/// The answer to every failed cookie authentication.
+pub(crate) const NOT_AUTHENTICATED: &str = "Not authenticated.";
+/// The answer to a wrong password or an unknown account.
+pub(crate) const BAD_CREDENTIALS: &str = "Username or password was incorrect";
+const INTERNAL: &str = "Internal server error";
+
+/// An ioweyou error response: a status and one message, sent as
+/// `{"errors": ["<message>"]}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IoweyouError {
+    status: StatusCode,
+    message: String,
+}
+
+impl IoweyouError {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// 401 `Not authenticated.`
+    pub(crate) fn not_authenticated() -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, NOT_AUTHENTICATED)
+    }
+
+    /// Logs the cause and hides it from the client.
+    pub(crate) fn internal(cause: &dyn fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, INTERNAL)
+    }
+
+    /// The HTTP status sent.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The one message of the `errors` array.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for IoweyouError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.status.as_u16(), self.message)
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    errors: [&'a str; 1],
+}
+
+impl ResponseError for IoweyouError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status).json(ErrorBody {
+            errors: [&self.message],
+        })
+    }
+}
+
+impl From<BodyError> for IoweyouError {
+    fn from(error: BodyError) -> Self {
+        match error {
+            BodyError::TooLarge { limit } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("Request body too large (limit {limit} bytes)"),
+            ),
+            BodyError::Incomplete => Self::bad_request("Request body could not be read"),
+            BodyError::Malformed => Self::bad_request("Malformed JSON body"),
+            BodyError::NotAnObject => Self::bad_request("Request body must be a JSON object"),
+        }
+    }
+}
+
+impl From<BlockingFailed> for IoweyouError {
+    fn from(_: BlockingFailed) -> Self {
+        Self::internal(&"blocking task failed")
+    }
+}
+
+impl From<Internal> for IoweyouError {
+    fn from(error: Internal) -> Self {
+        Self::internal(&error)
+    }
+}
+
+impl From<LoginError> for IoweyouError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS),
+            LoginError::Internal(e) => e.into(),
+        }
+    }
+}
+
+impl From<AuthenticateError> for IoweyouError {
+    fn from(error: AuthenticateError) -> Self {
+        match error {
+            AuthenticateError::Internal(e) => e.into(),
+            AuthenticateError::Expired
+            | AuthenticateError::Invalid
+            | AuthenticateError::SessionInactive
+            | AuthenticateError::UserGone => Self::not_authenticated(),
+        }
+    }
+}
+
+impl From<RefreshError> for IoweyouError {
+    fn from(error: RefreshError) -> Self {
+        match error {
+            RefreshError::Internal(e) => e.into(),
+            RefreshError::Invalid
+            | RefreshError::Expired
+            | RefreshError::SessionInactive
+            | RefreshError::Reused => Self::not_authenticated(),
+        }
+    }
+}
+
+impl From<LogoutError> for IoweyouError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::InvalidToken => Self::not_authenticated(),
+            LogoutError::Internal(e) => e.into(),
+        }
+    }
+}

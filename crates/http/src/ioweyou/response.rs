@@ -1,0 +1,30 @@
+//! ioweyou response bodies.
+
+use portcullis_domain::User;
+use serde::Serialize;
+
+/// `{}`: the body of every success without data.
+#[derive(Serialize)]
+pub struct EmptyBody {}
+
+/// `GET /api/user`.
+#[derive(Serialize)]
+pub struct UserBody {
+    /// The account's username, or its email when it has none.
+    pub username: String,
+    /// The user's name.
+    pub display_name: String,
+}
+
+impl From<&User> for UserBody {
+    fn from(user: &User) -> Self {
+        Self {
+            username: user
+                .username
+                .as_ref()
+                .map_or_else(|| user.email.as_str(), |name| name.as_str())
+                .to_owned(),
+            display_name: user.name.as_str().to_owned(),
+        }
+    }
+}
