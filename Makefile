@@ -1,6 +1,5 @@
 # Portcullis developer commands. `make test` is the one CI runs (after `make lint`).
 CARGO ?= cargo
-export TEST_DATABASE_URL ?= postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres
 
 .PHONY: all build run test test-db test-js lint fmt purity bench clean
 
