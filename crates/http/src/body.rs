@@ -5,6 +5,7 @@
 //! instead of actix's plain-text defaults, and so that the content type is not
 //! required (some clients omit it).
 
+use actix_web::http::StatusCode;
 use actix_web::web;
 use serde_json::{Map, Value};
 
@@ -19,6 +20,26 @@ pub enum BodyError {
     Malformed,
     /// JSON, but not an object.
     NotAnObject,
+}
+
+impl BodyError {
+    /// The status a dialect without wording of its own answers with: 413 or 400.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Incomplete | Self::Malformed | Self::NotAnObject => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// Plain wording, for dialects whose documents give none.
+    pub fn message(&self) -> String {
+        match self {
+            Self::TooLarge { limit } => format!("Request body too large (limit {limit} bytes)"),
+            Self::Incomplete => "Request body could not be read".into(),
+            Self::Malformed => "Malformed JSON body".into(),
+            Self::NotAnObject => "Request body must be a JSON object".into(),
+        }
+    }
 }
 
 /// Reads the whole body, at most `limit` bytes, as a JSON object. An empty body reads

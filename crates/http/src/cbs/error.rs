@@ -200,14 +200,9 @@ impl ResponseError for CbsError {
 
 impl From<BodyError> for CbsError {
     fn from(error: BodyError) -> Self {
-        match error {
-            BodyError::TooLarge { limit } => Self {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                ..Self::invalid_request(format!("Request body too large (limit {limit} bytes)"))
-            },
-            BodyError::Incomplete => Self::invalid_request("Request body could not be read"),
-            BodyError::Malformed => Self::invalid_request("Malformed JSON body"),
-            BodyError::NotAnObject => Self::invalid_request("Request body must be a JSON object"),
+        Self {
+            status: error.status(),
+            ..Self::invalid_request(error.message())
         }
     }
 }

@@ -83,15 +83,7 @@ impl ResponseError for IoweyouError {
 
 impl From<BodyError> for IoweyouError {
     fn from(error: BodyError) -> Self {
-        match error {
-            BodyError::TooLarge { limit } => Self::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("Request body too large (limit {limit} bytes)"),
-            ),
-            BodyError::Incomplete => Self::bad_request("Request body could not be read"),
-            BodyError::Malformed => Self::bad_request("Malformed JSON body"),
-            BodyError::NotAnObject => Self::bad_request("Request body must be a JSON object"),
-        }
+        Self::new(error.status(), error.message())
     }
 }
 
