@@ -3,12 +3,14 @@
 
 mod support;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use portcullis_crypto::{JwtCodec, JwtConfig, JwtSecret};
-use portcullis_domain::{Claims, Clock, SystemClock, TokenCodec, TokenKind};
+use chrono::{TimeDelta, Utc};
+use portcullis_domain::TokenKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Backend, PASSWORD, TestApp, assert_error, token};
+use support::{
+    Backend, NOW_TOLERANCE_SECS, PASSWORD, TestApp, assert_error, drop_database, expired_copy,
+    parse_utc, tampered, token,
+};
 
 on_both_backends!(
     register_returns_the_user_and_a_token_pair,
@@ -33,30 +35,6 @@ on_both_backends!(
     health_endpoints,
 );
 
-const NOW_TOLERANCE_SECS: i64 = 60;
-
-fn parse_time(value: &Value) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(value.as_str().unwrap())
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
-fn codec() -> JwtCodec {
-    let secret = JwtSecret::from_config_str(support::JWT_SECRET_B64).unwrap();
-    let mut config = JwtConfig::new(secret, "portcullis", "portcullis");
-    config.leeway_seconds = 0;
-    JwtCodec::new(config).unwrap()
-}
-
-/// A correctly signed copy of `token` that expired a minute ago.
-fn expired_copy(token: &str, kind: TokenKind) -> String {
-    let codec = codec();
-    let mut claims: Claims = codec.verify(token, kind, SystemClock.now()).unwrap();
-    claims.issued_at -= TimeDelta::hours(2);
-    claims.expires_at = SystemClock.now() - TimeDelta::minutes(1);
-    codec.issue(&claims).unwrap()
-}
-
 async fn register_returns_the_user_and_a_token_pair(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let before = Utc::now();
@@ -68,8 +46,8 @@ async fn register_returns_the_user_and_a_token_pair(backend: Backend) {
     assert_eq!(body["user"]["name"], "Ada Lovelace");
     assert_eq!(body["user"]["bio"], "Analyst");
     assert_eq!(body["user"]["email"], "ada@example.com");
-    let access_expires = parse_time(&body["tokens"]["access"]["expires"]);
-    let refresh_expires = parse_time(&body["tokens"]["refresh"]["expires"]);
+    let access_expires = parse_utc(body["tokens"]["access"]["expires"].as_str().unwrap());
+    let refresh_expires = parse_utc(body["tokens"]["refresh"]["expires"].as_str().unwrap());
     assert!(
         (access_expires - before - TimeDelta::seconds(1800))
             .num_seconds()
@@ -364,12 +342,9 @@ async fn welcome_needs_a_live_access_token(backend: Backend) {
         .await;
     assert_eq!(lower.status, StatusCode::OK);
     // Garbage, a bad signature, a refresh token, an expired token.
-    let mut tampered = access.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
     for bad in [
         "garbage".to_owned(),
-        tampered,
+        tampered(&access),
         token(&body, "refresh"),
         expired_copy(&access, TokenKind::Access),
     ] {
@@ -394,7 +369,7 @@ async fn refresh_rotates_the_pair(backend: Backend) {
     let keys: Vec<_> = reply.body.as_object().unwrap().keys().cloned().collect();
     assert_eq!(keys, ["access", "refresh"]);
     assert_ne!(token(&reply.body, "refresh"), token(&body, "refresh"));
-    parse_time(&reply.body["access"]["expires"]);
+    parse_utc(reply.body["access"]["expires"].as_str().unwrap());
     // The new pair works, and so does the first access token (same live session).
     assert_eq!(
         app.post_bearer("/auth", &token(&reply.body, "access"))
@@ -781,10 +756,7 @@ async fn readiness_fails_when_the_database_is_gone() {
         database,
         ..
     } = app;
-    // Dropping the test database terminates the pool's connections and removes it.
-    tokio::task::spawn_blocking(move || drop(database))
-        .await
-        .unwrap();
+    drop_database(database).await;
     let reply = client.get(format!("{base}/readyz")).send().await.unwrap();
     assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(

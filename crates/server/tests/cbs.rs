@@ -3,17 +3,14 @@
 
 mod support;
 
-use chrono::TimeDelta;
-use portcullis_crypto::{JwtCodec, JwtConfig, JwtSecret};
-use portcullis_domain::{
-    Claims, Clock, DisplayName, Email, NewUser, Password, Profile, SystemClock, TokenCodec,
-    TokenKind, Username,
-};
-use portcullis_server::{Config, build_service};
+use portcullis_domain::{Clock, SystemClock, TokenCodec, TokenKind};
 use reqwest::StatusCode;
 use reqwest::header::HeaderValue;
 use serde_json::{Value, json};
-use support::{Backend, PASSWORD, Reply, TestApp, token};
+use support::{
+    Backend, NewUserSpec, PASSWORD, Reply, TestApp, claims_of, codec_with, create_user,
+    drop_database, expired_copy, reply_of, tampered, token,
+};
 
 /// A module of its own so that the `cbs` filter (`cargo nextest run cbs`) selects
 /// these tests by name.
@@ -57,18 +54,6 @@ const OTHER_SECRET_B64: &str = "b3RoZXItc2lnbmluZy1rZXktZm9yLWZvcmdlcmllcy0wMTIz
 
 // --- Requests -------------------------------------------------------------------------
 
-async fn reply_of(response: reqwest::Response) -> Reply {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        body,
-        headers,
-    }
-}
-
 /// POSTs `body` to `path` with extra headers.
 async fn post(app: &TestApp, path: &str, body: Value, headers: &[(&str, &str)]) -> Reply {
     let mut request = app.client.post(app.url(path)).json(&body);
@@ -103,44 +88,6 @@ fn bearer(token: &str) -> String {
 
 // --- Accounts -------------------------------------------------------------------------
 
-/// Creates an account as `portcullis user create` does, through the domain's
-/// `create_user` on the app's database.
-async fn create_user(app: &TestApp, email: &str, username: Option<&str>, must_change: bool) {
-    let url = app.database.url().to_owned();
-    let database = app.database.database().clone();
-    let mailer = app.mailer.clone();
-    let (email, username) = (email.to_owned(), username.map(str::to_owned));
-    tokio::task::spawn_blocking(move || {
-        let config = Config::from_lookup(|name| {
-            match name {
-                "DATABASE_URL" => Some(url.as_str()),
-                "PORTCULLIS_JWT_SECRET" => Some(support::JWT_SECRET_B64),
-                "PORTCULLIS_ARGON2_MEMORY_KIB" => Some("1024"),
-                "PORTCULLIS_ARGON2_ITERATIONS" => Some("1"),
-                _ => None,
-            }
-            .map(str::to_owned)
-        })
-        .unwrap();
-        let service = build_service(&config, &database, mailer).unwrap();
-        service
-            .create_user(
-                NewUser {
-                    email: Email::parse(&email).unwrap(),
-                    username: username.as_deref().map(|u| Username::parse(u).unwrap()),
-                    name: DisplayName::parse("Ada Lovelace").unwrap(),
-                    bio: None,
-                    must_change_password: must_change,
-                    profile: Profile::default(),
-                },
-                &Password::new(PASSWORD),
-            )
-            .unwrap();
-    })
-    .await
-    .unwrap();
-}
-
 /// Resets the password through authapi's forgot/reset pair.
 async fn reset_password(app: &TestApp, email: &str, new_password: &str) {
     let reply = app
@@ -159,44 +106,11 @@ async fn reset_password(app: &TestApp, email: &str, new_password: &str) {
 
 // --- Tokens ---------------------------------------------------------------------------
 
-fn codec_with(secret_b64: &str) -> JwtCodec {
-    let secret = JwtSecret::from_config_str(secret_b64).unwrap();
-    let mut config = JwtConfig::new(secret, "portcullis", "portcullis");
-    config.leeway_seconds = 0;
-    JwtCodec::new(config).unwrap()
-}
-
-fn codec() -> JwtCodec {
-    codec_with(support::JWT_SECRET_B64)
-}
-
-/// The claims of a token the server issued (signature and expiry checked).
-fn claims(token: &str, kind: TokenKind) -> Claims {
-    codec().verify(token, kind, SystemClock.now()).unwrap()
-}
-
-/// A correctly signed copy of `token` that expired a minute ago.
-fn expired_copy(token: &str, kind: TokenKind) -> String {
-    let codec = codec();
-    let mut claims: Claims = codec.verify(token, kind, SystemClock.now()).unwrap();
-    claims.issued_at -= TimeDelta::hours(2);
-    claims.expires_at = SystemClock.now() - TimeDelta::minutes(1);
-    codec.issue(&claims).unwrap()
-}
-
 /// `token` with the same claims, signed with a key the server does not know.
 fn forged_copy(token: &str, kind: TokenKind) -> String {
     codec_with(OTHER_SECRET_B64)
-        .issue(&claims(token, kind))
+        .issue(&claims_of(token, kind))
         .unwrap()
-}
-
-/// `token` with the last character of its signature changed.
-fn tampered(token: &str) -> String {
-    let mut tampered = token.to_owned();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
-    tampered
 }
 
 // --- Answers --------------------------------------------------------------------------
@@ -231,8 +145,8 @@ fn assert_token_fields(
     assert_eq!(result, &expected);
     // Real tokens of the right kinds, of one session.
     let (a, r) = (
-        claims(&access, TokenKind::Access),
-        claims(&refresh, TokenKind::Refresh),
+        claims_of(&access, TokenKind::Access),
+        claims_of(&refresh, TokenKind::Refresh),
     );
     assert_eq!(a.session, r.session);
     Pair { access, refresh }
@@ -329,19 +243,29 @@ async fn login_by_email_returns_the_token_pair(backend: Backend) {
 
 async fn login_by_username_returns_the_token_pair(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    create_user(&app, "ada@example.com", Some("ada"), false).await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com").with_username("ada"),
+    )
+    .await;
     let by_name = assert_login_ok(&login(&app, "ada", PASSWORD).await, None);
     let by_email = assert_login_ok(&login(&app, "ada@example.com", PASSWORD).await, None);
     assert!(access_works(&app, &by_name.access).await);
     assert_eq!(
-        claims(&by_name.access, TokenKind::Access).subject,
-        claims(&by_email.access, TokenKind::Access).subject
+        claims_of(&by_name.access, TokenKind::Access).subject,
+        claims_of(&by_email.access, TokenKind::Access).subject
     );
 }
 
 async fn login_redirects_until_the_password_is_reset(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    create_user(&app, "ada@example.com", Some("ada"), true).await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com")
+            .with_username("ada")
+            .must_change_password(),
+    )
+    .await;
     for user in ["ada", "ada@example.com"] {
         let pair = assert_login_ok(&login(&app, user, PASSWORD).await, Some("pw/reset"));
         // The tokens are ordinary: the client is expected to follow the redirect.
@@ -362,13 +286,17 @@ async fn login_redirects_until_the_password_is_reset(backend: Backend) {
         None,
     );
     // Accounts never flagged get no redirect.
-    create_user(&app, "bo@example.com", None, false).await;
+    create_user(&app, NewUserSpec::new("bo@example.com")).await;
     assert_login_ok(&login(&app, "bo@example.com", PASSWORD).await, None);
 }
 
 async fn login_tokens_carry_the_identifier_as_sent(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    create_user(&app, "ada@example.com", Some("ada"), false).await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com").with_username("ada"),
+    )
+    .await;
     for user in ["ada", "ADA@Example.com"] {
         let pair = assert_login_ok(&login(&app, user, PASSWORD).await, None);
         for (token, kind) in [
@@ -376,7 +304,7 @@ async fn login_tokens_carry_the_identifier_as_sent(backend: Backend) {
             (&pair.refresh, TokenKind::Refresh),
         ] {
             assert_eq!(
-                Value::Object(claims(token, kind).extra),
+                Value::Object(claims_of(token, kind).extra),
                 json!({"identifier": user})
             );
         }
@@ -389,7 +317,7 @@ async fn login_tokens_carry_the_identifier_as_sent(backend: Backend) {
                 (&rotated.refresh, TokenKind::Refresh),
             ] {
                 assert_eq!(
-                    claims(token, kind).extra.get("identifier"),
+                    claims_of(token, kind).extra.get("identifier"),
                     Some(&json!(user))
                 );
             }
@@ -400,7 +328,11 @@ async fn login_tokens_carry_the_identifier_as_sent(backend: Backend) {
 
 async fn login_failures_look_the_same(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    create_user(&app, "ada@example.com", Some("ada"), false).await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com").with_username("ada"),
+    )
+    .await;
     let cases = [
         ("ada@example.com", "wrong password".to_owned()),
         ("ada", "wrong password".to_owned()),
@@ -494,8 +426,8 @@ async fn refresh_rotates_the_pair(backend: Backend) {
     assert_ne!(second.refresh, first.refresh);
     assert_ne!(second.access, first.access);
     let (old, new) = (
-        claims(&first.refresh, TokenKind::Refresh),
-        claims(&second.refresh, TokenKind::Refresh),
+        claims_of(&first.refresh, TokenKind::Refresh),
+        claims_of(&second.refresh, TokenKind::Refresh),
     );
     assert_eq!(old.session, new.session, "the same session goes on");
     // Both access tokens of the live session work, and the new refresh token rotates.
@@ -883,7 +815,11 @@ async fn refresh_tokens_cross_dialects(backend: Backend) {
         )
         .await,
     );
-    assert!(claims(&rotated.access, TokenKind::Access).extra.is_empty());
+    assert!(
+        claims_of(&rotated.access, TokenKind::Access)
+            .extra
+            .is_empty()
+    );
     assert!(access_works(&app, &rotated.access).await);
     // cbs's refresh through authapi, keeping the identifier claim.
     let pair = assert_login_ok(&login(&app, "ada@example.com", PASSWORD).await, None);
@@ -895,7 +831,7 @@ async fn refresh_tokens_cross_dialects(backend: Backend) {
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(
-        Value::Object(claims(&token(&reply.body, "refresh"), TokenKind::Refresh).extra),
+        Value::Object(claims_of(&token(&reply.body, "refresh"), TokenKind::Refresh).extra),
         json!({"identifier": "ada@example.com"})
     );
     // And back to cbs.
@@ -938,7 +874,7 @@ async fn expires_in_follows_the_configured_lifetimes(backend: Backend) {
         (&rotated.access, TokenKind::Access, 60),
         (&rotated.refresh, TokenKind::Refresh, 7200),
     ] {
-        let claims = claims(token, kind);
+        let claims = claims_of(token, kind);
         assert_eq!((claims.expires_at - claims.issued_at).num_seconds(), ttl);
     }
 }
@@ -969,7 +905,7 @@ async fn expires_in_is_cut_short_by_the_session_lifetime(backend: Backend) {
     assert_eq!(result["access_token_expires_in"], json!(60));
     let left_now = result["refresh_token_expires_in"].as_i64().unwrap();
     assert!((3590..=left).contains(&left_now), "{left_now} after {left}");
-    let claims = claims(
+    let claims = claims_of(
         result["refresh_token"].as_str().unwrap(),
         TokenKind::Refresh,
     );
@@ -983,7 +919,11 @@ async fn expires_in_is_cut_short_by_the_session_lifetime(backend: Backend) {
 /// bodies and those no dialect claims.
 async fn login_path_shared_with_a_prefixed_pocketbase(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("PORTCULLIS_POCKETBASE_PREFIX", "/api/v1")]).await;
-    create_user(&app, "ada@example.com", Some("ada"), false).await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com").with_username("ada"),
+    )
+    .await;
     let pair = assert_login_ok(&login(&app, "ada", PASSWORD).await, None);
     assert_refresh_ok(&post(&app, LOGIN, json!({"refresh_token": pair.refresh}), &[]).await);
     assert_login_error(
@@ -1022,10 +962,7 @@ async fn a_lost_database_is_1999() {
         database,
         ..
     } = app;
-    // Dropping the test database terminates the pool's connections and removes it.
-    tokio::task::spawn_blocking(move || drop(database))
-        .await
-        .unwrap();
+    drop_database(database).await;
     let send = |path: &'static str, body: Value| {
         let request = client.post(format!("{base}{path}")).json(&body);
         async move { reply_of(request.send().await.unwrap()).await }

@@ -4,26 +4,23 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpMessage, HttpRequest, HttpResponse, HttpServer, web};
-use chrono::{TimeDelta, Utc};
-use portcullis_crypto::{JwtCodec, JwtConfig, JwtSecret};
-use portcullis_domain::{
-    AuthService, Claims, Clock, DisplayName, Email, NewUser, Password, Principal, Profile,
-    SystemClock, TokenCodec, TokenKind, Username,
-};
+use chrono::Utc;
+use portcullis_domain::{Principal, TokenKind};
 use portcullis_http::ioweyou::{IoweyouUser, require_user};
 use portcullis_http::{AppState, HttpConfig, Readiness};
-use portcullis_server::Config;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 use serde_json::{Value, json};
-use support::{Backend, PASSWORD, TestApp};
+use support::{
+    Backend, NewUserSpec, PASSWORD, TestApp, create_user, decode_uri_component, drop_database,
+    encode_uri_component, expired_copy, jwt_payload, reply_of, service_for, tampered,
+};
 
 /// Test names carry `ioweyou` (`ioweyou::postgres::...`), so that a name filter picks
 /// out this dialect's tests.
@@ -79,18 +76,17 @@ struct Reply {
 
 impl Reply {
     async fn from(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let set_cookies = response
-            .headers()
+        let reply = reply_of(response).await;
+        let set_cookies = reply
+            .headers
             .get_all(SET_COOKIE)
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        let bytes = response.bytes().await.unwrap();
         Self {
-            status,
+            status: reply.status,
             set_cookies,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            body: reply.body,
         }
     }
 
@@ -202,7 +198,7 @@ struct CookieTokens {
 impl CookieTokens {
     /// Reads a raw cookie value as cookie-parser does: URI-decode, strip `j:`, parse JSON.
     fn decode(raw: &str) -> Self {
-        let decoded = percent_decode(raw);
+        let decoded = decode_uri_component(raw);
         let json = decoded
             .strip_prefix("j:")
             .unwrap_or_else(|| panic!("no j: prefix: {decoded}"));
@@ -222,83 +218,6 @@ impl CookieTokens {
     }
 }
 
-/// JavaScript's `decodeURIComponent`, for well-formed input.
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// JavaScript's `encodeURIComponent`.
-fn encode_uri_component(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// A JWT's payload, base64url-decoded.
-fn jwt_payload(token: &str) -> Value {
-    let part = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&base64url_decode(part)).unwrap()
-}
-
-fn base64url_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| -> u32 {
-        match c {
-            b'A'..=b'Z' => u32::from(c - b'A'),
-            b'a'..=b'z' => u32::from(c - b'a') + 26,
-            b'0'..=b'9' => u32::from(c - b'0') + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => panic!("not base64url: {c}"),
-        }
-    };
-    let mut out = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.trim_end_matches('=').bytes() {
-        buffer = (buffer << 6) | value(c);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    out
-}
-
-fn codec() -> JwtCodec {
-    let secret = JwtSecret::from_config_str(support::JWT_SECRET_B64).unwrap();
-    let mut config = JwtConfig::new(secret, "portcullis", "portcullis");
-    config.leeway_seconds = 0;
-    JwtCodec::new(config).unwrap()
-}
-
-/// A correctly signed copy of `token` that expired a minute ago.
-fn expired_copy(token: &str, kind: TokenKind) -> String {
-    let codec = codec();
-    let mut claims: Claims = codec.verify(token, kind, SystemClock.now()).unwrap();
-    claims.issued_at -= TimeDelta::hours(2);
-    claims.expires_at = SystemClock.now() - TimeDelta::minutes(1);
-    codec.issue(&claims).unwrap()
-}
-
 /// `cookie` with its access token replaced by an expired copy.
 fn with_expired_access(cookie: &str) -> String {
     let tokens = CookieTokens::decode(cookie);
@@ -306,51 +225,6 @@ fn with_expired_access(cookie: &str) -> String {
         &expired_copy(&tokens.access, TokenKind::Access),
         &tokens.refresh,
     )
-}
-
-/// The server configuration `TestApp` uses, for a second service on its database.
-fn config_for(app: &TestApp) -> Config {
-    let vars: HashMap<&str, String> = [
-        ("DATABASE_URL", app.database.url().to_owned()),
-        ("PORTCULLIS_BIND", "127.0.0.1:0".into()),
-        ("PORTCULLIS_JWT_SECRET", support::JWT_SECRET_B64.into()),
-        ("PORTCULLIS_JWT_LEEWAY_SECS", "0".into()),
-        ("PORTCULLIS_ARGON2_MEMORY_KIB", "1024".into()),
-        ("PORTCULLIS_ARGON2_ITERATIONS", "1".into()),
-    ]
-    .into_iter()
-    .collect();
-    Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
-}
-
-/// The domain service over `app`'s database, signing as `app` does.
-async fn service_for(app: &TestApp) -> Arc<AuthService> {
-    let config = config_for(app);
-    let database = app.database.database().clone();
-    let service = tokio::task::spawn_blocking(move || {
-        portcullis_server::build_service(&config, &database, Arc::new(portcullis_server::LogMailer))
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    Arc::new(service)
-}
-
-/// Creates an account with a username (authapi's register has none).
-async fn create_user_with_username(app: &TestApp, email: &str, username: &str) {
-    let service = service_for(app).await;
-    let new = NewUser {
-        email: Email::parse(email).unwrap(),
-        username: Some(Username::parse(username).unwrap()),
-        name: DisplayName::parse("Ada Lovelace").unwrap(),
-        bio: None,
-        must_change_password: false,
-        profile: Profile::default(),
-    };
-    tokio::task::spawn_blocking(move || service.create_user(new, &Password::new(PASSWORD)))
-        .await
-        .unwrap()
-        .unwrap();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -386,7 +260,11 @@ async fn login_on_both_paths_sets_the_session_cookie(backend: Backend) {
 async fn login_by_username_or_email(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = Client::of(&app);
-    create_user_with_username(&app, "ada@example.com", "ada_l").await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com").with_username("ada_l"),
+    )
+    .await;
     // By username, in any case, and by email: the `username` claim is the account's.
     for name in ["ada_l", "ADA_L", "ada@example.com", "Ada@Example.com"] {
         let reply = client
@@ -541,7 +419,11 @@ async fn login_password_length_follows_the_policy(backend: Backend) {
 async fn login_failures_look_the_same(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = Client::of(&app);
-    create_user_with_username(&app, "ada@example.com", "ada_l").await;
+    create_user(
+        &app,
+        NewUserSpec::new("ada@example.com").with_username("ada_l"),
+    )
+    .await;
     for (username, password) in [
         ("ada@example.com", "wrong password"),
         ("ada_l", "wrong password"),
@@ -731,7 +613,11 @@ async fn login_with_another_users_cookie_spends_nothing(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = Client::of(&app);
     app.register("ada@example.com").await;
-    create_user_with_username(&app, "bob@example.com", "bob").await;
+    create_user(
+        &app,
+        NewUserSpec::new("bob@example.com").with_username("bob"),
+    )
+    .await;
     let ada = client.login("ada@example.com").await;
     for someone_else in ["bob", "bob@example.com", "ghost", "ghost@example.com"] {
         let reply = client
@@ -766,7 +652,11 @@ async fn current_user_with_the_cookie(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let client = Client::of(&app);
     app.register("ada@example.com").await;
-    create_user_with_username(&app, "bob@example.com", "bob.b").await;
+    create_user(
+        &app,
+        NewUserSpec::new("bob@example.com").with_username("bob.b"),
+    )
+    .await;
     let ada = client.login("ada@example.com").await;
     let bob = client.login("bob@example.com").await;
     let reply = client.get("/api/user", Some(&ada)).await;
@@ -798,9 +688,7 @@ async fn current_user_refusals(backend: Backend) {
     let cookie = client.login("ada@example.com").await;
     let tokens = CookieTokens::decode(&cookie);
     assert_errors(&client.get("/api/user", None).await, 401, NOT_AUTHENTICATED);
-    let mut tampered = tokens.access.clone();
-    let last = tampered.pop().unwrap();
-    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let tampered = tampered(&tokens.access);
     for bad in [
         String::new(),
         "garbage".into(),
@@ -1085,7 +973,7 @@ async fn the_cookie_reads_as_cookie_parser_reads_it(backend: Backend) {
         .await;
     let raw = reply.session_cookie(true);
     // Exactly what Express writes: encodeURIComponent("j:" + JSON.stringify(tokens)).
-    let decoded = percent_decode(&raw);
+    let decoded = decode_uri_component(&raw);
     assert!(decoded.starts_with("j:{\"access_token\":\""), "{decoded}");
     assert_eq!(encode_uri_component(&decoded), raw);
     let tokens = CookieTokens::decode(&raw);
@@ -1309,10 +1197,7 @@ async fn internal_failures_are_500() {
     let client = Client::of(&app);
     let cookie = client.login("ada@example.com").await;
     let TestApp { database, .. } = app;
-    // Dropping the test database terminates the pool's connections and removes it.
-    tokio::task::spawn_blocking(move || drop(database))
-        .await
-        .unwrap();
+    drop_database(database).await;
     let internal = "Internal server error";
     assert_errors(
         &client

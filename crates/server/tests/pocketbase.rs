@@ -6,13 +6,14 @@ mod support;
 
 use chrono::{DateTime, Utc};
 use portcullis_crypto::{Argon2Hasher, Argon2Params};
-use portcullis_domain::{
-    DisplayName, Email, Password, PasswordHasher, Profile, User, UserId, UserRepository, Username,
-};
+use portcullis_domain::{Password, PasswordHasher, Profile, User, UserId, UserRepository};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
 use serde_json::{Value, json};
-use support::{Backend, PASSWORD, TestApp, token};
+use support::{
+    Backend, NOW_TOLERANCE_SECS, NewUserSpec, PASSWORD, TestApp, decode_uri_component,
+    drop_database, encode_uri_component, jwt_payload, parse_utc, token,
+};
 
 on_both_backends!(
     login_by_username_returns_the_record_and_a_token,
@@ -37,7 +38,6 @@ on_both_backends!(
 const EMAIL: &str = "ada@example.com";
 const USERNAME: &str = "ada_l";
 const TTL_DEFAULT_SECS: i64 = 1_209_600;
-const NOW_TOLERANCE_SECS: i64 = 60;
 
 const FAILED_TO_AUTHENTICATE: &str = "Failed to authenticate.";
 const SOMETHING_WENT_WRONG: &str = "Something went wrong while processing your request.";
@@ -138,16 +138,10 @@ impl Default for NewAccount {
             username: Some(USERNAME),
             verified: true,
             profile: json!({}),
-            created_at: at("2024-01-26T15:05:23.262Z"),
-            updated_at: at("2024-02-01T08:00:00.5Z"),
+            created_at: parse_utc("2024-01-26T15:05:23.262Z"),
+            updated_at: parse_utc("2024-02-01T08:00:00.5Z"),
         }
     }
-}
-
-fn at(rfc3339: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(rfc3339)
-        .unwrap()
-        .with_timezone(&Utc)
 }
 
 async fn insert_user(app: &TestApp, account: NewAccount) -> User {
@@ -162,15 +156,22 @@ async fn insert_user(app: &TestApp, account: NewAccount) -> User {
         let Value::Object(profile) = account.profile else {
             panic!("a profile is a JSON object");
         };
-        let user = User {
-            id: UserId::generate(account.created_at),
-            email: Email::parse(account.email).unwrap(),
-            username: account.username.map(|u| Username::parse(u).unwrap()),
-            name: DisplayName::parse("Ada Lovelace").unwrap(),
-            bio: None,
-            email_verified: account.verified,
+        let new = NewUserSpec {
+            email: account.email,
+            username: account.username,
             must_change_password: false,
             profile: Profile::from_map(profile),
+        }
+        .new_user();
+        let user = User {
+            id: UserId::generate(account.created_at),
+            email: new.email,
+            username: new.username,
+            name: new.name,
+            bio: new.bio,
+            email_verified: account.verified,
+            must_change_password: new.must_change_password,
+            profile: new.profile,
             password_hash: hasher.hash(&Password::new(PASSWORD)).unwrap(),
             password_changed_at: account.created_at,
             created_at: account.created_at,
@@ -228,59 +229,11 @@ fn blank_fields(fields: &[&str]) -> Value {
     Value::Object(fields.iter().map(|f| ((*f).to_owned(), blank())).collect())
 }
 
-/// The decoded payload of a JWT.
-fn jwt_payload(token: &str) -> Value {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3, "not a JWT: {token}");
-    serde_json::from_slice(&base64url_decode(parts[1])).unwrap()
-}
-
-fn base64url_decode(text: &str) -> Vec<u8> {
-    let value = |c: u8| match c {
-        b'A'..=b'Z' => u32::from(c - b'A'),
-        b'a'..=b'z' => u32::from(c - b'a') + 26,
-        b'0'..=b'9' => u32::from(c - b'0') + 52,
-        b'-' => 62,
-        b'_' => 63,
-        _ => panic!("not base64url: {text}"),
-    };
-    let mut bytes = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0u32);
-    for c in text.trim_end_matches('=').bytes() {
-        buffer = (buffer << 6) | value(c);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    bytes
-}
-
 fn http_date(seconds: i64) -> String {
     DateTime::from_timestamp(seconds, 0)
         .unwrap()
         .format("%a, %d %b %Y %H:%M:%S GMT")
         .to_string()
-}
-
-/// JavaScript's `decodeURIComponent`, for the cookie's value.
-fn decode_uri_component(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
 }
 
 /// The `pb_auth` cookie of a login: its decoded JSON text and its attributes.
@@ -403,7 +356,7 @@ async fn a_registered_user_gets_the_defaults(backend: Backend) {
     for field in ["created", "updated"] {
         let text = record[field].as_str().unwrap();
         assert!(is_pocketbase_date(text), "{field}: {text}");
-        let when = at(&text.replacen(' ', "T", 1));
+        let when = parse_utc(&text.replacen(' ', "T", 1));
         assert!((when - before).num_seconds().abs() < NOW_TOLERANCE_SECS);
     }
     // The raw text has the keys in that order too.
@@ -624,19 +577,7 @@ async fn the_cookie_is_the_sdks_export(backend: Backend) {
         )
     );
     // The whole header, byte for byte.
-    let expected = format!(
-        "pb_auth={}; {attributes}",
-        json_text
-            .bytes()
-            .map(|b| {
-                if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-                    char::from(b).to_string()
-                } else {
-                    format!("%{b:02X}")
-                }
-            })
-            .collect::<String>()
-    );
+    let expected = format!("pb_auth={}; {attributes}", encode_uri_component(&json_text));
     assert_eq!(reply.set_cookies(), [expected]);
 }
 
@@ -939,10 +880,7 @@ async fn an_internal_failure_is_a_500_in_the_same_shape() {
     let TestApp {
         client, database, ..
     } = app;
-    // Dropping the test database ends the pool's connections and removes it.
-    tokio::task::spawn_blocking(move || drop(database))
-        .await
-        .unwrap();
+    drop_database(database).await;
     let response = client
         .post(&url)
         .json(&json!({"username": USERNAME, "password": PASSWORD}))
@@ -951,10 +889,4 @@ async fn an_internal_failure_is_a_500_in_the_same_shape() {
         .unwrap();
     let reply = Raw::from(response).await;
     assert_pb_error(&reply, &url, 500, SOMETHING_WENT_WRONG, json!({}));
-}
-
-#[test]
-fn base64url_decoding_works() {
-    assert_eq!(base64url_decode("eyJhIjoxfQ"), br#"{"a":1}"#);
-    assert_eq!(base64url_decode("_-8"), [0xff, 0xef]);
 }

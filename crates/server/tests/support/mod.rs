@@ -4,8 +4,14 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
-use portcullis_domain::{Email, MailError, Mailer, ResetSecret};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, TimeDelta, Utc};
+use portcullis_crypto::{JwtCodec, JwtConfig, JwtSecret};
+use portcullis_domain::{
+    AuthService, Claims, Clock, DisplayName, Email, MailError, Mailer, NewUser, Password, Profile,
+    ResetSecret, SystemClock, TokenCodec, TokenKind, User, Username,
+};
 use portcullis_persistence::testing::TestDatabase;
 use portcullis_server::{Application, Config};
 use reqwest::StatusCode;
@@ -14,6 +20,8 @@ use serde_json::{Value, json};
 /// A fixed signing key, so tests can mint tokens the server accepts (e.g. expired ones).
 pub const JWT_SECRET_B64: &str = "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTAxMjM0NTY3ODlhYmNkZWY=";
 pub const PASSWORD: &str = "correct horse battery";
+/// How far a server-set time may be from the test's clock.
+pub const NOW_TOLERANCE_SECS: i64 = 60;
 
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
@@ -54,6 +62,24 @@ impl Mailer for CapturingMailer {
     }
 }
 
+/// The environment every test server starts from, on the database at `database_url`.
+fn default_vars(database_url: &str) -> HashMap<String, String> {
+    [
+        ("DATABASE_URL", database_url),
+        ("PORTCULLIS_BIND", "127.0.0.1:0"),
+        ("PORTCULLIS_WORKERS", "2"),
+        ("PORTCULLIS_JWT_SECRET", JWT_SECRET_B64),
+        ("PORTCULLIS_JWT_LEEWAY_SECS", "0"),
+        // Cheap hashing keeps the suite fast; the parameters' effect is the crypto
+        // crate's concern.
+        ("PORTCULLIS_ARGON2_MEMORY_KIB", "1024"),
+        ("PORTCULLIS_ARGON2_ITERATIONS", "1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -81,20 +107,7 @@ impl TestApp {
         })
         .await
         .unwrap();
-        let mut vars: HashMap<String, String> = [
-            ("DATABASE_URL", database.url()),
-            ("PORTCULLIS_BIND", "127.0.0.1:0"),
-            ("PORTCULLIS_WORKERS", "2"),
-            ("PORTCULLIS_JWT_SECRET", JWT_SECRET_B64),
-            ("PORTCULLIS_JWT_LEEWAY_SECS", "0"),
-            // Cheap hashing keeps the suite fast; the parameters' effect is the crypto
-            // crate's concern.
-            ("PORTCULLIS_ARGON2_MEMORY_KIB", "1024"),
-            ("PORTCULLIS_ARGON2_ITERATIONS", "1"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let mut vars = default_vars(database.url());
         for (k, v) in overrides {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -115,20 +128,8 @@ impl TestApp {
         format!("{}{}", self.base, path)
     }
 
-    async fn reply(response: reqwest::Response) -> Reply {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.unwrap();
-        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Reply {
-            status,
-            body,
-            headers,
-        }
-    }
-
     pub async fn post(&self, path: &str, body: Value) -> Reply {
-        Self::reply(
+        reply_of(
             self.client
                 .post(self.url(path))
                 .json(&body)
@@ -145,11 +146,11 @@ impl TestApp {
             .post(self.url(path))
             .header("content-type", "application/json")
             .body(body);
-        Self::reply(request.send().await.unwrap()).await
+        reply_of(request.send().await.unwrap()).await
     }
 
     pub async fn post_bearer(&self, path: &str, token: &str) -> Reply {
-        Self::reply(
+        reply_of(
             self.client
                 .post(self.url(path))
                 .bearer_auth(token)
@@ -161,7 +162,7 @@ impl TestApp {
     }
 
     pub async fn post_with_header(&self, path: &str, name: &str, value: &str) -> Reply {
-        Self::reply(
+        reply_of(
             self.client
                 .post(self.url(path))
                 .header(name, value)
@@ -173,7 +174,7 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        Self::reply(self.client.get(self.url(path)).send().await.unwrap()).await
+        reply_of(self.client.get(self.url(path)).send().await.unwrap()).await
     }
 
     /// Registers through authapi and returns the 201 body.
@@ -195,6 +196,19 @@ impl TestApp {
     }
 }
 
+/// A response as a [`Reply`].
+pub async fn reply_of(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.bytes().await.unwrap();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Reply {
+        status,
+        body,
+        headers,
+    }
+}
+
 /// `body["tokens"]["access"]["token"]` and the like.
 pub fn token(body: &Value, kind: &str) -> String {
     let tokens = body.get("tokens").unwrap_or(body);
@@ -206,6 +220,180 @@ pub fn assert_error(reply: &Reply, status: u16, message: &str) {
     assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
     assert_eq!(reply.body["code"], json!(status), "{}", reply.body);
     assert_eq!(reply.body["message"], json!(message), "{}", reply.body);
+}
+
+/// Drops `database` (it blocks). Dropping the test database terminates the pool's
+/// connections and removes it.
+pub async fn drop_database(database: TestDatabase) {
+    tokio::task::spawn_blocking(move || drop(database))
+        .await
+        .unwrap();
+}
+
+/// An RFC 3339 time, in UTC.
+pub fn parse_utc(rfc3339: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+// --- Accounts -------------------------------------------------------------------------
+
+/// The server configuration `TestApp` starts from (without `spawn_with`'s overrides),
+/// for a second service on `app`'s database.
+pub fn config_for(app: &TestApp) -> Config {
+    let vars = default_vars(app.database.url());
+    Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
+}
+
+/// The domain service over `app`'s database, signing as `app` does.
+pub async fn service_for(app: &TestApp) -> Arc<AuthService> {
+    let config = config_for(app);
+    let database = app.database.database().clone();
+    let mailer = app.mailer.clone();
+    let service = tokio::task::spawn_blocking(move || {
+        portcullis_server::build_service(&config, &database, mailer)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    Arc::new(service)
+}
+
+/// An account to create, named "Ada Lovelace", with no bio; its password is
+/// [`PASSWORD`].
+#[derive(Clone, Debug, Default)]
+pub struct NewUserSpec<'a> {
+    pub email: &'a str,
+    pub username: Option<&'a str>,
+    pub must_change_password: bool,
+    pub profile: Profile,
+}
+
+impl<'a> NewUserSpec<'a> {
+    /// An account with `email` only: no username, no flag, an empty profile.
+    pub fn new(email: &'a str) -> Self {
+        Self {
+            email,
+            ..Self::default()
+        }
+    }
+
+    pub fn with_username(self, username: &'a str) -> Self {
+        Self {
+            username: Some(username),
+            ..self
+        }
+    }
+
+    /// Flagged to change its password at the next login.
+    pub fn must_change_password(self) -> Self {
+        Self {
+            must_change_password: true,
+            ..self
+        }
+    }
+
+    /// The domain's `NewUser` for this account.
+    pub fn new_user(&self) -> NewUser {
+        NewUser {
+            email: Email::parse(self.email).unwrap(),
+            username: self.username.map(|u| Username::parse(u).unwrap()),
+            name: DisplayName::parse("Ada Lovelace").unwrap(),
+            bio: None,
+            must_change_password: self.must_change_password,
+            profile: self.profile.clone(),
+        }
+    }
+}
+
+/// Creates an account as `portcullis user create` does, through the domain's
+/// `create_user` on `app`'s database (authapi's register sets no username or flag).
+pub async fn create_user(app: &TestApp, spec: NewUserSpec<'_>) -> User {
+    let service = service_for(app).await;
+    let new = spec.new_user();
+    tokio::task::spawn_blocking(move || service.create_user(new, &Password::new(PASSWORD)))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+// --- Tokens ---------------------------------------------------------------------------
+
+/// A codec signing with `secret_b64`, as the server does with its own key (no leeway).
+pub fn codec_with(secret_b64: &str) -> JwtCodec {
+    let secret = JwtSecret::from_config_str(secret_b64).unwrap();
+    let mut config = JwtConfig::new(secret, "portcullis", "portcullis");
+    config.leeway_seconds = 0;
+    JwtCodec::new(config).unwrap()
+}
+
+/// A codec with the test server's key ([`JWT_SECRET_B64`]).
+pub fn test_codec() -> JwtCodec {
+    codec_with(JWT_SECRET_B64)
+}
+
+/// The claims of a token the server issued (signature and expiry checked).
+pub fn claims_of(token: &str, kind: TokenKind) -> Claims {
+    test_codec().verify(token, kind, SystemClock.now()).unwrap()
+}
+
+/// A correctly signed copy of `token` that expired a minute ago.
+pub fn expired_copy(token: &str, kind: TokenKind) -> String {
+    let codec = test_codec();
+    let mut claims: Claims = codec.verify(token, kind, SystemClock.now()).unwrap();
+    claims.issued_at -= TimeDelta::hours(2);
+    claims.expires_at = SystemClock.now() - TimeDelta::minutes(1);
+    codec.issue(&claims).unwrap()
+}
+
+/// `token` with the last character of its signature changed.
+pub fn tampered(token: &str) -> String {
+    let mut tampered = token.to_owned();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    tampered
+}
+
+/// The decoded payload of a JWT.
+pub fn jwt_payload(token: &str) -> Value {
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "not a JWT: {token}");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
+}
+
+// --- URI components -------------------------------------------------------------------
+
+/// JavaScript's `encodeURIComponent`.
+pub fn encode_uri_component(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// JavaScript's `decodeURIComponent`, for well-formed input. Written here rather than
+/// taken from the product, whose encoding the tests check.
+pub fn decode_uri_component(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+            out.push(u8::from_str_radix(hex, 16).unwrap());
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
 }
 
 /// Runs each listed async test body once on PostgreSQL and once on SQLite.
