@@ -2,6 +2,8 @@
 //! binary on PostgreSQL: every account logs in through every dialect, refresh tokens
 //! cross dialects, and a logout anywhere ends the session everywhere.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use serde_json::{Value, json};
