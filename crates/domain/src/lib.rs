@@ -81,3 +81,8 @@ pub use ports::{
     MockClock, MockMailer, MockPasswordHasher, MockResetTokenRepository, MockSessionRepository,
     MockTokenCodec, MockUserRepository,
 };
+
+/// Compiles the README's Rust examples, so the README cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
