@@ -14,6 +14,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 
 use actix_web::http::Method;
+use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::AppState;
@@ -49,6 +50,16 @@ impl DialectName {
 
     pub fn parse(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// The dialect's answer to a method its path does not serve (405, its format).
+    fn method_not_allowed(self, request: &HttpRequest) -> HttpResponse {
+        match self {
+            Self::Authapi => crate::authapi::method_not_allowed(request),
+            Self::Ioweyou => crate::ioweyou::method_not_allowed(request),
+            Self::Cbs => crate::cbs::method_not_allowed(request),
+            Self::Pocketbase => crate::pocketbase::method_not_allowed(request),
+        }
     }
 
     fn endpoints(self) -> Vec<Endpoint> {
@@ -131,7 +142,6 @@ impl Endpoint {
 /// The endpoints sharing one method and full path, owner first.
 struct Group {
     method: Method,
-    path: String,
     endpoints: Vec<Endpoint>,
 }
 
@@ -146,34 +156,64 @@ impl Group {
     }
 }
 
-/// Mounts the endpoints of `mounts` (ordered by [`DialectName::ALL`]).
+/// Everything served at one full path, and the dialect that owns it.
+struct PathGroup {
+    path: String,
+    owner: DialectName,
+    methods: Vec<Group>,
+}
+
+/// Mounts the endpoints of `mounts` (ordered by [`DialectName::ALL`]). A path asked
+/// with a method it does not serve gets 405, with `Allow`, in its owner's format.
 pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
-    let mut groups: Vec<Group> = Vec::new();
+    let mut paths: Vec<PathGroup> = Vec::new();
     for dialect in DialectName::ALL {
         for mount in mounts.iter().filter(|m| m.dialect == dialect) {
             for endpoint in dialect.endpoints() {
                 let path = format!("{}{}", mount.prefix.trim_end_matches('/'), endpoint.path);
-                match groups
-                    .iter_mut()
-                    .find(|g| g.method == endpoint.method && g.path == path)
-                {
+                let index = match paths.iter().position(|p| p.path == path) {
+                    Some(index) => index,
+                    None => {
+                        paths.push(PathGroup {
+                            path,
+                            owner: dialect,
+                            methods: Vec::new(),
+                        });
+                        paths.len() - 1
+                    }
+                };
+                let methods = &mut paths[index].methods;
+                match methods.iter_mut().find(|g| g.method == endpoint.method) {
                     Some(group) => group.endpoints.push(endpoint),
-                    None => groups.push(Group {
+                    None => methods.push(Group {
                         method: endpoint.method.clone(),
-                        path,
                         endpoints: vec![endpoint],
                     }),
                 }
             }
         }
     }
-    for group in groups {
-        let method = group.method.clone();
-        let path = group.path.clone();
-        let group = Rc::new(group);
-        cfg.route(
-            &path,
-            web::method(method).to(
+    for path in paths {
+        let allow = path
+            .methods
+            .iter()
+            .map(|g| g.method.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let owner = path.owner;
+        let mut resource = web::resource(path.path.as_str()).default_service(web::to(
+            move |request: HttpRequest| {
+                let mut response = owner.method_not_allowed(&request);
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    response.headers_mut().insert(ALLOW, value);
+                }
+                async move { response }
+            },
+        ));
+        for group in path.methods {
+            let method = group.method.clone();
+            let group = Rc::new(group);
+            resource = resource.route(web::method(method).to(
                 move |state: web::Data<AppState>, request: HttpRequest, payload: web::Payload| {
                     let group = group.clone();
                     async move {
@@ -191,7 +231,8 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                         }
                     }
                 },
-            ),
-        );
+            ));
+        }
+        cfg.service(resource);
     }
 }

@@ -178,3 +178,60 @@ async fn pocketbase_alone_owns_auth_login() {
         reply.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_is_405_in_the_path_owners_format() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let send =
+        |method: reqwest::Method, path: &str| app.client.request(method, app.url(path)).send();
+
+    // authapi owns /auth/login (shared with pocketbase).
+    let reply = send(reqwest::Method::GET, "/auth/login").await.unwrap();
+    assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers()["allow"], "POST");
+    assert_eq!(
+        reply.json::<serde_json::Value>().await.unwrap(),
+        json!({"code": 405, "message": "Method not allowed"})
+    );
+
+    // ioweyou: GET-only and POST-only paths.
+    let reply = send(reqwest::Method::POST, "/api/user").await.unwrap();
+    assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(reply.headers()["allow"], "GET");
+    assert_eq!(
+        reply.json::<serde_json::Value>().await.unwrap(),
+        json!({"errors": ["Method not allowed"]})
+    );
+
+    // cbs.
+    let reply = send(reqwest::Method::DELETE, "/api/v1/auth/refresh")
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        reply.json::<serde_json::Value>().await.unwrap(),
+        json!({"code": 1001, "desc": "Method not allowed", "error": "invalid_request"})
+    );
+
+    // Unknown paths stay plain 404s: no dialect owns them.
+    let reply = send(reqwest::Method::GET, "/nowhere").await.unwrap();
+    assert_eq!(reply.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_on_a_pocketbase_path_is_the_sdk_shape() {
+    let app =
+        TestApp::spawn_with(Backend::Sqlite, &[("PORTCULLIS_POCKETBASE_PREFIX", "/pb")]).await;
+    let reply = app
+        .client
+        .get(app.url("/pb/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let body = reply.json::<serde_json::Value>().await.unwrap();
+    assert_eq!(body["status"], 405);
+    assert_eq!(body["name"], "ClientResponseError 405");
+    assert_eq!(body["response"]["message"], "Method not allowed.");
+    assert!(body["url"].as_str().unwrap().ends_with("/pb/auth/login"));
+}

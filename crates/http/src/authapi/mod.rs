@@ -126,3 +126,8 @@ async fn welcome(call: Call) -> Result<HttpResponse, ApiError> {
         user: (&principal.user).into(),
     }))
 }
+
+/// A known path asked with a method it does not serve.
+pub(crate) fn method_not_allowed(_: &actix_web::HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&ApiError::method_not_allowed())
+}

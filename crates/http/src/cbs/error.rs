@@ -110,6 +110,14 @@ impl CbsError {
         }
     }
 
+    /// An invalid request (1001), answered with 405.
+    pub(crate) fn method_not_allowed() -> Self {
+        Self {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            ..Self::invalid_request("Method not allowed")
+        }
+    }
+
     pub(crate) fn invalid_request(desc: impl Into<String>) -> Self {
         Self::new(ResultCode::InvalidRequest, desc)
     }

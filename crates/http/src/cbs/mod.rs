@@ -107,3 +107,8 @@ fn access_token(request: &HttpRequest) -> Result<Option<String>, CbsError> {
     }
     Ok(found.map(str::to_owned))
 }
+
+/// A known path asked with a method it does not serve.
+pub(crate) fn method_not_allowed(_: &actix_web::HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&CbsError::method_not_allowed())
+}

@@ -129,3 +129,8 @@ async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
         .insert_header((SET_COOKIE, session_cookie::cleared()))
         .json(EmptyBody {}))
 }
+
+/// A known path asked with a method it does not serve.
+pub(crate) fn method_not_allowed(_: &actix_web::HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(&IoweyouError::method_not_allowed())
+}

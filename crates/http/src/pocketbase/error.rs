@@ -68,6 +68,10 @@ impl PbError {
         }
     }
 
+    pub(crate) fn method_not_allowed() -> Self {
+        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
+    }
+
     pub(crate) fn bad_request(message: &'static str) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
     }

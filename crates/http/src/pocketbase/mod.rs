@@ -134,3 +134,10 @@ mod tests {
         assert_eq!(claims["type"], "authRecord");
     }
 }
+
+/// A known path asked with a method it does not serve.
+pub(crate) fn method_not_allowed(request: &HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(
+        &PbError::method_not_allowed().at(request_url(request)),
+    )
+}
