@@ -98,6 +98,13 @@ fn request_url(request: &HttpRequest) -> String {
     format!("{}://{}{}", info.scheme(), info.host(), path)
 }
 
+/// A known path asked with a method it does not serve.
+pub(crate) fn method_not_allowed(request: &HttpRequest) -> HttpResponse {
+    actix_web::ResponseError::error_response(
+        &PbError::method_not_allowed().at(request_url(request)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
@@ -133,11 +140,4 @@ mod tests {
         assert_eq!(claims["collectionId"], "_pb_users_auth_");
         assert_eq!(claims["type"], "authRecord");
     }
-}
-
-/// A known path asked with a method it does not serve.
-pub(crate) fn method_not_allowed(request: &HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(
-        &PbError::method_not_allowed().at(request_url(request)),
-    )
 }
