@@ -77,7 +77,9 @@ pub enum RotateError {
     /// No refresh token has this `jti` (never issued, or its session was deleted).
     #[error("unknown refresh token")]
     UnknownToken,
-    /// The token was already used: this is a replay. Nothing was changed.
+    /// The token was already used: a replay, taken as proof the family is stolen. The
+    /// adapter has revoked the session with [`RevocationReason::RefreshReuse`] in the
+    /// same transaction that detected it; nothing else changed.
     #[error("refresh token already used")]
     AlreadyUsed { session: SessionId },
     /// The token's session is revoked or past its absolute expiry. Nothing was changed.
@@ -119,11 +121,13 @@ pub trait SessionRepository: Send + Sync {
     /// `successor` (same session) and sets the session's `last_refreshed_at` to `now`.
     ///
     /// Checked inside that transaction, in this order: the token exists, else
-    /// [`RotateError::UnknownToken`]; its session is active at `now` (not revoked, not
-    /// past `expires_at`), else [`RotateError::SessionInactive`]; the token is unused,
-    /// else [`RotateError::AlreadyUsed`]. Of two concurrent calls with one token exactly
-    /// one MUST succeed and the other MUST get `AlreadyUsed` (a conditional update on
-    /// `used_at IS NULL`, not a read followed by a write). On any error nothing changes.
+    /// [`RotateError::UnknownToken`]; the token is unused, else (a replay) the session is
+    /// revoked with [`RevocationReason::RefreshReuse`], committed, and
+    /// [`RotateError::AlreadyUsed`] returned; its session is active at `now` (not
+    /// revoked, not past `expires_at`), else [`RotateError::SessionInactive`]. Of
+    /// concurrent calls with one token exactly one MUST succeed and every other MUST get
+    /// `AlreadyUsed` (a conditional update on `used_at IS NULL`, not a read followed by a
+    /// write). On any other error nothing changes.
     fn rotate(
         &self,
         presented: TokenId,

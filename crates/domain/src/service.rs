@@ -284,9 +284,7 @@ impl AuthService {
             Err(RotateError::UnknownToken) => Err(RefreshError::Invalid),
             Err(RotateError::SessionInactive) => Err(RefreshError::SessionInactive),
             Err(RotateError::AlreadyUsed { session }) => {
-                self.ports
-                    .sessions
-                    .revoke(session, RevocationReason::RefreshReuse, now)?;
+                // The adapter revoked the session in the transaction that saw the replay.
                 tracing::warn!(session = %session, "refresh token reuse detected; session revoked");
                 Err(RefreshError::Reused)
             }

@@ -294,10 +294,15 @@ pub(crate) fn rotate(
     successor: &RefreshTokenRecord,
     now: DateTime<Utc>,
 ) -> Result<(), RotateError> {
-    write_tx(conn, |c| {
+    let replayed = write_tx(conn, |c| {
         let Some(token) = presented_token(c, presented, now)? else {
             return Err(Abort::Refuse(RotateError::UnknownToken));
         };
+        // A spent token is a replay whatever the session's state, so that every loser
+        // of a concurrent rotation sees `AlreadyUsed`.
+        if token.used {
+            return revoke_replayed(c, token.session, now);
+        }
         if !token.session_active {
             return Err(Abort::Refuse(RotateError::SessionInactive));
         }
@@ -311,9 +316,7 @@ pub(crate) fn rotate(
         .set(refresh_tokens::used_at.eq(now))
         .execute(c)?;
         if spent == 0 {
-            return Err(Abort::Refuse(RotateError::AlreadyUsed {
-                session: SessionId::from_uuid(token.session.0),
-            }));
+            return revoke_replayed(c, token.session, now);
         }
         // Re-checked under the row lock: a revocation may have committed since the read.
         let refreshed = diesel::update(
@@ -328,9 +331,27 @@ pub(crate) fn rotate(
             return Err(Abort::Refuse(RotateError::SessionInactive));
         }
         insert_refresh_token(c, successor)?;
-        Ok(())
+        Ok(None)
     })
-    .map_err(Abort::into_error)
+    .map_err(Abort::into_error)?;
+    // A replay commits the session's revocation above; only then is it reported.
+    match replayed {
+        Some(session) => Err(RotateError::AlreadyUsed {
+            session: SessionId::from_uuid(session.0),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A replayed refresh token: its session is revoked (if still active) in the same
+/// transaction that detected the replay.
+fn revoke_replayed(
+    conn: &mut Conn,
+    session: DbUuid,
+    now: DateTime<Utc>,
+) -> Result<Option<DbUuid>, Abort<RotateError>> {
+    revoke_if_active(conn, session, RevocationReason::RefreshReuse, now)?;
+    Ok(Some(session))
 }
 
 pub(crate) fn end_by_refresh_token(

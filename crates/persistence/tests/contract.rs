@@ -54,7 +54,7 @@ contract!(
     session_create_is_atomic,
     rotate_spends_the_token_and_stores_the_successor,
     rotate_unknown_token,
-    rotate_replay_is_refused_and_changes_nothing,
+    rotate_replay_is_refused_and_revokes_the_session,
     rotate_on_revoked_session_changes_nothing,
     rotate_on_expired_session,
     end_by_refresh_token_revokes_the_session,
@@ -372,18 +372,19 @@ fn rotate_spends_the_token_and_stores_the_successor(t: &TestDatabase) {
     db.rotate(first.id, &second, t1).unwrap();
     assert_eq!(session(db, stored.id).last_refreshed_at, Some(t1));
 
-    // The old token is spent; the successor works.
-    let third = token_for(stored.id, t1);
-    assert!(matches!(
-        db.rotate(first.id, &third, t1),
-        Err(RotateError::AlreadyUsed { session }) if session == stored.id
-    ));
+    // The successor works in turn.
     let t2 = t1 + hours(1);
+    let third = token_for(stored.id, t2);
     db.rotate(second.id, &third, t2).unwrap();
     assert_eq!(session(db, stored.id).last_refreshed_at, Some(t2));
+    // A spent token presented again is a replay: the whole family dies with it.
     assert!(matches!(
-        db.rotate(second.id, &token_for(stored.id, t2), t2),
-        Err(RotateError::AlreadyUsed { .. })
+        db.rotate(first.id, &token_for(stored.id, t2), t2),
+        Err(RotateError::AlreadyUsed { session }) if session == stored.id
+    ));
+    assert!(matches!(
+        db.rotate(third.id, &token_for(stored.id, t2), t2),
+        Err(RotateError::SessionInactive)
     ));
 }
 
@@ -398,7 +399,7 @@ fn rotate_unknown_token(t: &TestDatabase) {
     ));
 }
 
-fn rotate_replay_is_refused_and_changes_nothing(t: &TestDatabase) {
+fn rotate_replay_is_refused_and_revokes_the_session(t: &TestDatabase) {
     let db = t.database();
     let ada = stored_user(db, "ada@example.com");
     let created = now();
@@ -412,7 +413,21 @@ fn rotate_replay_is_refused_and_changes_nothing(t: &TestDatabase) {
         db.rotate(first.id, &replayed_successor, t2),
         Err(RotateError::AlreadyUsed { session }) if session == stored.id
     ));
-    assert_eq!(session(db, stored.id).last_refreshed_at, Some(t1));
+    let after = session(db, stored.id);
+    assert_eq!(after.last_refreshed_at, Some(t1));
+    // The replay revoked the whole family, in the same transaction.
+    assert_eq!(after.revoked_at, Some(t2));
+    assert_eq!(
+        after.revocation_reason,
+        Some(RevocationReason::RefreshReuse)
+    );
+    // A later replay is still a replay, and keeps the first revocation.
+    let t3 = t2 + hours(1);
+    assert!(matches!(
+        db.rotate(first.id, &token_for(stored.id, t3), t3),
+        Err(RotateError::AlreadyUsed { .. })
+    ));
+    assert_eq!(session(db, stored.id).revoked_at, Some(t2));
     // The refused successor was not stored.
     assert!(matches!(
         db.rotate(replayed_successor.id, &token_for(stored.id, t2), t2),
@@ -442,12 +457,17 @@ fn rotate_on_revoked_session_changes_nothing(t: &TestDatabase) {
     // Undo the revocation behind the ports' back: the token was not spent.
     t.execute("UPDATE sessions SET revoked_at = NULL, revocation_reason = NULL");
     db.rotate(first.id, &successor, t1).unwrap();
-    // A spent token of a revoked session reports the session, not the replay.
+    // A spent token is a replay even once the session is revoked, and the replay
+    // keeps the first revocation's reason.
     db.revoke(stored.id, RevocationReason::Logout, t1).unwrap();
     assert!(matches!(
         db.rotate(first.id, &token_for(stored.id, t1), t1),
-        Err(RotateError::SessionInactive)
+        Err(RotateError::AlreadyUsed { .. })
     ));
+    assert_eq!(
+        session(db, stored.id).revocation_reason,
+        Some(RevocationReason::Logout)
+    );
 }
 
 fn rotate_on_expired_session(t: &TestDatabase) {
@@ -882,10 +902,26 @@ fn concurrent_rotations_exactly_one_wins(t: &TestDatabase) {
                 "{result:?}"
             );
         }
-        // Only the winner's successor was stored.
+        // The losers' replays revoked the family: the winner's successor is stored but
+        // its session is dead; the losers' successors were never stored.
+        let after = session(db, stored.id);
+        assert_eq!(
+            after.revocation_reason,
+            Some(RevocationReason::RefreshReuse)
+        );
         for (i, successor) in successors.iter().enumerate() {
             let outcome = db.rotate(successor.id, &token_for(stored.id, created), created);
-            assert_eq!(outcome.is_ok(), i == winner, "{outcome:?}");
+            if i == winner {
+                assert!(
+                    matches!(outcome, Err(RotateError::SessionInactive)),
+                    "{outcome:?}"
+                );
+            } else {
+                assert!(
+                    matches!(outcome, Err(RotateError::UnknownToken)),
+                    "{outcome:?}"
+                );
+            }
         }
     }
 }
