@@ -5,6 +5,25 @@
 //! [`blocking`] (running use cases off the async runtime) and [`bearer`]. A new dialect
 //! is a new module here; the domain does not change.
 
+/// `From` the failures no client causes (a use case's [`portcullis_domain::Internal`], a
+/// blocking task that did not finish) for a dialect's error type, through its
+/// `internal(&dyn Display)` constructor, which logs the cause and hides it.
+macro_rules! internal_failures {
+    ($error:ty) => {
+        impl From<$crate::blocking::BlockingFailed> for $error {
+            fn from(_: $crate::blocking::BlockingFailed) -> Self {
+                Self::internal(&"blocking task failed")
+            }
+        }
+
+        impl From<portcullis_domain::Internal> for $error {
+            fn from(error: portcullis_domain::Internal) -> Self {
+                Self::internal(&error)
+            }
+        }
+    };
+}
+
 pub mod authapi;
 pub mod bearer;
 pub mod blocking;

@@ -5,12 +5,11 @@ use std::fmt;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use portcullis_domain::{
-    AuthenticateError, Internal, LoginError, LogoutError, RefreshError, RegisterError,
-    RequestResetError, ResetPasswordError, ValidationErrors,
+    AuthenticateError, LoginError, LogoutError, RefreshError, RegisterError, RequestResetError,
+    ResetPasswordError, ValidationErrors,
 };
 use serde::Serialize;
 
-use crate::blocking::BlockingFailed;
 use crate::body::{BodyError, FieldProblem};
 
 pub(crate) const PLEASE_AUTHENTICATE: &str = "Please authenticate";
@@ -134,17 +133,7 @@ impl From<BodyError> for ApiError {
     }
 }
 
-impl From<BlockingFailed> for ApiError {
-    fn from(_: BlockingFailed) -> Self {
-        Self::internal(&"blocking task failed")
-    }
-}
-
-impl From<Internal> for ApiError {
-    fn from(error: Internal) -> Self {
-        Self::internal(&error)
-    }
-}
+internal_failures!(ApiError);
 
 impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {

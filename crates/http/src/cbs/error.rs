@@ -8,10 +8,9 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use portcullis_domain::{Internal, LoginError, RefreshError};
+use portcullis_domain::{LoginError, RefreshError};
 use serde::Serialize;
 
-use crate::blocking::BlockingFailed;
 use crate::body::{BodyError, FieldProblem};
 
 /// The `code` of every cbs answer.
@@ -215,17 +214,7 @@ impl From<BodyError> for CbsError {
     }
 }
 
-impl From<BlockingFailed> for CbsError {
-    fn from(_: BlockingFailed) -> Self {
-        Self::internal(&"blocking task failed")
-    }
-}
-
-impl From<Internal> for CbsError {
-    fn from(error: Internal) -> Self {
-        Self::internal(&error)
-    }
-}
+internal_failures!(CbsError);
 
 impl From<LoginError> for CbsError {
     fn from(error: LoginError) -> Self {

@@ -4,10 +4,9 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use portcullis_domain::{AuthenticateError, Internal, LoginError, LogoutError, RefreshError};
+use portcullis_domain::{AuthenticateError, LoginError, LogoutError, RefreshError};
 use serde::Serialize;
 
-use crate::blocking::BlockingFailed;
 use crate::body::BodyError;
 
 /// The answer to every failed cookie authentication.
@@ -91,17 +90,7 @@ impl From<BodyError> for IoweyouError {
     }
 }
 
-impl From<BlockingFailed> for IoweyouError {
-    fn from(_: BlockingFailed) -> Self {
-        Self::internal(&"blocking task failed")
-    }
-}
-
-impl From<Internal> for IoweyouError {
-    fn from(error: Internal) -> Self {
-        Self::internal(&error)
-    }
-}
+internal_failures!(IoweyouError);
 
 impl From<LoginError> for IoweyouError {
     fn from(error: LoginError) -> Self {

@@ -21,10 +21,9 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use portcullis_domain::{Internal, LoginError};
+use portcullis_domain::LoginError;
 use serde::Serialize;
 
-use crate::blocking::BlockingFailed;
 use crate::body::{BodyError, FieldProblem};
 
 /// Wrong password, unknown account.
@@ -174,17 +173,7 @@ impl From<BodyError> for PbError {
     }
 }
 
-impl From<BlockingFailed> for PbError {
-    fn from(_: BlockingFailed) -> Self {
-        Self::internal(&"blocking task failed")
-    }
-}
-
-impl From<Internal> for PbError {
-    fn from(error: Internal) -> Self {
-        Self::internal(&error)
-    }
-}
+internal_failures!(PbError);
 
 impl From<LoginError> for PbError {
     fn from(error: LoginError) -> Self {
