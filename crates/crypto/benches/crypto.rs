@@ -13,9 +13,9 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use portcullis_crypto::{Argon2Hasher, Argon2Params, JwtCodec, JwtConfig, JwtSecret};
-use portcullis_domain::ports::{PasswordHasher as _, TokenCodec as _};
-use portcullis_domain::token::{Claims, TokenKind};
-use portcullis_domain::values::{Password, SessionId, TokenId, UserId};
+use portcullis_domain::{Claims, TokenKind};
+use portcullis_domain::{Password, SessionId, TokenId, UserId};
+use portcullis_domain::{PasswordHasher as _, TokenCodec as _};
 use serde_json::{Map, json};
 
 fn argon2id(c: &mut Criterion) {

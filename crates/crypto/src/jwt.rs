@@ -7,9 +7,9 @@ use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use portcullis_domain::ports::{TokenCodec, TokenIssueError, TokenVerifyError};
-use portcullis_domain::token::{Claims, TokenKind};
-use portcullis_domain::values::{SessionId, TokenId, UserId};
+use portcullis_domain::{Claims, TokenKind};
+use portcullis_domain::{SessionId, TokenId, UserId};
+use portcullis_domain::{TokenCodec, TokenIssueError, TokenVerifyError};
 use serde_json::{Map, Value};
 
 use crate::ConfigError;

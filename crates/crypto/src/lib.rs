@@ -1,8 +1,8 @@
 //! Portcullis's crypto adapters: the domain's [`PasswordHasher`] port as argon2id
 //! ([`Argon2Hasher`]) and its [`TokenCodec`] port as HS256 JWTs ([`JwtCodec`]).
 //!
-//! [`PasswordHasher`]: portcullis_domain::ports::PasswordHasher
-//! [`TokenCodec`]: portcullis_domain::ports::TokenCodec
+//! [`PasswordHasher`]: portcullis_domain::PasswordHasher
+//! [`TokenCodec`]: portcullis_domain::TokenCodec
 
 mod jwt;
 mod password;

@@ -2,8 +2,8 @@
 
 use argon2::password_hash::{self, SaltString};
 use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
-use portcullis_domain::ports::{HashError, PasswordHasher, PasswordVerdict};
-use portcullis_domain::values::{Password, PasswordHash};
+use portcullis_domain::{HashError, PasswordHasher, PasswordVerdict};
+use portcullis_domain::{Password, PasswordHash};
 
 /// Salt length in bytes: 128 bits, as RFC 9106 recommends.
 const SALT_LEN: usize = 16;

@@ -15,6 +15,7 @@ pub struct AuthConfig {
     pub session_lifetime: TimeDelta,
     /// Password-reset link lifetime. Default 30 minutes.
     pub reset_token_ttl: TimeDelta,
+    /// What a new password must meet.
     pub password_policy: PasswordPolicy,
 }
 
@@ -35,7 +36,10 @@ impl Default for AuthConfig {
 /// what a client can make the hasher chew on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PasswordPolicy {
+    /// Fewest characters a password may have. Default 8.
     pub min_chars: usize,
+    /// Most characters a password may have; a longer login attempt is refused before
+    /// any hashing. Default 256.
     pub max_chars: usize,
 }
 
@@ -51,10 +55,19 @@ impl Default for PasswordPolicy {
 /// How a password breaks the policy; `Display` is fit for the client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PolicyViolation {
+    /// Fewer characters than the policy's minimum.
     #[error("Password must be at least {min} characters")]
-    TooShort { min: usize },
+    TooShort {
+        /// [`PasswordPolicy::min_chars`].
+        min: usize,
+    },
+    /// More characters than the policy's maximum.
     #[error("Password must be at most {max} characters")]
-    TooLong { max: usize },
+    TooLong {
+        /// [`PasswordPolicy::max_chars`].
+        max: usize,
+    },
+    /// The password is the account's email or username, ignoring case.
     #[error("Password must not be the same as the email or username")]
     MatchesIdentity,
 }

@@ -1,12 +1,14 @@
 //! One error enum per use case. Each says what the client did wrong, distinctly from
-//! [`Internal`] failures that are never the client's fault.
+//! [`InternalError`] failures that are never the client's fault.
 
 use crate::ports::{HashError, StoreError, TokenIssueError};
 
 /// One field's problem, fit to show to the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldError {
+    /// The form field at fault, as the request names it (`email`, `password`, ...).
     pub field: &'static str,
+    /// What is wrong with it, fit to show to the client.
     pub message: String,
 }
 
@@ -16,6 +18,7 @@ pub struct FieldError {
 pub struct ValidationErrors(Vec<FieldError>);
 
 impl ValidationErrors {
+    /// One problem with one field.
     pub fn single(field: &'static str, message: impl Into<String>) -> Self {
         Self(vec![FieldError {
             field,
@@ -28,6 +31,7 @@ impl ValidationErrors {
         (!errors.is_empty()).then_some(Self(errors))
     }
 
+    /// Every problem, in the form's field order.
     pub fn fields(&self) -> &[FieldError] {
         &self.0
     }
@@ -45,13 +49,17 @@ impl ValidationErrors {
 /// A failure of the machinery, not of the request: storage, hashing, signing, the
 /// system's random source. Adapters' details are kept as the source for logs.
 #[derive(Debug, thiserror::Error)]
-pub enum Internal {
+pub enum InternalError {
+    /// A repository failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The password hasher failed.
     #[error(transparent)]
     Hash(#[from] HashError),
+    /// Signing a token failed.
     #[error(transparent)]
     TokenIssue(#[from] TokenIssueError),
+    /// The operating system's random source failed (drawing a reset secret).
     #[error("system random source failed: {0}")]
     Random(#[from] getrandom::Error),
 }
@@ -74,80 +82,111 @@ macro_rules! internal_from {
     )+};
 }
 
+/// Why [`AuthService::register`](crate::AuthService::register) or
+/// [`AuthService::create_user`](crate::AuthService::create_user) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    /// Fields are malformed or the password breaks the policy; every problem is listed.
     #[error("invalid registration: {0}")]
     Invalid(ValidationErrors),
+    /// Another account has this email (compared case-insensitively).
     #[error("email already taken")]
     EmailTaken,
+    /// Another account has this username (compared case-insensitively).
     #[error("username already taken")]
     UsernameTaken,
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
+/// Why [`AuthService::login`](crate::AuthService::login) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
     /// Unknown account or wrong password: deliberately one case.
     #[error("invalid credentials")]
     InvalidCredentials,
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
+/// Why [`AuthService::authenticate`](crate::AuthService::authenticate) refused an access
+/// token.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthenticateError {
+    /// Correctly signed but past its expiry: the client should refresh.
     #[error("access token expired")]
     Expired,
+    /// Malformed, wrongly signed, not an access token, or not its session's user's.
     #[error("access token invalid")]
     Invalid,
+    /// Its session was revoked (logout, refresh-token reuse, password reset) or is past
+    /// its absolute expiry.
     #[error("session revoked or expired")]
     SessionInactive,
+    /// The token and its session are fine but the account no longer exists.
     #[error("user no longer exists")]
     UserGone,
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
+/// Why [`AuthService::refresh`](crate::AuthService::refresh) or
+/// [`AuthService::refresh_guarded`](crate::AuthService::refresh_guarded) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
+    /// Malformed, wrongly signed, not a refresh token, unknown, or a
+    /// [`RefreshGuard`](crate::RefreshGuard) condition failed. Nothing was changed.
     #[error("refresh token invalid")]
     Invalid,
+    /// Correctly signed but past its expiry. Nothing was changed.
     #[error("refresh token expired")]
     Expired,
+    /// Its session was revoked or is past its absolute expiry. Nothing was changed.
     #[error("session revoked or expired")]
     SessionInactive,
     /// A used token came back: the session has been revoked.
     #[error("refresh token reused; session revoked")]
     Reused,
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
+/// Why [`AuthService::logout`](crate::AuthService::logout) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
     /// Malformed, unknown, expired, already used, or its session already ended.
     #[error("invalid refresh token")]
     InvalidToken,
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
+/// Why [`AuthService::request_password_reset`](crate::AuthService::request_password_reset)
+/// failed: only ever internally, as the caller must learn nothing about the account.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestResetError {
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
+/// Why [`AuthService::reset_password`](crate::AuthService::reset_password) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ResetPasswordError {
     /// Unknown, expired or used.
     #[error("invalid reset token")]
     InvalidToken,
+    /// The new password breaks the policy. The token was not spent.
     #[error("invalid password: {0}")]
     Invalid(ValidationErrors),
+    /// Not the client's fault.
     #[error(transparent)]
-    Internal(#[from] Internal),
+    Internal(#[from] InternalError),
 }
 
 internal_from!(

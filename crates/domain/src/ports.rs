@@ -7,12 +7,11 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
-use crate::token::{Claims, ResetSecret, TokenKind};
+use crate::token::{Claims, TokenKind};
 use crate::user::User;
-use crate::values::{
-    Email, Password, PasswordHash, ResetTokenHash, SessionId, TokenId, UserId, Username,
-};
+use crate::values::{Email, Password, PasswordHash, SessionId, TokenId, UserId, Username};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -23,6 +22,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 pub struct StoreError(#[source] pub BoxError);
 
 impl StoreError {
+    /// Wraps the adapter's own error (or a message), kept as the source for logs.
     pub fn new(source: impl Into<BoxError>) -> Self {
         Self(source.into())
     }
@@ -31,10 +31,13 @@ impl StoreError {
 /// Why [`UserRepository::create`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum CreateUserError {
+    /// Another user has this email, compared case-insensitively.
     #[error("email already taken")]
     EmailTaken,
+    /// Another user has this username, compared case-insensitively.
     #[error("username already taken")]
     UsernameTaken,
+    /// Anything else, a clash of user ids included. Nothing was stored.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,10 +84,14 @@ pub enum RotateError {
     /// adapter has revoked the session with [`RevocationReason::RefreshReuse`] in the
     /// same transaction that detected it; nothing else changed.
     #[error("refresh token already used")]
-    AlreadyUsed { session: SessionId },
+    AlreadyUsed {
+        /// The token's session.
+        session: SessionId,
+    },
     /// The token's session is revoked or past its absolute expiry. Nothing was changed.
     #[error("session no longer active")]
     SessionInactive,
+    /// The storage failed (storing the successor included). Nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -92,6 +99,7 @@ pub enum RotateError {
 /// Why [`SessionRepository::end_by_refresh_token`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum EndSessionError {
+    /// No refresh token has this `jti`. Nothing was changed.
     #[error("unknown refresh token")]
     UnknownToken,
     /// The token was already used. The adapter has revoked the session with reason
@@ -101,6 +109,7 @@ pub enum EndSessionError {
     /// The session was already revoked or expired. Nothing was changed.
     #[error("session no longer active")]
     SessionInactive,
+    /// The storage failed. Nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -172,6 +181,7 @@ pub enum CompleteResetError {
     /// Unknown, already used, or expired at `now`. Nothing was changed.
     #[error("invalid reset token")]
     InvalidToken,
+    /// The storage failed. Nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -212,9 +222,11 @@ pub struct HashError(pub String);
 /// The outcome of checking a password against a stored hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PasswordVerdict {
+    /// The password matches, and the hash has the hasher's current parameters.
     Valid,
     /// Valid, but hashed with other parameters than the hasher's current ones.
     ValidNeedsRehash,
+    /// The password does not match.
     Invalid,
 }
 
@@ -271,6 +283,8 @@ pub trait TokenCodec: Send + Sync {
 /// The time. Tests control it; production reads the system clock.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait Clock: Send + Sync {
+    /// The current instant. MUST have at most microsecond precision, what PostgreSQL
+    /// keeps, so that an instant stored reads back equal to the one written.
     fn now(&self) -> DateTime<Utc>;
 }
 

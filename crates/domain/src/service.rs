@@ -7,41 +7,63 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
 use crate::error::{
-    AuthenticateError, FieldError, Internal, LoginError, LogoutError, RefreshError, RegisterError,
-    RequestResetError, ResetPasswordError, ValidationErrors,
+    AuthenticateError, FieldError, InternalError, LoginError, LogoutError, RefreshError,
+    RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
 };
 use crate::ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, Mailer, PasswordHasher,
     PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, StoreError, TokenCodec,
     TokenVerifyError, UserRepository,
 };
+use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
-use crate::token::{Claims, IssuedToken, ResetSecret, TokenKind, TokenPair};
+use crate::token::{Claims, IssuedToken, TokenKind, TokenPair};
 use crate::user::{NewUser, Profile, User};
 use crate::values::{
-    Bio, DisplayName, Email, LoginIdentifier, Password, PasswordHash, ResetTokenHash, SessionId,
-    TokenId, UserId, Username,
+    Bio, DisplayName, Email, LoginIdentifier, Password, PasswordHash, SessionId, TokenId, UserId,
+    Username,
 };
+
+/// A reset secret just stored for an account, to be delivered to its owner.
+#[derive(Debug)]
+pub struct IssuedResetSecret {
+    /// The secret itself; only its hash is stored.
+    pub secret: ResetSecret,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
 
 /// The adapters a service runs on.
 #[derive(Clone)]
 pub struct Ports {
+    /// The accounts.
     pub users: Arc<dyn UserRepository>,
+    /// Sessions and their refresh tokens.
     pub sessions: Arc<dyn SessionRepository>,
+    /// Password-reset tokens.
     pub reset_tokens: Arc<dyn ResetTokenRepository>,
+    /// Password hashing (argon2id in Portcullis).
     pub hasher: Arc<dyn PasswordHasher>,
+    /// Access- and refresh-token encoding (HS256 JWTs in Portcullis).
     pub tokens: Arc<dyn TokenCodec>,
+    /// The time every use case judges by.
     pub clock: Arc<dyn Clock>,
+    /// Delivers password-reset secrets.
     pub mailer: Arc<dyn Mailer>,
 }
 
 /// A registration as a client typed it; [`AuthService::register`] parses it.
 #[derive(Clone, Copy, Debug)]
 pub struct Registration<'a> {
+    /// The display name, as typed (see [`DisplayName`]).
     pub name: &'a str,
+    /// A biography, if the form has one (see [`Bio`]).
     pub bio: Option<&'a str>,
+    /// The email address, as typed (see [`Email`]).
     pub email: &'a str,
+    /// A username, if the form has one (see [`Username`]).
     pub username: Option<&'a str>,
+    /// The password; checked against the policy.
     pub password: &'a Password,
     /// The repeated password, where the form asks for one.
     pub confirm: Option<&'a Password>,
@@ -57,22 +79,30 @@ pub struct IssueOptions {
     pub access_ttl: Option<TimeDelta>,
     /// Claims added to both tokens, carried over by every rotation.
     pub extra_claims: Map<String, Value>,
+    /// Claims computed from the user once known, added to (and overriding)
+    /// `extra_claims`.
     pub user_claims: Option<UserClaims>,
 }
 
 /// A new session: the user, its id and the first token pair.
 #[derive(Clone, Debug)]
 pub struct Authenticated {
+    /// The account, as stored.
     pub user: User,
+    /// The new session.
     pub session_id: SessionId,
+    /// Its first access and refresh tokens.
     pub tokens: TokenPair,
 }
 
 /// Who an access token speaks for.
 #[derive(Clone, Debug)]
 pub struct Principal {
+    /// The account, as stored now.
     pub user: User,
+    /// The token's session, active when checked.
     pub session: Session,
+    /// The access token's verified claims.
     pub claims: Claims,
 }
 
@@ -91,8 +121,11 @@ pub struct RefreshGuard<'a> {
 /// A rotated pair and whose it is.
 #[derive(Clone, Debug)]
 pub struct Refreshed {
+    /// Whose session it is.
     pub user_id: UserId,
+    /// The session, the same before and after rotation.
     pub session_id: SessionId,
+    /// The new pair; the presented refresh token is spent.
     pub tokens: TokenPair,
 }
 
@@ -107,6 +140,8 @@ pub struct AuthService {
 }
 
 impl AuthService {
+    /// A service on `ports` with `config`. Nothing is called until a use case runs;
+    /// one service serves any number of threads.
     pub fn new(ports: Ports, config: AuthConfig) -> Self {
         Self {
             ports,
@@ -115,10 +150,12 @@ impl AuthService {
         }
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &AuthConfig {
         &self.config
     }
 
+    /// The current time by the ports' clock: the instant use cases judge by.
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
     }
@@ -318,7 +355,8 @@ impl AuthService {
     /// Mails a reset link if the account exists. The caller learns nothing either way:
     /// a delivery failure is logged, not returned.
     pub fn request_password_reset(&self, email: &Email) -> Result<(), RequestResetError> {
-        let Some((secret, expires_at)) = self.create_reset_secret(email)? else {
+        let Some(IssuedResetSecret { secret, expires_at }) = self.create_reset_secret(email)?
+        else {
             return Ok(());
         };
         if let Err(error) = self
@@ -336,7 +374,7 @@ impl AuthService {
     pub fn create_reset_secret(
         &self,
         email: &Email,
-    ) -> Result<Option<(ResetSecret, DateTime<Utc>)>, Internal> {
+    ) -> Result<Option<IssuedResetSecret>, InternalError> {
         let Some(user) = self.ports.users.find_by_email(email)? else {
             return Ok(None);
         };
@@ -350,7 +388,7 @@ impl AuthService {
             expires_at,
             used_at: None,
         })?;
-        Ok(Some((secret, expires_at)))
+        Ok(Some(IssuedResetSecret { secret, expires_at }))
     }
 
     /// Sets a new password with a reset secret (single use, expiring), clears
@@ -488,7 +526,7 @@ impl AuthService {
         }
     }
 
-    fn dummy_hash(&self) -> Result<&PasswordHash, Internal> {
+    fn dummy_hash(&self) -> Result<&PasswordHash, InternalError> {
         if let Some(hash) = self.dummy_hash.get() {
             return Ok(hash);
         }
@@ -507,12 +545,12 @@ impl AuthService {
             .ports
             .hasher
             .hash(password)
-            .map_err(Internal::from)
+            .map_err(InternalError::from)
             .and_then(|hash| {
                 self.ports
                     .users
                     .replace_password_hash(user.id, &hash, self.now())
-                    .map_err(Internal::from)
+                    .map_err(InternalError::from)
             });
         if let Err(error) = result {
             tracing::warn!(user = %user.id, %error, "password re-hash failed");
@@ -524,7 +562,7 @@ impl AuthService {
         user: &User,
         options: &IssueOptions,
         now: DateTime<Utc>,
-    ) -> Result<(SessionId, TokenPair), Internal> {
+    ) -> Result<(SessionId, TokenPair), InternalError> {
         let session = Session {
             id: SessionId::generate(now),
             user_id: user.id,
@@ -552,7 +590,7 @@ impl AuthService {
         extra: Map<String, Value>,
         access_ttl: TimeDelta,
         now: DateTime<Utc>,
-    ) -> Result<(TokenPair, RefreshTokenRecord), Internal> {
+    ) -> Result<(TokenPair, RefreshTokenRecord), InternalError> {
         let issued_at = now.trunc_subsecs(0);
         let expiry = |ttl: TimeDelta| (now + ttl).min(session.expires_at).trunc_subsecs(0);
         let claims = |kind, expires_at| Claims {

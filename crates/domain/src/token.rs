@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
@@ -64,47 +62,9 @@ pub struct TokenPair {
     pub refresh: IssuedToken,
 }
 
-/// A password-reset secret as sent to the user: 256 random bits, base64url. Only its
-/// hash is stored. `Debug` hides it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ResetSecret(String);
-
-impl ResetSecret {
-    /// Draws 256 bits from the operating system's generator.
-    pub fn generate() -> Result<Self, getrandom::Error> {
-        let mut bytes = [0u8; 32];
-        getrandom::fill(&mut bytes)?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(bytes)))
-    }
-
-    /// Wraps a secret a client presented; it is checked only by hash lookup.
-    pub fn from_presented(text: &str) -> Self {
-        Self(text.to_owned())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ResetSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ResetSecret(<redacted>)")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reset_secrets_are_long_random_and_hidden() {
-        let a = ResetSecret::generate().unwrap();
-        let b = ResetSecret::generate().unwrap();
-        assert_ne!(a, b);
-        assert_eq!(a.expose().len(), 43, "32 bytes in unpadded base64url");
-        assert_eq!(format!("{a:?}"), "ResetSecret(<redacted>)");
-    }
 
     #[test]
     fn issued_token_debug_hides_the_token() {

@@ -3,11 +3,8 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
 use unicode_normalization::UnicodeNormalization;
 use uuid::Uuid;
-
-use crate::token::ResetSecret;
 
 macro_rules! uuid_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -294,30 +291,6 @@ impl fmt::Debug for PasswordHash {
     }
 }
 
-/// The SHA-256 of a password-reset secret, hex-encoded: all the store ever sees, so a
-/// leaked table does not yield usable reset links.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ResetTokenHash(String);
-
-impl ResetTokenHash {
-    pub fn of(secret: &ResetSecret) -> Self {
-        Self(hex::encode(Sha256::digest(secret.expose().as_bytes())))
-    }
-
-    /// Rebuilds a stored hash; `None` unless it is 64 lower-case hex digits.
-    pub fn from_hex(stored: &str) -> Option<Self> {
-        let well_formed = stored.len() == 64
-            && stored
-                .chars()
-                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c));
-        well_formed.then(|| Self(stored.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -403,12 +376,5 @@ mod tests {
         assert!(earlier < later);
         assert_eq!(earlier.as_uuid().get_version_num(), 7);
         assert_eq!(UserId::parse(&earlier.to_string()).unwrap(), earlier);
-    }
-
-    #[test]
-    fn reset_token_hash_round_trips_only_well_formed_hex() {
-        let hash = ResetTokenHash::of(&ResetSecret::from_presented("abc"));
-        assert_eq!(ResetTokenHash::from_hex(hash.as_str()), Some(hash));
-        assert_eq!(ResetTokenHash::from_hex("xyz"), None);
     }
 }

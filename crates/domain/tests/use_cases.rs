@@ -285,7 +285,7 @@ fn register_store_failure_is_internal() {
     let password = Password::new("correct horse");
     assert!(matches!(
         service.register(registration(&password, &password), &IssueOptions::default()),
-        Err(RegisterError::Internal(Internal::Store(_)))
+        Err(RegisterError::Internal(InternalError::Store(_)))
     ));
 }
 

@@ -126,7 +126,9 @@ fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
         }
         UserCommand::ResetToken { email } => {
             let email = Email::parse(&email).context("--email")?;
-            let Some((secret, expires_at)) = service.create_reset_secret(&email)? else {
+            let Some(portcullis_domain::IssuedResetSecret { secret, expires_at }) =
+                service.create_reset_secret(&email)?
+            else {
                 bail!("no user has this email");
             };
             writeln!(out, "{}", secret.expose())?;
