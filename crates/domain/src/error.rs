@@ -118,7 +118,8 @@ pub enum AuthenticateError {
     /// Correctly signed but past its expiry: the client should refresh.
     #[error("access token expired")]
     Expired,
-    /// Malformed, wrongly signed, not an access token, or not its session's user's.
+    /// Malformed, wrongly signed or not an access token, or its subject is not its
+    /// session's user.
     #[error("access token invalid")]
     Invalid,
     /// Its session was revoked (logout, refresh-token reuse, password reset) or is past

@@ -1,10 +1,12 @@
 //! Portcullis's authentication domain.
 //!
-//! Users, credentials, sessions and the token lifecycle, written against the port
-//! traits of its `ports` module (all re-exported here). The crate does no I/O of its own: storage, hashing, token
-//! encoding, time and mail are adapters handed in through [`Ports`]. Every use case
-//! is a synchronous method of [`AuthService`]; adapters are expected to block (Diesel,
-//! argon2), so async callers run them on a blocking thread.
+//! Users, credentials, sessions and the token lifecycle, written against port traits
+//! ([`UserRepository`], [`SessionRepository`], [`ResetTokenRepository`],
+//! [`PasswordHasher`], [`TokenCodec`], [`Clock`], [`Mailer`]). The crate does no I/O
+//! of its own: storage, hashing, token encoding, time and mail are adapters handed in
+//! through [`Ports`]. Every use case is a synchronous method of [`AuthService`];
+//! adapters are expected to block (Diesel, argon2), so async callers run them on a
+//! blocking thread. Everything public is exported at the crate root.
 //!
 //! With the `mocks` feature every port has a mockall mock (`MockUserRepository`, ...)
 //! for unit tests of code that embeds the domain.
@@ -76,8 +78,8 @@ pub use session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Sessio
 pub use token::{Claims, IssuedToken, TokenKind, TokenPair};
 pub use user::{NewUser, Profile, User};
 pub use values::{
-    Bio, DisplayName, Email, LoginIdentifier, Password, PasswordHash, SessionId, TokenId, UserId,
-    Username,
+    Bio, DisplayName, Email, LoginIdentifier, ParseError, Password, PasswordHash, SessionId,
+    TokenId, UserId, Username,
 };
 
 #[cfg(feature = "mocks")]

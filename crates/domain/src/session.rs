@@ -73,7 +73,8 @@ pub struct RefreshTokenRecord {
     pub session_id: SessionId,
     /// When it was issued, to the microsecond (the token's `iat` has whole seconds).
     pub issued_at: DateTime<Utc>,
-    /// The token's `exp`: whole seconds, never after its session's expiry.
+    /// The token's `exp`: whole seconds, never after its session's expiry. The codec
+    /// judges it when the token is presented; stores keep it for the record.
     pub expires_at: DateTime<Utc>,
     /// When a rotation spent it; `None` while unused.
     pub used_at: Option<DateTime<Utc>>,

@@ -10,11 +10,14 @@ use crate::values::{SessionId, TokenId, UserId};
 /// Access tokens authenticate requests; refresh tokens only buy a new pair.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
+    /// Sent with every request; short-lived.
     Access,
+    /// Exchanged once for a new pair; longer-lived.
     Refresh,
 }
 
 impl TokenKind {
+    /// The `typ` claim's value: `access` or `refresh`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Access => "access",
@@ -28,21 +31,28 @@ impl TokenKind {
 /// and survives rotation unchanged.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Claims {
+    /// `sub`: the user.
     pub subject: UserId,
+    /// `sid`: the session the token belongs to.
     pub session: SessionId,
+    /// `jti`: unique per token; a refresh token's key in the store.
     pub token_id: TokenId,
+    /// `typ`: what the token may be used for.
     pub kind: TokenKind,
     /// Whole seconds, as a JWT carries them.
     pub issued_at: DateTime<Utc>,
     /// Whole seconds, as a JWT carries them.
     pub expires_at: DateTime<Utc>,
+    /// Further claims, written at the token's top level.
     pub extra: Map<String, Value>,
 }
 
 /// An encoded token and when it stops working. `Debug` hides the token.
 #[derive(Clone, PartialEq, Eq)]
 pub struct IssuedToken {
+    /// The encoded token, for the client.
     pub token: String,
+    /// Its `exp` (whole seconds).
     pub expires_at: DateTime<Utc>,
 }
 
@@ -58,7 +68,9 @@ impl fmt::Debug for IssuedToken {
 /// The pair a login, registration or refresh hands out.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenPair {
+    /// Authenticates requests.
     pub access: IssuedToken,
+    /// Buys the next pair, once.
     pub refresh: IssuedToken,
 }
 

@@ -25,10 +25,12 @@ macro_rules! uuid_id {
                 Uuid::parse_str(text).map(Self)
             }
 
+            /// Wraps a UUID, e.g. one read from storage.
             pub fn from_uuid(id: Uuid) -> Self {
                 Self(id)
             }
 
+            /// The UUID, e.g. for storage.
             pub fn as_uuid(&self) -> Uuid {
                 self.0
             }
@@ -61,6 +63,7 @@ uuid_id!(
 pub struct ParseError(pub(crate) String);
 
 impl ParseError {
+    /// The message, fit to show to the client.
     pub fn message(&self) -> &str {
         &self.0
     }
@@ -72,8 +75,13 @@ impl ParseError {
 pub struct Email(String);
 
 impl Email {
+    /// The longest address accepted, in bytes (what SMTP can carry).
     pub const MAX_LEN: usize = 254;
 
+    /// Trims and lower-cases `raw`, then checks its shape: a local part of at most 64
+    /// bytes with no whitespace, none of `"(),:;<>@[\]` and no leading, trailing or
+    /// doubled dot; `@`; a domain of two or more labels of letters, digits and inner
+    /// hyphens, the last not all digits.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let invalid = || ParseError("Email must be a valid email address".into());
         let text = raw.trim().to_lowercase();
@@ -90,6 +98,7 @@ impl Email {
         Ok(Self(text))
     }
 
+    /// The address, lower-cased.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -136,9 +145,12 @@ impl fmt::Display for Email {
 pub struct Username(String);
 
 impl Username {
+    /// The fewest characters a username may have.
     pub const MIN_LEN: usize = 3;
+    /// The most characters a username may have.
     pub const MAX_LEN: usize = 150;
 
+    /// Trims `raw` and checks it against the rules above.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let text = raw.trim();
         let count = text.chars().count();
@@ -162,6 +174,7 @@ impl Username {
         Ok(Self(text.to_owned()))
     }
 
+    /// The username, as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -176,7 +189,9 @@ impl fmt::Display for Username {
 /// What a login names the account by: an email address or a username.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LoginIdentifier {
+    /// Text with an `@`.
     Email(Email),
+    /// Text without one.
     Username(Username),
 }
 
@@ -196,8 +211,10 @@ impl LoginIdentifier {
 pub struct DisplayName(String);
 
 impl DisplayName {
+    /// The most characters a display name may have.
     pub const MAX_LEN: usize = 100;
 
+    /// Trims `raw`; refuses it blank or too long.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let text = raw.trim();
         if text.is_empty() {
@@ -212,6 +229,7 @@ impl DisplayName {
         Ok(Self(text.to_owned()))
     }
 
+    /// The name, trimmed.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -222,8 +240,10 @@ impl DisplayName {
 pub struct Bio(String);
 
 impl Bio {
+    /// The most characters a biography may have.
     pub const MAX_LEN: usize = 500;
 
+    /// Refuses `raw` if too long; otherwise keeps it exactly as written (even empty).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         if raw.chars().count() > Self::MAX_LEN {
             return Err(ParseError(format!(
@@ -234,6 +254,7 @@ impl Bio {
         Ok(Self(raw.to_owned()))
     }
 
+    /// The biography, as written.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -245,6 +266,7 @@ impl Bio {
 pub struct Password(String);
 
 impl Password {
+    /// Normalises `raw`. Any text is a `Password`: the use cases check the policy.
     pub fn new(raw: &str) -> Self {
         Self(raw.nfkc().collect())
     }
@@ -254,6 +276,8 @@ impl Password {
         &self.0
     }
 
+    /// Its length in characters (Unicode scalar values) after normalisation, as the
+    /// policy counts.
     pub fn char_count(&self) -> usize {
         self.0.chars().count()
     }
@@ -276,10 +300,12 @@ impl fmt::Display for Password {
 pub struct PasswordHash(String);
 
 impl PasswordHash {
+    /// Wraps a hash the hasher produced or the store returned.
     pub fn new(encoded: String) -> Self {
         Self(encoded)
     }
 
+    /// The encoded hash, for the store and the hasher.
     pub fn as_str(&self) -> &str {
         &self.0
     }
