@@ -1,6 +1,9 @@
 //! The one way handlers run blocking work (argon2, Diesel, pool checkout).
 
 use actix_web::web;
+use portcullis_domain::AuthService;
+
+use crate::AppState;
 
 /// The blocking task did not finish: it panicked or the pool shut down.
 #[derive(Debug)]
@@ -17,4 +20,20 @@ where
     web::block(move || span.in_scope(work))
         .await
         .map_err(|_| BlockingFailed)
+}
+
+impl AppState {
+    /// Runs `use_case` on the service on the blocking thread pool (see [`run_blocking`]).
+    /// Handlers map both failures into their dialect's error with `.await??`.
+    pub async fn run<T, E>(
+        &self,
+        use_case: impl FnOnce(&AuthService) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, BlockingFailed>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        let auth = self.auth.clone();
+        run_blocking(move || use_case(&auth)).await
+    }
 }

@@ -77,6 +77,16 @@ pub enum FieldProblem {
     Empty,
 }
 
+/// Joi's wording of a field problem, which the Node applications of several dialects
+/// answered with.
+pub fn joi_message(field: &str, problem: FieldProblem) -> String {
+    match problem {
+        FieldProblem::Missing => format!("\"{field}\" is required"),
+        FieldProblem::NotAString => format!("\"{field}\" must be a string"),
+        FieldProblem::Empty => format!("\"{field}\" is not allowed to be empty"),
+    }
+}
+
 /// A request body: a JSON object whose fields are taken out by name.
 #[derive(Clone, Debug, Default)]
 pub struct JsonObject(Map<String, Value>);
@@ -120,11 +130,13 @@ impl<'o> Fields<'o> {
         }
     }
 
-    pub fn required(&mut self, key: &'static str) -> Option<&'o str> {
-        self.object
-            .string(key)
-            .map_err(|problem| self.problems.push((key, problem)))
-            .ok()
+    /// A required, non-empty string. On a problem it is recorded and `""` returned,
+    /// which is never used: [`Fields::finish`] then fails.
+    pub fn required(&mut self, key: &'static str) -> &'o str {
+        self.object.string(key).unwrap_or_else(|problem| {
+            self.problems.push((key, problem));
+            ""
+        })
     }
 
     pub fn optional(&mut self, key: &'static str) -> Option<&'o str> {
@@ -179,13 +191,13 @@ mod tests {
     fn fields_collects_every_problem_in_order() {
         let object = parse_json_object(br#"{"a": 1, "b": "", "c": null, "d": "ok"}"#).unwrap();
         let mut fields = Fields::new(&object);
-        assert_eq!(fields.required("a"), None);
-        assert_eq!(fields.required("b"), None);
-        assert_eq!(fields.required("c"), None);
-        assert_eq!(fields.required("d"), Some("ok"));
+        assert_eq!(fields.required("a"), "");
+        assert_eq!(fields.required("b"), "");
+        assert_eq!(fields.required("c"), "");
+        assert_eq!(fields.required("d"), "ok");
         assert_eq!(fields.optional("c"), None);
         assert_eq!(fields.optional("zz"), None);
-        assert_eq!(fields.required("missing"), None);
+        assert_eq!(fields.required("missing"), "");
         assert_eq!(
             fields.finish().unwrap_err(),
             [

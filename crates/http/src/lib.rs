@@ -1,11 +1,14 @@
 //! Portcullis's HTTP layer.
 //!
-//! One module set per API dialect ([`authapi`], ...): its request types, handlers and
-//! error mapping. Dialects share only the plumbing: [`body`] (bounded JSON reading),
-//! [`blocking`] (running use cases off the async runtime) and [`bearer`]. A new dialect
-//! is a new module here; the domain does not change.
+//! One module per API dialect ([`authapi`], ...): its request types, handlers, error
+//! shapes and settings, described by the one [`DialectSpec`] it exports. [`DIALECTS`]
+//! lists them; routing, middleware and the server's configuration ask each dialect
+//! what they need ([`Dialect`]) and never name one. Dialects share only the plumbing:
+//! [`body`] (bounded JSON reading), [`blocking`] (running use cases off the async
+//! runtime) and [`bearer`]. A new dialect is a new module and a line in [`DIALECTS`];
+//! the domain does not change (see `docs/architecture.md`).
 
-/// `From` the failures no client causes (a use case's [`portcullis_domain::Internal`], a
+/// `From` the failures no client causes (a use case's [`portcullis_domain::InternalError`], a
 /// blocking task that did not finish) for a dialect's error type, through its
 /// `internal(&dyn Display)` constructor, which logs the cause and hides it.
 macro_rules! internal_failures {
@@ -16,8 +19,8 @@ macro_rules! internal_failures {
             }
         }
 
-        impl From<portcullis_domain::Internal> for $error {
-            fn from(error: portcullis_domain::Internal) -> Self {
+        impl From<portcullis_domain::InternalError> for $error {
+            fn from(error: portcullis_domain::InternalError) -> Self {
                 Self::internal(&error)
             }
         }
@@ -30,17 +33,30 @@ pub mod blocking;
 pub mod body;
 pub mod cbs;
 pub mod cookie;
+pub mod dialect;
 mod health;
 pub mod ioweyou;
 pub mod pocketbase;
-pub mod routing;
+mod routing;
+pub mod settings;
 
 use std::sync::Arc;
 
 use actix_web::web;
-use chrono::TimeDelta;
 use portcullis_domain::AuthService;
-pub use routing::{DialectMount, DialectName};
+
+pub use dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal};
+pub use settings::{DialectMount, DialectSettings, SettingsError};
+
+/// Every dialect Portcullis speaks. The order is also the order of ownership of a path
+/// two dialects share: authapi owns `POST /auth/login` over pocketbase, cbs owns
+/// `POST /api/v1/auth/login` over a pocketbase mounted at `/api/v1`.
+pub const DIALECTS: &[&DialectSpec] = &[
+    &authapi::DIALECT,
+    &ioweyou::DIALECT,
+    &cbs::DIALECT,
+    &pocketbase::DIALECT,
+];
 
 /// Reports whether the server can serve: its database answers.
 pub trait Readiness: Send + Sync {
@@ -59,37 +75,29 @@ pub struct HttpConfig {
     /// Whether every cookie Portcullis sets carries `Secure`. Default true; off only for
     /// plain-HTTP development.
     pub cookie_secure: bool,
-    pub pocketbase: PocketbaseConfig,
-}
-
-/// Switches of the pocketbase dialect.
-#[derive(Clone, Debug)]
-pub struct PocketbaseConfig {
-    /// Lifetime of the token a pocketbase login returns. Default 1209600 s (14 days),
-    /// PocketBase's own default.
-    pub token_ttl: TimeDelta,
-    /// Whether a pocketbase login also sets the `pb_auth` cookie. Default true.
-    pub cookie: bool,
-}
-
-impl Default for PocketbaseConfig {
-    fn default() -> Self {
-        Self {
-            token_ttl: TimeDelta::seconds(1_209_600),
-            cookie: true,
-        }
-    }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 16 * 1024,
-            dialects: DialectMount::all_at_documented_paths(),
+            dialects: all_dialects_with_defaults(),
             cookie_secure: true,
-            pocketbase: PocketbaseConfig::default(),
         }
     }
+}
+
+/// Every dialect with its default settings, at its documented paths. A dialect whose
+/// defaults do not build is left out and logged: a defect the tests catch.
+fn all_dialects_with_defaults() -> Vec<DialectMount> {
+    DIALECTS
+        .iter()
+        .filter_map(|spec| {
+            DialectMount::with_defaults(spec)
+                .map_err(|error| tracing::error!(%error, "dialect left out"))
+                .ok()
+        })
+        .collect()
 }
 
 /// What every handler gets.

@@ -9,7 +9,9 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer};
 use anyhow::Context;
-use portcullis_crypto::{Argon2Hasher, JwtCodec, JwtConfig, JwtSecret};
+use portcullis_crypto::{
+    Argon2Hasher, ConfigError as JwtConfigError, JwtCodec, JwtConfig, JwtSecret,
+};
 use portcullis_domain::{AuthService, Mailer, Ports, SystemClock};
 use portcullis_http::{AppState, Readiness};
 use portcullis_persistence::Database;
@@ -56,24 +58,25 @@ pub fn build_service(
 /// The JWT codec with the configured secret, or the one generated once and kept in the
 /// database. Blocking.
 pub fn token_codec(config: &Config, database: &Database) -> anyhow::Result<JwtCodec> {
+    signing_codec(config, database, JwtSecret::generate)
+}
+
+fn signing_codec(
+    config: &Config,
+    database: &Database,
+    generate: impl FnOnce() -> Result<JwtSecret, JwtConfigError>,
+) -> anyhow::Result<JwtCodec> {
     let secret = match &config.jwt_secret {
         Some(secret) => secret.clone(),
         None => {
             // Generated once and shared through the database, so every instance signs
-            // with the same key and tokens survive restarts.
-            let mut generation_error = None;
+            // with the same key and tokens survive restarts. The candidate is made
+            // before the database is touched: a failure stores nothing, and whichever
+            // instance stores first wins.
+            let candidate = generate().context("generating a JWT secret")?;
             let bytes = database
-                .load_or_create_secret(JWT_SECRET_NAME, || match JwtSecret::generate() {
-                    Ok(secret) => secret.as_bytes().to_vec(),
-                    Err(e) => {
-                        generation_error = Some(e);
-                        Vec::new()
-                    }
-                })
+                .load_or_create_secret(JWT_SECRET_NAME, || candidate.as_bytes().to_vec())
                 .context("loading the JWT secret from the database")?;
-            if let Some(e) = generation_error {
-                return Err(e).context("generating a JWT secret");
-            }
             JwtSecret::from_bytes(bytes).context("the JWT secret stored in the database")?
         }
     };
@@ -160,4 +163,31 @@ async fn log_request(
         )
     });
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use portcullis_persistence::testing::TestDatabase;
+
+    use super::*;
+
+    #[test]
+    fn a_failed_key_generation_stores_nothing() {
+        let test_db = TestDatabase::sqlite();
+        let config = Config::from_lookup(|_| None).unwrap();
+        let failed = signing_codec(&config, test_db.database(), || {
+            Err(JwtConfigError::SecretTooShort { bytes: 0 })
+        });
+        assert!(failed.is_err());
+        let stored = test_db
+            .database()
+            .load_or_create_secret(JWT_SECRET_NAME, || {
+                b"the next start's own key, 32 bytes+".to_vec()
+            })
+            .unwrap();
+        assert_eq!(stored, b"the next start's own key, 32 bytes+");
+        token_codec(&config, test_db.database()).unwrap();
+    }
 }

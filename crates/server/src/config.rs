@@ -1,240 +1,339 @@
-//! The server's configuration: read once from the environment, typed, with defaults.
+//! The server's configuration, declared once: every setting is a clap argument with its
+//! environment variable, default and range, so `portcullis serve --help` is the
+//! reference. A flag overrides its variable. The dialects' settings come from the HTTP
+//! crate ([`portcullis_http::settings`]), derived from each dialect's name.
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use clap::builder::BoolishValueParser;
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use portcullis_crypto::{Argon2Params, JwtSecret};
 use portcullis_domain::{AuthConfig, PasswordPolicy};
-use portcullis_http::{DialectMount, DialectName, HttpConfig, PocketbaseConfig};
+use portcullis_http::HttpConfig;
 
-/// A variable that is set but unusable. Start-up stops with this message.
-#[derive(Debug, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub problem: String,
+/// Longest lifetime any token, session or link may be given: ten years.
+const MAX_TTL_SECS: i64 = 315_360_000;
+/// The password policy's ceiling: what a client can make argon2 chew on.
+const MAX_PASSWORD_CHARS: usize = 4096;
+
+// Every setting as it comes from the command line and environment. (A plain comment: a
+// doc comment would become the about text of every command that takes the settings.)
+#[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Server")]
+pub struct Settings {
+    /// Listen address
+    #[arg(long, env = "PORTCULLIS_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// HTTP worker threads, 1 to 512 (default: one per core)
+    #[arg(long, env = "PORTCULLIS_WORKERS", value_parser = value_parser!(u16).range(1..=512))]
+    workers: Option<u16>,
+    /// Grace period for in-flight requests on SIGINT/SIGTERM, in seconds (0 to 3600)
+    #[arg(long, env = "PORTCULLIS_SHUTDOWN_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = value_parser!(u64).range(0..=3600))]
+    shutdown_timeout_secs: u64,
+    /// Log filter, in tracing's EnvFilter syntax; logs go to stderr
+    #[arg(long = "log", env = "RUST_LOG", default_value = "info", value_parser = log_filter)]
+    log_filter: String,
+    /// Whether every cookie Portcullis sets carries Secure; false only for plain-HTTP
+    /// development
+    #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", default_value = "true",
+          action = ArgAction::Set, value_parser = BoolishValueParser::new())]
+    cookie_secure: bool,
+
+    /// postgres:// or postgresql:// for PostgreSQL; sqlite://PATH, sqlite:PATH or a
+    /// plain path for SQLite
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "portcullis.db",
+        hide_env_values = true,
+        help_heading = "Database"
+    )]
+    database_url: String,
+    /// Database connections per instance (1 to 1000)
+    #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 10,
+          value_parser = value_parser!(u32).range(1..=1000), help_heading = "Database")]
+    db_pool_size: u32,
+    /// Run pending migrations at start-up
+    #[arg(long, env = "PORTCULLIS_MIGRATE_ON_START", default_value = "true",
+          action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
+    migrate_on_start: bool,
+
+    /// HS256 signing key: base64 of at least 32 random bytes (openssl rand -base64 32).
+    /// Unset: generated on first start and kept in the database, shared by every
+    /// instance. Prefer the variable: a flag shows in the process list
+    #[arg(long, env = "PORTCULLIS_JWT_SECRET", hide_env_values = true,
+          value_parser = parse_jwt_secret, help_heading = "Tokens")]
+    jwt_secret: Option<JwtSecret>,
+    /// The iss claim written and required
+    #[arg(long, env = "PORTCULLIS_JWT_ISSUER", default_value = "portcullis",
+          value_parser = non_blank, help_heading = "Tokens")]
+    jwt_issuer: String,
+    /// The aud claim written and required
+    #[arg(long, env = "PORTCULLIS_JWT_AUDIENCE", default_value = "portcullis",
+          value_parser = non_blank, help_heading = "Tokens")]
+    jwt_audience: String,
+    /// Clock skew forgiven on exp, in seconds (0 to 300)
+    #[arg(long, env = "PORTCULLIS_JWT_LEEWAY_SECS", default_value_t = 5,
+          value_parser = value_parser!(u64).range(0..=300), help_heading = "Tokens")]
+    jwt_leeway_secs: u64,
+    /// Access-token lifetime, in seconds (1 to 10 years)
+    #[arg(long, env = "PORTCULLIS_ACCESS_TOKEN_TTL_SECS",
+          default_value_t = AuthConfig::default().access_ttl.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=MAX_TTL_SECS), help_heading = "Tokens")]
+    access_token_ttl_secs: i64,
+    /// Refresh-token lifetime, in seconds, 1 to 10 years (each rotation starts a new one)
+    #[arg(long, env = "PORTCULLIS_REFRESH_TOKEN_TTL_SECS",
+          default_value_t = AuthConfig::default().refresh_ttl.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=MAX_TTL_SECS), help_heading = "Tokens")]
+    refresh_token_ttl_secs: i64,
+    /// Absolute session lifetime, in seconds, 1 to 10 years; no rotation extends a
+    /// session past it
+    #[arg(long, env = "PORTCULLIS_SESSION_TTL_SECS",
+          default_value_t = AuthConfig::default().session_lifetime.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=MAX_TTL_SECS), help_heading = "Tokens")]
+    session_ttl_secs: i64,
+    /// Password-reset link lifetime, in seconds (1 to 10 years)
+    #[arg(long, env = "PORTCULLIS_RESET_TOKEN_TTL_SECS",
+          default_value_t = AuthConfig::default().reset_token_ttl.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=MAX_TTL_SECS), help_heading = "Tokens")]
+    reset_token_ttl_secs: i64,
+
+    /// Fewest characters a password may have, after NFKC normalisation (1 to the
+    /// maximum)
+    #[arg(long, env = "PORTCULLIS_PASSWORD_MIN_LENGTH",
+          default_value_t = PasswordPolicy::default().min_chars,
+          value_parser = password_length, help_heading = "Passwords")]
+    password_min_length: usize,
+    /// Most characters a password may have (the minimum to 4096)
+    #[arg(long, env = "PORTCULLIS_PASSWORD_MAX_LENGTH",
+          default_value_t = PasswordPolicy::default().max_chars,
+          value_parser = password_length, help_heading = "Passwords")]
+    password_max_length: usize,
+    /// argon2id memory cost, in KiB (8 × parallelism to 4 GiB)
+    #[arg(long, env = "PORTCULLIS_ARGON2_MEMORY_KIB",
+          default_value_t = Argon2Params::default().memory_kib,
+          value_parser = value_parser!(u32).range(8..=4 * 1024 * 1024), help_heading = "Passwords")]
+    argon2_memory_kib: u32,
+    /// argon2id time cost: passes over the memory (1 to 64)
+    #[arg(long, env = "PORTCULLIS_ARGON2_ITERATIONS",
+          default_value_t = Argon2Params::default().iterations,
+          value_parser = value_parser!(u32).range(1..=64), help_heading = "Passwords")]
+    argon2_iterations: u32,
+    /// argon2id lanes (1 to 64)
+    #[arg(long, env = "PORTCULLIS_ARGON2_PARALLELISM",
+          default_value_t = Argon2Params::default().parallelism,
+          value_parser = value_parser!(u32).range(1..=64), help_heading = "Passwords")]
+    argon2_parallelism: u32,
 }
 
-/// Everything the server reads from its environment. See the README's table.
+fn parse_jwt_secret(text: &str) -> Result<JwtSecret, String> {
+    JwtSecret::from_config_str(text).map_err(|e| e.to_string())
+}
+
+fn log_filter(text: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(text).map_err(|e| e.to_string())?;
+    Ok(text.to_owned())
+}
+
+fn non_blank(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("must not be blank".into());
+    }
+    Ok(text.to_owned())
+}
+
+fn password_length(text: &str) -> Result<usize, String> {
+    let length: usize = text.trim().parse().map_err(|e| format!("{e}"))?;
+    if !(1..=MAX_PASSWORD_CHARS).contains(&length) {
+        return Err(format!("{length} is not in 1..={MAX_PASSWORD_CHARS}"));
+    }
+    Ok(length)
+}
+
+/// The server's configuration, typed and checked.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// `PORTCULLIS_BIND`, default `127.0.0.1:8080`.
+    /// Listen address.
     pub bind: SocketAddr,
-    /// `DATABASE_URL`, default `portcullis.db` (SQLite in the working directory).
+    /// The database URL (PostgreSQL or SQLite).
     pub database_url: String,
-    /// `PORTCULLIS_DB_POOL_SIZE`, default 10.
+    /// Connections per instance.
     pub pool_size: u32,
-    /// `PORTCULLIS_MIGRATE_ON_START`, default true.
+    /// Whether pending migrations run at start-up.
     pub migrate_on_start: bool,
-    /// `PORTCULLIS_JWT_SECRET` (base64, at least 32 bytes). Unset: generated once and
-    /// kept in the database.
+    /// The configured signing key; `None`: generated once and kept in the database.
     pub jwt_secret: Option<JwtSecret>,
-    /// `PORTCULLIS_JWT_ISSUER`, default `portcullis`.
+    /// The `iss` claim.
     pub issuer: String,
-    /// `PORTCULLIS_JWT_AUDIENCE`, default `portcullis`.
+    /// The `aud` claim.
     pub audience: String,
-    /// `PORTCULLIS_JWT_LEEWAY_SECS`, default 5.
+    /// Clock skew forgiven on `exp`, in seconds.
     pub jwt_leeway_seconds: u64,
+    /// Lifetimes and the password policy.
     pub auth: AuthConfig,
+    /// argon2id cost.
     pub argon2: Argon2Params,
-    /// `PORTCULLIS_WORKERS`, default: one per core.
+    /// HTTP worker threads; `None`: one per core.
     pub workers: Option<usize>,
-    /// `PORTCULLIS_SHUTDOWN_TIMEOUT_SECS`, default 30: how long in-flight requests get
-    /// to finish after SIGINT/SIGTERM.
+    /// How long in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_timeout: Duration,
-    /// `PORTCULLIS_DIALECTS` (comma-separated, default all), `PORTCULLIS_<DIALECT>_PREFIX`
-    /// (default none), `PORTCULLIS_COOKIE_SECURE` (default true),
-    /// `PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS` (default 1209600) and
-    /// `PORTCULLIS_POCKETBASE_COOKIE` (default true).
+    /// The log filter.
+    pub log_filter: String,
+    /// The dialects served, their settings and the cookie switch.
     pub http: HttpConfig,
 }
 
+/// A configuration that cannot be used: the message names the variable (and flag) at
+/// fault. Exits with status 2, as every command-line error does.
+pub type ConfigError = clap::Error;
+
+/// The arguments of every setting (the server's and the dialects'), for a command that
+/// takes them.
+pub fn with_settings(command: Command) -> Command {
+    Settings::augment_args(command).args(portcullis_http::settings::args())
+}
+
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    /// The configuration in `matches`, parsed by a command built [`with_settings`].
+    pub fn from_matches(command: &Command, matches: &ArgMatches) -> Result<Self, ConfigError> {
+        let settings =
+            Settings::from_arg_matches(matches).map_err(|e| naming_variable(command, e))?;
+        let mounts = portcullis_http::settings::mounts(matches)
+            .map_err(|e| command.clone().error(ErrorKind::ValueValidation, e))?;
+        settings.into_config(command, mounts)
     }
 
-    /// Reads variables through `lookup` (tests pass a map).
+    /// Parses `args` (flags, without the program name) and the process environment.
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let command = with_settings(Command::new("portcullis").no_binary_name(true));
+        let matches = command
+            .clone()
+            .try_get_matches_from(args)
+            .map_err(|e| naming_variable(&command, e))?;
+        Self::from_matches(&command, &matches)
+    }
+
+    /// The configuration from variables given by `lookup` instead of the process
+    /// environment (tests pass a map): each variable set becomes its flag.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let vars = Vars(&lookup);
-        let defaults = AuthConfig::default();
-        let policy = PasswordPolicy::default();
-        let argon2 = Argon2Params::default();
-        let auth = AuthConfig {
-            access_ttl: vars.seconds("PORTCULLIS_ACCESS_TOKEN_TTL_SECS", defaults.access_ttl)?,
-            refresh_ttl: vars.seconds("PORTCULLIS_REFRESH_TOKEN_TTL_SECS", defaults.refresh_ttl)?,
-            session_lifetime: vars
-                .seconds("PORTCULLIS_SESSION_TTL_SECS", defaults.session_lifetime)?,
-            reset_token_ttl: vars
-                .seconds("PORTCULLIS_RESET_TOKEN_TTL_SECS", defaults.reset_token_ttl)?,
-            password_policy: PasswordPolicy {
-                min_chars: vars.parse("PORTCULLIS_PASSWORD_MIN_LENGTH", policy.min_chars)?,
-                max_chars: vars.parse("PORTCULLIS_PASSWORD_MAX_LENGTH", policy.max_chars)?,
+        let command = with_settings(Command::new("portcullis").no_binary_name(true));
+        let mut args = Vec::new();
+        for arg in command.get_arguments() {
+            let (Some(variable), Some(long)) = (arg.get_env(), arg.get_long()) else {
+                continue;
+            };
+            if let Some(value) = variable.to_str().and_then(&lookup) {
+                args.push(format!("--{long}={value}"));
+            }
+        }
+        let matches = command
+            .clone()
+            .mut_args(|arg| arg.env(None::<&str>))
+            .try_get_matches_from(&args)
+            .map_err(|e| naming_variable(&command, e))?;
+        Self::from_matches(&command, &matches)
+    }
+}
+
+impl Settings {
+    fn into_config(
+        self,
+        command: &Command,
+        dialects: Vec<portcullis_http::DialectMount>,
+    ) -> Result<Config, ConfigError> {
+        if self.password_min_length > self.password_max_length {
+            return Err(command.clone().error(
+                ErrorKind::ValueValidation,
+                format!(
+                    "PORTCULLIS_PASSWORD_MIN_LENGTH ({}) must not exceed PORTCULLIS_PASSWORD_MAX_LENGTH ({})",
+                    self.password_min_length, self.password_max_length
+                ),
+            ));
+        }
+        if self.argon2_memory_kib < 8 * self.argon2_parallelism {
+            return Err(command.clone().error(
+                ErrorKind::ValueValidation,
+                "PORTCULLIS_ARGON2_MEMORY_KIB must be at least 8 × PORTCULLIS_ARGON2_PARALLELISM",
+            ));
+        }
+        Ok(Config {
+            bind: self.bind,
+            database_url: self.database_url,
+            pool_size: self.db_pool_size,
+            migrate_on_start: self.migrate_on_start,
+            jwt_secret: self.jwt_secret,
+            issuer: self.jwt_issuer,
+            audience: self.jwt_audience,
+            jwt_leeway_seconds: self.jwt_leeway_secs,
+            auth: AuthConfig {
+                access_ttl: TimeDelta::seconds(self.access_token_ttl_secs),
+                refresh_ttl: TimeDelta::seconds(self.refresh_token_ttl_secs),
+                session_lifetime: TimeDelta::seconds(self.session_ttl_secs),
+                reset_token_ttl: TimeDelta::seconds(self.reset_token_ttl_secs),
+                password_policy: PasswordPolicy {
+                    min_chars: self.password_min_length,
+                    max_chars: self.password_max_length,
+                },
             },
-        };
-        if auth.password_policy.min_chars == 0
-            || auth.password_policy.min_chars > auth.password_policy.max_chars
-            || auth.password_policy.max_chars > 4096
-        {
-            return Err(ConfigError {
-                variable: "PORTCULLIS_PASSWORD_MIN_LENGTH",
-                problem: "need 1 <= min length <= max length <= 4096".into(),
-            });
-        }
-        let jwt_secret = vars
-            .text("PORTCULLIS_JWT_SECRET")
-            .map(|text| {
-                JwtSecret::from_config_str(&text).map_err(|e| ConfigError {
-                    variable: "PORTCULLIS_JWT_SECRET",
-                    problem: e.to_string(),
-                })
-            })
-            .transpose()?;
-        let pool_size = vars.parse("PORTCULLIS_DB_POOL_SIZE", 10u32)?;
-        if pool_size == 0 {
-            return Err(ConfigError {
-                variable: "PORTCULLIS_DB_POOL_SIZE",
-                problem: "must be at least 1".into(),
-            });
-        }
-        Ok(Self {
-            bind: vars.parse("PORTCULLIS_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
-            database_url: vars
-                .text("DATABASE_URL")
-                .unwrap_or_else(|| "portcullis.db".to_owned()),
-            pool_size,
-            migrate_on_start: vars.flag("PORTCULLIS_MIGRATE_ON_START", true)?,
-            jwt_secret,
-            issuer: vars
-                .text("PORTCULLIS_JWT_ISSUER")
-                .unwrap_or_else(|| "portcullis".into()),
-            audience: vars
-                .text("PORTCULLIS_JWT_AUDIENCE")
-                .unwrap_or_else(|| "portcullis".into()),
-            jwt_leeway_seconds: vars.parse("PORTCULLIS_JWT_LEEWAY_SECS", 5u64)?,
-            auth,
             argon2: Argon2Params {
-                memory_kib: vars.parse("PORTCULLIS_ARGON2_MEMORY_KIB", argon2.memory_kib)?,
-                iterations: vars.parse("PORTCULLIS_ARGON2_ITERATIONS", argon2.iterations)?,
-                parallelism: vars.parse("PORTCULLIS_ARGON2_PARALLELISM", argon2.parallelism)?,
+                memory_kib: self.argon2_memory_kib,
+                iterations: self.argon2_iterations,
+                parallelism: self.argon2_parallelism,
             },
-            workers: vars
-                .text("PORTCULLIS_WORKERS")
-                .map(|_| vars.parse("PORTCULLIS_WORKERS", 1usize))
-                .transpose()?,
-            shutdown_timeout: Duration::from_secs(
-                vars.parse("PORTCULLIS_SHUTDOWN_TIMEOUT_SECS", 30u64)?,
-            ),
-            http: http_config(&vars)?,
+            workers: self.workers.map(usize::from),
+            shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
+            log_filter: self.log_filter,
+            http: HttpConfig {
+                dialects,
+                cookie_secure: self.cookie_secure,
+                ..HttpConfig::default()
+            },
         })
     }
 }
 
-fn http_config(vars: &Vars<'_>) -> Result<HttpConfig, ConfigError> {
-    let defaults = HttpConfig::default();
-    let enabled = match vars.text("PORTCULLIS_DIALECTS") {
-        None => DialectName::ALL.to_vec(),
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|name| !name.is_empty())
-            .map(|name| {
-                DialectName::parse(&name.to_ascii_lowercase()).ok_or_else(|| ConfigError {
-                    variable: "PORTCULLIS_DIALECTS",
-                    problem: format!(
-                        "unknown dialect {name:?}; known: {}",
-                        DialectName::ALL.map(DialectName::as_str).join(", ")
-                    ),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
+/// `error` with the environment variable of the argument at fault in front, so a bad
+/// value read from the environment names its variable, not only its flag.
+pub fn naming_variable(command: &Command, error: clap::Error) -> clap::Error {
+    let Some(ContextValue::String(shown)) = error.get(ContextKind::InvalidArg) else {
+        return error;
     };
-    let mut dialects = Vec::new();
-    for dialect in DialectName::ALL.into_iter().filter(|d| enabled.contains(d)) {
-        let variable = prefix_variable(dialect);
-        let prefix = vars.text(variable).unwrap_or_default();
-        let prefix = prefix.trim().trim_end_matches('/');
-        if !prefix.is_empty() && (!prefix.starts_with('/') || prefix.contains(char::is_whitespace))
-        {
-            return Err(ConfigError {
-                variable,
-                problem: format!("cannot use {prefix:?}: a prefix is a path such as /api/v1"),
-            });
-        }
-        dialects.push(DialectMount {
-            dialect,
-            prefix: prefix.to_owned(),
-        });
-    }
-    Ok(HttpConfig {
-        dialects,
-        cookie_secure: vars.flag("PORTCULLIS_COOKIE_SECURE", defaults.cookie_secure)?,
-        pocketbase: PocketbaseConfig {
-            token_ttl: vars.seconds(
-                "PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS",
-                defaults.pocketbase.token_ttl,
-            )?,
-            cookie: vars.flag("PORTCULLIS_POCKETBASE_COOKIE", defaults.pocketbase.cookie)?,
-        },
-        ..defaults
-    })
+    let Some(variable) = every_argument(command)
+        .into_iter()
+        .find(|arg| {
+            arg.get_long().is_some_and(|long| {
+                shown.starts_with(&format!("--{long} ")) || *shown == format!("--{long}")
+            })
+        })
+        .and_then(|arg| arg.get_env())
+        .and_then(|variable| variable.to_str())
+    else {
+        return error;
+    };
+    let rendered = error.to_string();
+    let first_line = rendered.lines().next().unwrap_or_default();
+    let reason = first_line.strip_prefix("error: ").unwrap_or(first_line);
+    command
+        .clone()
+        .error(error.kind(), format!("{variable}: {reason}"))
 }
 
-fn prefix_variable(dialect: DialectName) -> &'static str {
-    match dialect {
-        DialectName::Authapi => "PORTCULLIS_AUTHAPI_PREFIX",
-        DialectName::Ioweyou => "PORTCULLIS_IOWEYOU_PREFIX",
-        DialectName::Cbs => "PORTCULLIS_CBS_PREFIX",
-        DialectName::Pocketbase => "PORTCULLIS_POCKETBASE_PREFIX",
-    }
-}
-
-struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
-
-impl Vars<'_> {
-    /// The value, if set and not blank.
-    fn text(&self, name: &str) -> Option<String> {
-        (self.0)(name).filter(|v| !v.trim().is_empty())
-    }
-
-    fn parse<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T: std::str::FromStr,
-        T::Err: std::fmt::Display,
-    {
-        match self.text(name) {
-            None => Ok(default),
-            Some(raw) => raw.trim().parse().map_err(|e| ConfigError {
-                variable: name,
-                problem: format!("cannot use {raw:?}: {e}"),
-            }),
-        }
-    }
-
-    fn seconds(&self, name: &'static str, default: TimeDelta) -> Result<TimeDelta, ConfigError> {
-        let seconds: i64 = self.parse(name, default.num_seconds())?;
-        if seconds <= 0 {
-            return Err(ConfigError {
-                variable: name,
-                problem: "must be a positive number of seconds".into(),
-            });
-        }
-        Ok(TimeDelta::seconds(seconds))
-    }
-
-    fn flag(&self, name: &'static str, default: bool) -> Result<bool, ConfigError> {
-        match self.text(name).map(|v| v.trim().to_ascii_lowercase()) {
-            None => Ok(default),
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => Ok(true),
-            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => Ok(false),
-            Some(v) => Err(ConfigError {
-                variable: name,
-                problem: format!("cannot use {v:?}: expected true or false"),
-            }),
-        }
-    }
+/// The arguments of `command` and of all its subcommands, at any depth.
+fn every_argument(command: &Command) -> Vec<&clap::Arg> {
+    command
+        .get_arguments()
+        .chain(command.get_subcommands().flat_map(every_argument))
+        .collect()
 }
 
 #[cfg(test)]
@@ -251,6 +350,15 @@ mod tests {
         Config::from_lookup(|name| map.get(name).cloned())
     }
 
+    fn mounted(config: &Config) -> Vec<(&'static str, String)> {
+        config
+            .http
+            .dialects
+            .iter()
+            .map(|m| (m.dialect.name(), m.prefix.clone()))
+            .collect()
+    }
+
     #[test]
     fn defaults_need_no_configuration() {
         let config = config(&[]).unwrap();
@@ -260,6 +368,14 @@ mod tests {
         assert!(config.migrate_on_start);
         assert_eq!(config.auth, AuthConfig::default());
         assert_eq!(config.argon2, Argon2Params::default());
+        assert_eq!(config.workers, None);
+        assert_eq!(config.log_filter, "info");
+        assert!(config.http.cookie_secure);
+        let all: Vec<_> = portcullis_http::DIALECTS
+            .iter()
+            .map(|d| (d.name, String::new()))
+            .collect();
+        assert_eq!(mounted(&config), all);
     }
 
     #[test]
@@ -269,6 +385,8 @@ mod tests {
             ("DATABASE_URL", "postgres://u:p@db/auth"),
             ("PORTCULLIS_ACCESS_TOKEN_TTL_SECS", "60"),
             ("PORTCULLIS_MIGRATE_ON_START", "false"),
+            ("PORTCULLIS_WORKERS", "3"),
+            ("PORTCULLIS_PASSWORD_MAX_LENGTH", "64"),
             (
                 "PORTCULLIS_JWT_SECRET",
                 "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
@@ -277,8 +395,18 @@ mod tests {
         .unwrap();
         assert_eq!(config.bind.port(), 9000);
         assert_eq!(config.auth.access_ttl, TimeDelta::seconds(60));
+        assert_eq!(config.auth.password_policy.max_chars, 64);
         assert!(!config.migrate_on_start);
+        assert_eq!(config.workers, Some(3));
         assert!(config.jwt_secret.is_some());
+    }
+
+    #[test]
+    fn flags_set_values() {
+        let config =
+            Config::try_parse_from(["--bind", "127.0.0.1:7000", "--db-pool-size", "4"]).unwrap();
+        assert_eq!(config.bind.port(), 7000);
+        assert_eq!(config.pool_size, 4);
     }
 
     #[test]
@@ -286,53 +414,69 @@ mod tests {
         for (name, value) in [
             ("PORTCULLIS_BIND", "nowhere"),
             ("PORTCULLIS_ACCESS_TOKEN_TTL_SECS", "-5"),
+            ("PORTCULLIS_ACCESS_TOKEN_TTL_SECS", "0"),
             ("PORTCULLIS_DB_POOL_SIZE", "0"),
             ("PORTCULLIS_MIGRATE_ON_START", "maybe"),
             ("PORTCULLIS_JWT_SECRET", "c2hvcnQ="),
+            ("PORTCULLIS_JWT_LEEWAY_SECS", "301"),
             ("PORTCULLIS_ARGON2_MEMORY_KIB", "lots"),
+            ("PORTCULLIS_WORKERS", "0"),
+            ("PORTCULLIS_WORKERS", "513"),
+            ("PORTCULLIS_PASSWORD_MIN_LENGTH", "0"),
+            ("PORTCULLIS_PASSWORD_MAX_LENGTH", "0"),
+            ("PORTCULLIS_PASSWORD_MAX_LENGTH", "5000"),
+            ("PORTCULLIS_PASSWORD_MAX_LENGTH", "many"),
+            ("PORTCULLIS_DIALECTS", "authapi,soap"),
+            ("PORTCULLIS_CBS_PREFIX", "api"),
+            ("PORTCULLIS_COOKIE_SECURE", "sometimes"),
+            ("PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS", "0"),
+            ("PORTCULLIS_POCKETBASE_COOKIE", "perhaps"),
+            ("RUST_LOG", "info,[=bad"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
-            assert_eq!(error.variable, name);
-            assert!(error.to_string().starts_with(name));
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("{name}:")),
+                "{name}={value}: {message}"
+            );
+            assert_eq!(error.exit_code(), 2, "{name}={value}");
         }
     }
 
     #[test]
-    fn dialects_and_prefixes() {
-        let all = config(&[]).unwrap().http;
-        assert_eq!(all.dialects, DialectMount::all_at_documented_paths());
-        assert!(all.cookie_secure);
+    fn a_minimum_over_the_maximum_names_both() {
+        let message = config(&[
+            ("PORTCULLIS_PASSWORD_MIN_LENGTH", "30"),
+            ("PORTCULLIS_PASSWORD_MAX_LENGTH", "20"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            message.contains("PORTCULLIS_PASSWORD_MIN_LENGTH (30)"),
+            "{message}"
+        );
+        assert!(
+            message.contains("PORTCULLIS_PASSWORD_MAX_LENGTH (20)"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn dialects_and_their_settings() {
         let some = config(&[
             ("PORTCULLIS_DIALECTS", "pocketbase, AUTHAPI"),
             ("PORTCULLIS_POCKETBASE_PREFIX", "/api/v1/"),
             ("PORTCULLIS_COOKIE_SECURE", "false"),
-            ("PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS", "60"),
-            ("PORTCULLIS_POCKETBASE_COOKIE", "off"),
         ])
-        .unwrap()
-        .http;
-        let mounted: Vec<_> = some
-            .dialects
-            .iter()
-            .map(|m| (m.dialect, m.prefix.as_str()))
-            .collect();
+        .unwrap();
         assert_eq!(
-            mounted,
+            mounted(&some),
             [
-                (DialectName::Authapi, ""),
-                (DialectName::Pocketbase, "/api/v1")
+                ("authapi", String::new()),
+                ("pocketbase", "/api/v1".to_owned())
             ]
         );
-        assert!(!some.cookie_secure);
-        assert!(!some.pocketbase.cookie);
-        assert_eq!(some.pocketbase.token_ttl, TimeDelta::seconds(60));
-        for (name, value) in [
-            ("PORTCULLIS_DIALECTS", "authapi,soap"),
-            ("PORTCULLIS_CBS_PREFIX", "api"),
-            ("PORTCULLIS_COOKIE_SECURE", "sometimes"),
-        ] {
-            assert_eq!(config(&[(name, value)]).unwrap_err().variable, name);
-        }
+        assert!(!some.http.cookie_secure);
     }
 
     #[test]

@@ -1,14 +1,18 @@
 //! `portcullis`: serve, migrate, and manage users.
 
+use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use portcullis_domain::{DisplayName, Email, NewUser, Password, Profile, RegisterError, Username};
+use portcullis_server::config::{naming_variable, with_settings};
 use portcullis_server::{Application, Config, LogMailer, build_service, open_database};
 use tracing_subscriber::EnvFilter;
 
+/// Every setting is an option of every command that runs (see `portcullis serve
+/// --help`), read from its flag, else its environment variable, else its default.
 #[derive(Parser)]
 #[command(
     name = "portcullis",
@@ -17,7 +21,7 @@ use tracing_subscriber::EnvFilter;
 )]
 struct Cli {
     #[command(subcommand)]
-    command: Option<Command>,
+    command: Command,
 }
 
 #[derive(Subcommand)]
@@ -56,16 +60,21 @@ enum UserCommand {
 }
 
 fn main() -> anyhow::Result<()> {
+    let command = command_line();
+    let matches = command
+        .clone()
+        .try_get_matches_from(serve_by_default(&command, std::env::args_os().collect()))
+        .map_err(|e| naming_variable(&command, e))
+        .unwrap_or_else(|e| e.exit());
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let (leaf, leaf_matches) = leaf(&command, &matches);
+    let config = Config::from_matches(leaf, leaf_matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::new(&config.log_filter))
         .with_writer(io::stderr)
         .with_ansi(io::stderr().is_terminal())
         .init();
-    let cli = Cli::parse();
-    let config = Config::from_env()?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(config)),
         Command::Migrate => {
             let mut config = config;
@@ -136,6 +145,44 @@ fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The command line: every leaf command takes every setting.
+fn command_line() -> clap::Command {
+    Cli::command()
+        .mut_subcommand("serve", with_settings)
+        .mut_subcommand("migrate", with_settings)
+        .mut_subcommand("user", |user| {
+            user.mut_subcommand("create", with_settings)
+                .mut_subcommand("reset-token", with_settings)
+        })
+}
+
+/// `args` with `serve` inserted when they name no command: `portcullis` alone, or
+/// followed by settings, serves.
+fn serve_by_default(command: &clap::Command, mut args: Vec<OsString>) -> Vec<OsString> {
+    let names_a_command = args.get(1).and_then(|arg| arg.to_str()).is_some_and(|arg| {
+        command.find_subcommand(arg).is_some()
+            || matches!(arg, "help" | "-h" | "--help" | "-V" | "--version")
+    });
+    if !names_a_command {
+        args.insert(1.min(args.len()), "serve".into());
+    }
+    args
+}
+
+/// The innermost command given, and its matches: where the settings were parsed.
+fn leaf<'a>(
+    command: &'a clap::Command,
+    matches: &'a clap::ArgMatches,
+) -> (&'a clap::Command, &'a clap::ArgMatches) {
+    match matches
+        .subcommand()
+        .and_then(|(name, sub)| Some((command.find_subcommand(name)?, sub)))
+    {
+        Some((sub_command, sub_matches)) => leaf(sub_command, sub_matches),
+        None => (command, matches),
+    }
 }
 
 /// One line from standard input, or a no-echo prompt (asked twice) on a terminal.

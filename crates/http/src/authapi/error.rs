@@ -10,7 +10,8 @@ use portcullis_domain::{
 };
 use serde::Serialize;
 
-use crate::body::{BodyError, FieldProblem};
+use crate::body::{BodyError, FieldProblem, joi_message};
+use crate::dialect::Refusal;
 
 pub(crate) const PLEASE_AUTHENTICATE: &str = "Please authenticate";
 pub(crate) const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
@@ -38,8 +39,16 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+    /// authapi's wording of a refusal.
+    pub(crate) fn refused(refusal: &Refusal) -> Self {
+        let message = match refusal {
+            Refusal::MethodNotAllowed => "Method not allowed".to_owned(),
+            Refusal::UnreadableBody(error) => error.message(),
+            Refusal::TooManyRequests { .. } => "Too many requests, please try again later.".into(),
+            Refusal::Busy { .. } => "Service unavailable, please try again later".into(),
+            Refusal::Forbidden => "Forbidden".into(),
+        };
+        Self::new(refusal.status(), message)
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -68,14 +77,7 @@ impl ApiError {
     pub(crate) fn fields(problems: Vec<(&'static str, FieldProblem)>) -> Self {
         let details: Vec<(String, String)> = problems
             .into_iter()
-            .map(|(field, problem)| {
-                let message = match problem {
-                    FieldProblem::Missing => format!("\"{field}\" is required"),
-                    FieldProblem::NotAString => format!("\"{field}\" must be a string"),
-                    FieldProblem::Empty => format!("\"{field}\" is not allowed to be empty"),
-                };
-                (field.to_owned(), message)
-            })
+            .map(|(field, problem)| (field.to_owned(), joi_message(field, problem)))
             .collect();
         let message = join_messages(&details);
         Self::bad_request(message).with_details(details)
@@ -129,7 +131,7 @@ impl ResponseError for ApiError {
 
 impl From<BodyError> for ApiError {
     fn from(error: BodyError) -> Self {
-        Self::new(error.status(), error.message())
+        Self::refused(&Refusal::UnreadableBody(error))
     }
 }
 

@@ -7,9 +7,11 @@ mod response;
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use portcullis_domain::{IssueOptions, Registration};
 
 pub use error::ApiError;
@@ -20,12 +22,34 @@ use request::{
 use response::{AuthBody, MessageBody, TokensBody, WelcomeBody};
 
 use crate::bearer::bearer_token;
-use crate::blocking::run_blocking;
 use crate::body::BodyError;
-use crate::routing::{Call, Endpoint};
+use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal, no_settings};
 
-/// authapi's endpoints; its login claims bodies with an `email`.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+/// The authapi dialect; it has no settings of its own.
+pub const DIALECT: DialectSpec = DialectSpec {
+    name: "authapi",
+    settings: no_settings,
+    build: |_| Ok(Arc::new(Authapi)),
+};
+
+struct Authapi;
+
+impl Dialect for Authapi {
+    fn name(&self) -> &'static str {
+        DIALECT.name
+    }
+
+    /// Its login claims bodies with an `email`.
+    fn endpoints(&self) -> Vec<Endpoint> {
+        endpoints()
+    }
+
+    fn refusal(&self, _: &HttpRequest, refusal: &Refusal) -> HttpResponse {
+        ApiError::refused(refusal).error_response()
+    }
+}
+
+fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/auth", welcome),
         Endpoint::new(Method::POST, "/auth/register", register),
@@ -39,31 +63,31 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
 
 async fn register(call: Call) -> Result<HttpResponse, ApiError> {
     let request = RegisterRequest::try_from(&call.body?)?;
-    let auth = call.state.auth.clone();
-    let done = run_blocking(move || {
-        auth.register(
-            Registration {
-                name: &request.name,
-                bio: request.bio.as_deref(),
-                email: &request.email,
-                username: None,
-                password: &request.password,
-                confirm: Some(&request.confirm),
-            },
-            &IssueOptions::default(),
-        )
-    })
-    .await??;
+    let done = call
+        .state
+        .run(move |auth| {
+            auth.register(
+                Registration {
+                    name: &request.name,
+                    bio: request.bio.as_deref(),
+                    email: &request.email,
+                    username: None,
+                    password: &request.password,
+                    confirm: Some(&request.confirm),
+                },
+                &IssueOptions::default(),
+            )
+        })
+        .await??;
     Ok(HttpResponse::Created().json(AuthBody::from(&done)))
 }
 
 async fn login(call: Call) -> Result<HttpResponse, ApiError> {
     let request = LoginRequest::try_from(&call.body?)?;
-    let auth = call.state.auth.clone();
-    let done = run_blocking(move || {
-        auth.login(&request.email, &request.password, &IssueOptions::default())
-    })
-    .await??;
+    let done = call
+        .state
+        .run(move |auth| auth.login(&request.email, &request.password, &IssueOptions::default()))
+        .await??;
     Ok(HttpResponse::Ok().json(AuthBody::from(&done)))
 }
 
@@ -76,8 +100,9 @@ async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
         Err(_) => return Err(invalid()),
     };
     let request = RefreshTokenRequest::try_from(&body).map_err(|_| invalid())?;
-    let auth = call.state.auth.clone();
-    run_blocking(move || auth.logout(&request.refresh_token)).await??;
+    call.state
+        .run(move |auth| auth.logout(&request.refresh_token))
+        .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Logout successful",
     }))
@@ -85,15 +110,18 @@ async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
 
 async fn refresh_tokens(call: Call) -> Result<HttpResponse, ApiError> {
     let request = RefreshTokenRequest::try_from(&call.body?)?;
-    let auth = call.state.auth.clone();
-    let refreshed = run_blocking(move || auth.refresh(&request.refresh_token)).await??;
+    let refreshed = call
+        .state
+        .run(move |auth| auth.refresh(&request.refresh_token))
+        .await??;
     Ok(HttpResponse::Ok().json(TokensBody::from(&refreshed.tokens)))
 }
 
 async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
     let request = ForgotPasswordRequest::try_from(&call.body?)?;
-    let auth = call.state.auth.clone();
-    run_blocking(move || auth.request_password_reset(&request.email)).await??;
+    call.state
+        .run(move |auth| auth.request_password_reset(&request.email))
+        .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "If that email is registered, a reset link has been sent",
     }))
@@ -108,8 +136,9 @@ async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
         .cloned()
         .ok_or_else(|| ApiError::bad_request("\"token\" is required"))?;
     let request = ResetPasswordRequest::try_from(&call.body?)?;
-    let auth = call.state.auth.clone();
-    run_blocking(move || auth.reset_password(&token, &request.password)).await??;
+    call.state
+        .run(move |auth| auth.reset_password(&token, &request.password))
+        .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Password reset successful",
     }))
@@ -119,15 +148,12 @@ async fn welcome(call: Call) -> Result<HttpResponse, ApiError> {
     let token = bearer_token(&call.request, &AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized(PLEASE_AUTHENTICATE))?
         .to_owned();
-    let auth = call.state.auth.clone();
-    let principal = run_blocking(move || auth.authenticate(&token)).await??;
+    let principal = call
+        .state
+        .run(move |auth| auth.authenticate(&token))
+        .await??;
     Ok(HttpResponse::Ok().json(WelcomeBody {
         message: "Welcome authenticated user",
         user: (&principal.user).into(),
     }))
-}
-
-/// A known path asked with a method it does not serve.
-pub(crate) fn method_not_allowed(_: &actix_web::HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&ApiError::method_not_allowed())
 }

@@ -25,16 +25,13 @@ impl TryFrom<&JsonObject> for RegisterRequest {
         let password = fields.required("password");
         let confirm = fields.required("confirm");
         fields.finish().map_err(ApiError::fields)?;
-        match (name, email, password, confirm) {
-            (Some(name), Some(email), Some(password), Some(confirm)) => Ok(Self {
-                name: name.to_owned(),
-                bio: bio.map(str::to_owned),
-                email: email.to_owned(),
-                password: Password::new(password),
-                confirm: Password::new(confirm),
-            }),
-            _ => Err(ApiError::bad_request("Invalid request body")),
-        }
+        Ok(Self {
+            name: name.to_owned(),
+            bio: bio.map(str::to_owned),
+            email: email.to_owned(),
+            password: Password::new(password),
+            confirm: Password::new(confirm),
+        })
     }
 }
 
@@ -52,13 +49,10 @@ impl TryFrom<&JsonObject> for LoginRequest {
         let email = fields.required("email");
         let password = fields.required("password");
         fields.finish().map_err(ApiError::fields)?;
-        match (email, password) {
-            (Some(email), Some(password)) => Ok(Self {
-                email: email.to_owned(),
-                password: Password::new(password),
-            }),
-            _ => Err(ApiError::bad_request("Invalid request body")),
-        }
+        Ok(Self {
+            email: email.to_owned(),
+            password: Password::new(password),
+        })
     }
 }
 
@@ -74,11 +68,9 @@ impl TryFrom<&JsonObject> for RefreshTokenRequest {
         let mut fields = Fields::new(object);
         let token = fields.required("refreshToken");
         fields.finish().map_err(ApiError::fields)?;
-        token
-            .map(|t| Self {
-                refresh_token: t.to_owned(),
-            })
-            .ok_or_else(|| ApiError::bad_request("Invalid request body"))
+        Ok(Self {
+            refresh_token: token.to_owned(),
+        })
     }
 }
 
@@ -94,7 +86,6 @@ impl TryFrom<&JsonObject> for ForgotPasswordRequest {
         let mut fields = Fields::new(object);
         let email = fields.required("email");
         fields.finish().map_err(ApiError::fields)?;
-        let email = email.ok_or_else(|| ApiError::bad_request("Invalid request body"))?;
         Email::parse(email)
             .map(|email| Self { email })
             .map_err(|e| {
@@ -118,10 +109,8 @@ impl TryFrom<&JsonObject> for ResetPasswordRequest {
         let mut fields = Fields::new(object);
         let password = fields.required("password");
         fields.finish().map_err(ApiError::fields)?;
-        password
-            .map(|p| Self {
-                password: Password::new(p),
-            })
-            .ok_or_else(|| ApiError::bad_request("Invalid request body"))
+        Ok(Self {
+            password: Password::new(password),
+        })
     }
 }

@@ -11,7 +11,8 @@ use actix_web::{HttpResponse, ResponseError};
 use portcullis_domain::{LoginError, RefreshError};
 use serde::Serialize;
 
-use crate::body::{BodyError, FieldProblem};
+use crate::body::{BodyError, FieldProblem, joi_message};
+use crate::dialect::Refusal;
 
 /// The `code` of every cbs answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +28,13 @@ pub enum ResultCode {
     /// 1004: a token whose session was ended (logout, reuse, password reset) or a spent
     /// refresh token presented again.
     TokenRevoked,
-    /// 1005: too many attempts. Reserved: nothing throttles yet.
+    /// 1005: too many attempts: the client is throttled (429, with `Retry-After`).
     TooManyAttempts,
+    /// 1006: the request is refused whoever sends it (403).
+    Forbidden,
+    /// 1503: the server is overloaded or its database is down (503, with
+    /// `Retry-After`).
+    Unavailable,
     /// 1999: a failure of the server, never the client's.
     Internal,
 }
@@ -42,6 +48,8 @@ impl ResultCode {
             Self::InvalidToken => 1003,
             Self::TokenRevoked => 1004,
             Self::TooManyAttempts => 1005,
+            Self::Forbidden => 1006,
+            Self::Unavailable => 1503,
             Self::Internal => 1999,
         }
     }
@@ -55,6 +63,8 @@ impl ResultCode {
             Self::InvalidToken => "invalid_token",
             Self::TokenRevoked => "token_revoked",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::Forbidden => "forbidden",
+            Self::Unavailable => "service_unavailable",
             Self::Internal => "internal_error",
         }
     }
@@ -68,6 +78,8 @@ impl ResultCode {
                 StatusCode::UNAUTHORIZED
             }
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +91,8 @@ pub(crate) const REFRESH_TOKEN_EXPIRED: &str = "Refresh token has expired";
 pub(crate) const TOKEN_REVOKED: &str = "Token has been revoked";
 pub(crate) const TOKEN_REUSED: &str = "Refresh token was already used; the session is revoked";
 pub(crate) const TOO_MANY_ATTEMPTS: &str = "Too many attempts";
+pub(crate) const FORBIDDEN: &str = "Forbidden";
+pub(crate) const UNAVAILABLE: &str = "Service unavailable, try again later";
 pub(crate) const INTERNAL: &str = "Internal server error";
 
 /// How an error body is wrapped.
@@ -109,11 +123,19 @@ impl CbsError {
         }
     }
 
-    /// An invalid request (1001), answered with 405.
-    pub(crate) fn method_not_allowed() -> Self {
+    /// cbs's answer to a refusal: a wrong method or an unreadable body is an invalid
+    /// request (1001) with the refusal's status.
+    pub(crate) fn refused(refusal: &Refusal) -> Self {
+        let error = match refusal {
+            Refusal::MethodNotAllowed => Self::invalid_request("Method not allowed"),
+            Refusal::UnreadableBody(error) => Self::invalid_request(error.message()),
+            Refusal::TooManyRequests { .. } => Self::too_many_attempts(),
+            Refusal::Busy { .. } => Self::new(ResultCode::Unavailable, UNAVAILABLE),
+            Refusal::Forbidden => Self::new(ResultCode::Forbidden, FORBIDDEN),
+        };
         Self {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            ..Self::invalid_request("Method not allowed")
+            status: refusal.status(),
+            ..error
         }
     }
 
@@ -140,11 +162,7 @@ impl CbsError {
     pub(crate) fn fields(problems: Vec<(&'static str, FieldProblem)>) -> Self {
         let desc = problems
             .into_iter()
-            .map(|(field, problem)| match problem {
-                FieldProblem::Missing => format!("\"{field}\" is required"),
-                FieldProblem::NotAString => format!("\"{field}\" must be a string"),
-                FieldProblem::Empty => format!("\"{field}\" is not allowed to be empty"),
-            })
+            .map(|(field, problem)| joi_message(field, problem))
             .collect::<Vec<_>>()
             .join(", ");
         Self::invalid_request(desc)
@@ -207,10 +225,7 @@ impl ResponseError for CbsError {
 
 impl From<BodyError> for CbsError {
     fn from(error: BodyError) -> Self {
-        Self {
-            status: error.status(),
-            ..Self::invalid_request(error.message())
-        }
+        Self::refused(&Refusal::UnreadableBody(error))
     }
 }
 
@@ -257,6 +272,8 @@ mod tests {
             (ResultCode::InvalidToken, 1003, "invalid_token", 401),
             (ResultCode::TokenRevoked, 1004, "token_revoked", 401),
             (ResultCode::TooManyAttempts, 1005, "too_many_attempts", 429),
+            (ResultCode::Forbidden, 1006, "forbidden", 403),
+            (ResultCode::Unavailable, 1503, "service_unavailable", 503),
             (ResultCode::Internal, 1999, "internal_error", 500),
         ];
         for (code, number, name, status) in table {

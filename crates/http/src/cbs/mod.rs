@@ -11,9 +11,11 @@ mod error;
 mod request;
 mod response;
 
+use std::sync::Arc;
+
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderName};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use portcullis_domain::{IssueOptions, RefreshGuard};
 use serde_json::Value;
 
@@ -22,8 +24,7 @@ use request::{LoginRequest, RefreshRequest};
 use response::{Lifetimes, LoginBody, RefreshBody, TokensBody};
 
 use crate::bearer::bearer_token;
-use crate::blocking::run_blocking;
-use crate::routing::{Call, Endpoint};
+use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal, no_settings};
 
 /// The claim both tokens of a cbs login carry: the login name as the client sent it.
 pub const IDENTIFIER_CLAIM: &str = "identifier";
@@ -32,10 +33,41 @@ pub const IDENTIFIER_CLAIM: &str = "identifier";
 /// `Authorization`.
 const ATHORIZATION: &str = "athorization";
 
-/// cbs's endpoints; its login claims bodies with a `user`.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+/// The cbs dialect; it has no settings of its own.
+pub const DIALECT: DialectSpec = DialectSpec {
+    name: "cbs",
+    settings: no_settings,
+    build: |_| Ok(Arc::new(Cbs)),
+};
+
+struct Cbs;
+
+impl Dialect for Cbs {
+    fn name(&self) -> &'static str {
+        DIALECT.name
+    }
+
+    /// Its login claims bodies with a `user`.
+    fn endpoints(&self) -> Vec<Endpoint> {
+        endpoints()
+    }
+
+    /// In the login's flat shape on the login path, in the result model elsewhere.
+    fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
+        let error = CbsError::refused(refusal);
+        if request.path().ends_with(LOGIN_PATH) {
+            error.error_response()
+        } else {
+            error.in_result().error_response()
+        }
+    }
+}
+
+const LOGIN_PATH: &str = "/api/v1/auth/login";
+
+fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::new(Method::POST, "/api/v1/auth/login", login).claiming("user"),
+        Endpoint::new(Method::POST, LOGIN_PATH, login).claiming("user"),
         Endpoint::new(Method::POST, "/api/v1/auth/refresh", refresh),
     ]
 }
@@ -46,16 +78,17 @@ async fn login(call: Call) -> Result<HttpResponse, CbsError> {
     }
     let arrived = call.state.auth.now();
     let request = LoginRequest::try_from(&call.body?)?;
-    let auth = call.state.auth.clone();
-    let done = run_blocking(move || {
-        let mut options = IssueOptions::default();
-        options.extra_claims.insert(
-            IDENTIFIER_CLAIM.to_owned(),
-            Value::String(request.user.clone()),
-        );
-        auth.login(&request.user, &request.password, &options)
-    })
-    .await??;
+    let done = call
+        .state
+        .run(move |auth| {
+            let mut options = IssueOptions::default();
+            options.extra_claims.insert(
+                IDENTIFIER_CLAIM.to_owned(),
+                Value::String(request.user.clone()),
+            );
+            auth.login(&request.user, &request.password, &options)
+        })
+        .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(LoginBody::new(
         TokensBody::new(&done.tokens, lifetimes),
@@ -72,17 +105,18 @@ async fn rotate(call: Call) -> Result<HttpResponse, CbsError> {
     let arrived = call.state.auth.now();
     let request = RefreshRequest::try_from(&call.body?)?;
     let access_token = access_token(&call.request)?;
-    let auth = call.state.auth.clone();
-    let refreshed = run_blocking(move || {
-        auth.refresh_guarded(
-            &request.refresh_token,
-            RefreshGuard {
-                account: None,
-                access_token: access_token.as_deref(),
-            },
-        )
-    })
-    .await??;
+    let refreshed = call
+        .state
+        .run(move |auth| {
+            auth.refresh_guarded(
+                &request.refresh_token,
+                RefreshGuard {
+                    account: None,
+                    access_token: access_token.as_deref(),
+                },
+            )
+        })
+        .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(RefreshBody::new(TokensBody::new(
         &refreshed.tokens,
@@ -106,9 +140,4 @@ fn access_token(request: &HttpRequest) -> Result<Option<String>, CbsError> {
         found = Some(token);
     }
     Ok(found.map(str::to_owned))
-}
-
-/// A known path asked with a method it does not serve.
-pub(crate) fn method_not_allowed(_: &actix_web::HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&CbsError::method_not_allowed())
 }

@@ -19,13 +19,10 @@ impl TryFrom<&JsonObject> for LoginRequest {
         let user = fields.required("user");
         let password = fields.required("password");
         fields.finish().map_err(CbsError::fields)?;
-        match (user, password) {
-            (Some(user), Some(password)) => Ok(Self {
-                user: user.to_owned(),
-                password: Password::new(password),
-            }),
-            _ => Err(CbsError::invalid_request("Invalid request body")),
-        }
+        Ok(Self {
+            user: user.to_owned(),
+            password: Password::new(password),
+        })
     }
 }
 
@@ -49,10 +46,8 @@ impl TryFrom<&JsonObject> for RefreshRequest {
         let mut fields = Fields::new(object);
         let token = fields.required("refresh_token");
         fields.finish().map_err(CbsError::fields)?;
-        token
-            .map(|t| Self {
-                refresh_token: t.to_owned(),
-            })
-            .ok_or_else(|| CbsError::invalid_request("Invalid request body"))
+        Ok(Self {
+            refresh_token: token.to_owned(),
+        })
     }
 }

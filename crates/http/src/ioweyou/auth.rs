@@ -16,7 +16,6 @@ use portcullis_domain::{AuthenticateError, Principal, RefreshGuard, TokenPair, U
 use super::error::IoweyouError;
 use super::session_cookie;
 use crate::AppState;
-use crate::blocking::run_blocking;
 
 /// Whether an expired access token may be renewed with the cookie's refresh token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,28 +48,28 @@ pub(crate) async fn authenticate_cookie(
         Renewal::Allowed => tokens.refresh_token,
         Renewal::Refused => None,
     };
-    let auth = state.auth.clone();
-    let (principal, rotated) = run_blocking(
-        move || -> Result<(Principal, Option<TokenPair>), IoweyouError> {
-            match auth.authenticate(&access) {
-                Ok(principal) => Ok((principal, None)),
-                Err(AuthenticateError::Expired) => {
-                    let refresh = refresh.ok_or_else(IoweyouError::not_authenticated)?;
-                    let refreshed = auth.refresh_guarded(
-                        &refresh,
-                        RefreshGuard {
-                            account: None,
-                            access_token: Some(&access),
-                        },
-                    )?;
-                    let principal = auth.authenticate(&refreshed.tokens.access.token)?;
-                    Ok((principal, Some(refreshed.tokens)))
+    let (principal, rotated) = state
+        .run(
+            move |auth| -> Result<(Principal, Option<TokenPair>), IoweyouError> {
+                match auth.authenticate(&access) {
+                    Ok(principal) => Ok((principal, None)),
+                    Err(AuthenticateError::Expired) => {
+                        let refresh = refresh.ok_or_else(IoweyouError::not_authenticated)?;
+                        let refreshed = auth.refresh_guarded(
+                            &refresh,
+                            RefreshGuard {
+                                account: None,
+                                access_token: Some(&access),
+                            },
+                        )?;
+                        let principal = auth.authenticate(&refreshed.tokens.access.token)?;
+                        Ok((principal, Some(refreshed.tokens)))
+                    }
+                    Err(error) => Err(error.into()),
                 }
-                Err(error) => Err(error.into()),
-            }
-        },
-    )
-    .await??;
+            },
+        )
+        .await??;
     let renewed = rotated
         .map(|tokens| session_cookie::set_cookie(state, &tokens))
         .transpose()?;

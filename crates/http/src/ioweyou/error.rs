@@ -8,6 +8,7 @@ use portcullis_domain::{AuthenticateError, LoginError, LogoutError, RefreshError
 use serde::Serialize;
 
 use crate::body::BodyError;
+use crate::dialect::Refusal;
 
 /// The answer to every failed cookie authentication.
 pub(crate) const NOT_AUTHENTICATED: &str = "Not authenticated.";
@@ -31,8 +32,16 @@ impl IoweyouError {
         }
     }
 
-    pub(crate) fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+    /// ioweyou's wording of a refusal.
+    pub(crate) fn refused(refusal: &Refusal) -> Self {
+        let message = match refusal {
+            Refusal::MethodNotAllowed => "Method not allowed".to_owned(),
+            Refusal::UnreadableBody(error) => error.message(),
+            Refusal::TooManyRequests { .. } => "Too many requests, please try again later.".into(),
+            Refusal::Busy { .. } => "Service unavailable, please try again later.".into(),
+            Refusal::Forbidden => "Forbidden.".into(),
+        };
+        Self::new(refusal.status(), message)
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -86,7 +95,7 @@ impl ResponseError for IoweyouError {
 
 impl From<BodyError> for IoweyouError {
     fn from(error: BodyError) -> Self {
-        Self::new(error.status(), error.message())
+        Self::refused(&Refusal::UnreadableBody(error))
     }
 }
 

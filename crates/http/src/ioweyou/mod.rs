@@ -17,9 +17,11 @@ mod request;
 mod response;
 mod session_cookie;
 
-use actix_web::HttpResponse;
+use std::sync::Arc;
+
 use actix_web::http::Method;
 use actix_web::http::header::SET_COOKIE;
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use portcullis_domain::{IssueOptions, LogoutError, RefreshGuard, User};
 use serde_json::{Map, Value};
 
@@ -31,12 +33,34 @@ use auth::{Renewal, authenticate_cookie};
 use request::{LoginRequest, joi};
 use response::{EmptyBody, UserBody};
 
-use crate::blocking::run_blocking;
 use crate::body::FieldProblem;
-use crate::routing::{Call, Endpoint};
+use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal, no_settings};
 
-/// ioweyou's endpoints; it shares no path with another dialect.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
+/// The ioweyou dialect; it has no settings of its own.
+pub const DIALECT: DialectSpec = DialectSpec {
+    name: "ioweyou",
+    settings: no_settings,
+    build: |_| Ok(Arc::new(Ioweyou)),
+};
+
+struct Ioweyou;
+
+impl Dialect for Ioweyou {
+    fn name(&self) -> &'static str {
+        DIALECT.name
+    }
+
+    /// It shares no path with another dialect.
+    fn endpoints(&self) -> Vec<Endpoint> {
+        endpoints()
+    }
+
+    fn refusal(&self, _: &HttpRequest, refusal: &Refusal) -> HttpResponse {
+        IoweyouError::refused(refusal).error_response()
+    }
+}
+
+fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/users/login", login),
         Endpoint::new(Method::POST, "/api/login", login),
@@ -72,11 +96,11 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
     let body = call.body?;
     let password_max = call.state.auth.config().password_policy.max_chars;
     let LoginRequest { username, password } = LoginRequest::parse(&body, password_max)?;
-    let auth = call.state.auth.clone();
     let tokens = match password {
         Some(password) => {
             let options = issue_options(&username);
-            run_blocking(move || auth.login(&username, &password, &options))
+            call.state
+                .run(move |auth| auth.login(&username, &password, &options))
                 .await??
                 .tokens
         }
@@ -85,17 +109,18 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
             let refresh = session_cookie::read(&call.request)
                 .and_then(|tokens| tokens.refresh_token)
                 .ok_or_else(|| joi("password", FieldProblem::Missing))?;
-            run_blocking(move || {
-                auth.refresh_guarded(
-                    &refresh,
-                    RefreshGuard {
-                        account: Some(&username),
-                        access_token: None,
-                    },
-                )
-            })
-            .await??
-            .tokens
+            call.state
+                .run(move |auth| {
+                    auth.refresh_guarded(
+                        &refresh,
+                        RefreshGuard {
+                            account: Some(&username),
+                            access_token: None,
+                        },
+                    )
+                })
+                .await??
+                .tokens
         }
     };
     let cookie = session_cookie::set_cookie(&call.state, &tokens)?;
@@ -115,9 +140,8 @@ async fn current_user(call: Call) -> Result<HttpResponse, IoweyouError> {
 
 async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
     if let Some(refresh) = session_cookie::read(&call.request).and_then(|t| t.refresh_token) {
-        let auth = call.state.auth.clone();
         // The client is logged out whatever happens here; a failure is only logged.
-        match run_blocking(move || auth.logout(&refresh)).await {
+        match call.state.run(move |auth| auth.logout(&refresh)).await {
             Ok(Ok(()) | Err(LogoutError::InvalidToken)) => {}
             Ok(Err(LogoutError::Internal(error))) => {
                 tracing::error!(%error, "ioweyou logout: session not revoked");
@@ -128,9 +152,4 @@ async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
     Ok(HttpResponse::Ok()
         .insert_header((SET_COOKIE, session_cookie::cleared()))
         .json(EmptyBody {}))
-}
-
-/// A known path asked with a method it does not serve.
-pub(crate) fn method_not_allowed(_: &actix_web::HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(&IoweyouError::method_not_allowed())
 }

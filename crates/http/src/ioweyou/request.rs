@@ -5,7 +5,7 @@
 use portcullis_domain::Password;
 
 use super::error::IoweyouError;
-use crate::body::{FieldProblem, JsonObject};
+use crate::body::{FieldProblem, JsonObject, joi_message};
 
 /// The longest login name accepted (an email address's maximum).
 pub(crate) const USERNAME_MAX_CHARS: usize = 254;
@@ -40,13 +40,9 @@ impl LoginRequest {
     }
 }
 
-/// Joi's wording of a field problem.
+/// A field problem as the original's Joi schema answered it.
 pub(crate) fn joi(field: &str, problem: FieldProblem) -> IoweyouError {
-    IoweyouError::bad_request(match problem {
-        FieldProblem::Missing => format!("\"{field}\" is required"),
-        FieldProblem::NotAString => format!("\"{field}\" must be a string"),
-        FieldProblem::Empty => format!("\"{field}\" is not allowed to be empty"),
-    })
+    IoweyouError::bad_request(joi_message(field, problem))
 }
 
 fn check_max(field: &str, value: &str, max: usize) -> Result<(), IoweyouError> {

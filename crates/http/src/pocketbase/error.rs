@@ -25,6 +25,7 @@ use portcullis_domain::LoginError;
 use serde::Serialize;
 
 use crate::body::{BodyError, FieldProblem};
+use crate::dialect::Refusal;
 
 /// Wrong password, unknown account.
 pub(crate) const FAILED_TO_AUTHENTICATE: &str = "Failed to authenticate.";
@@ -67,8 +68,17 @@ impl PbError {
         }
     }
 
-    pub(crate) fn method_not_allowed() -> Self {
-        Self::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed.")
+    /// PocketBase's wording of a refusal.
+    pub(crate) fn refused(refusal: &Refusal) -> Self {
+        let message = match refusal {
+            Refusal::MethodNotAllowed => "Method not allowed.",
+            Refusal::UnreadableBody(BodyError::TooLarge { .. }) => TOO_LARGE,
+            Refusal::UnreadableBody(_) => INVALID_JSON,
+            Refusal::TooManyRequests { .. } => "Too Many Requests.",
+            Refusal::Busy { .. } => "Service Unavailable.",
+            Refusal::Forbidden => "You are not allowed to perform this request.",
+        };
+        Self::new(refusal.status(), message)
     }
 
     pub(crate) fn bad_request(message: &'static str) -> Self {
@@ -164,12 +174,7 @@ impl ResponseError for PbError {
 
 impl From<BodyError> for PbError {
     fn from(error: BodyError) -> Self {
-        match error {
-            BodyError::TooLarge { .. } => Self::new(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE),
-            BodyError::Incomplete | BodyError::Malformed | BodyError::NotAnObject => {
-                Self::bad_request(INVALID_JSON)
-            }
-        }
+        Self::refused(&Refusal::UnreadableBody(error))
     }
 }
 

@@ -13,9 +13,14 @@ mod error;
 mod request;
 mod response;
 
+use std::sync::Arc;
+
 use actix_web::http::Method;
 use actix_web::http::header::SET_COOKIE;
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use chrono::TimeDelta;
+use clap::builder::BoolishValueParser;
+use clap::{Arg, ArgAction, value_parser};
 use portcullis_domain::{IssueOptions, User};
 use serde_json::{Map, Value};
 
@@ -23,8 +28,8 @@ pub use error::PbError;
 use request::LoginRequest;
 use response::{AuthBody, RecordBody, auth_cookie};
 
-use crate::blocking::run_blocking;
-use crate::routing::{Call, Endpoint};
+use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal};
+use crate::settings::{DialectSettings, SettingsError};
 
 /// The id of PocketBase's built-in `users` auth collection.
 pub(crate) const COLLECTION_ID: &str = "_pb_users_auth_";
@@ -33,38 +38,103 @@ pub(crate) const COLLECTION_NAME: &str = "users";
 /// The token `type` claim of a PocketBase auth-record token.
 pub(crate) const TOKEN_TYPE: &str = "authRecord";
 
-/// pocketbase's endpoints; its login claims bodies with a `username`.
-pub(crate) fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::new(Method::POST, "/auth/login", login).claiming("username")]
+/// The pocketbase dialect, with its settings `token-ttl-secs` and `cookie`.
+pub const DIALECT: DialectSpec = DialectSpec {
+    name: "pocketbase",
+    settings: PocketbaseConfig::settings,
+    build: |settings| Ok(Arc::new(PocketbaseConfig::from_settings(settings)?)),
+};
+
+const TOKEN_TTL_KEY: &str = "token-ttl-secs";
+const COOKIE_KEY: &str = "cookie";
+
+/// The pocketbase dialect's settings.
+#[derive(Clone, Debug)]
+pub struct PocketbaseConfig {
+    /// Lifetime of the token a pocketbase login returns. Default 1209600 s (14 days),
+    /// PocketBase's own default.
+    pub token_ttl: TimeDelta,
+    /// Whether a pocketbase login also sets the `pb_auth` cookie. Default true.
+    pub cookie: bool,
 }
 
-async fn login(call: Call) -> Result<HttpResponse, PbError> {
+impl PocketbaseConfig {
+    fn settings() -> Vec<Arg> {
+        vec![
+            Arg::new(TOKEN_TTL_KEY)
+                .value_name("SECONDS")
+                .help("Lifetime of the token a pocketbase login returns (1 s to 10 years)")
+                .value_parser(value_parser!(i64).range(1..=315_360_000))
+                .default_value("1209600"),
+            Arg::new(COOKIE_KEY)
+                .value_name("BOOL")
+                .help("Whether a pocketbase login also sets the pb_auth cookie")
+                .action(ArgAction::Set)
+                .value_parser(BoolishValueParser::new())
+                .default_value("true"),
+        ]
+    }
+
+    fn from_settings(settings: &DialectSettings) -> Result<Self, SettingsError> {
+        Ok(Self {
+            token_ttl: TimeDelta::seconds(settings.get::<i64>(TOKEN_TTL_KEY)?),
+            cookie: settings.get::<bool>(COOKIE_KEY)?,
+        })
+    }
+}
+
+impl Dialect for PocketbaseConfig {
+    fn name(&self) -> &'static str {
+        DIALECT.name
+    }
+
+    /// Its login claims bodies with a `username`.
+    fn endpoints(&self) -> Vec<Endpoint> {
+        let config = self.clone();
+        vec![
+            Endpoint::new(Method::POST, "/auth/login", move |call| {
+                login(call, config.clone())
+            })
+            .claiming("username"),
+        ]
+    }
+
+    fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
+        PbError::refused(refusal)
+            .at(request_url(request))
+            .error_response()
+    }
+}
+
+async fn login(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbError> {
     let url = request_url(&call.request);
-    authenticate(call).await.map_err(|error| error.at(url))
+    authenticate(call, config)
+        .await
+        .map_err(|error| error.at(url))
 }
 
-async fn authenticate(call: Call) -> Result<HttpResponse, PbError> {
+async fn authenticate(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbError> {
     let request = LoginRequest::try_from(&call.body?)?;
-    let config = call.state.config.clone();
-    let auth = call.state.auth.clone();
     let options = IssueOptions {
-        access_ttl: Some(config.pocketbase.token_ttl),
+        access_ttl: Some(config.token_ttl),
         extra_claims: token_claims(),
         user_claims: Some(user_claims),
     };
-    let done =
-        run_blocking(move || auth.login(&request.username, &request.password, &options)).await??;
+    let done = call
+        .state
+        .run(move |auth| auth.login(&request.username, &request.password, &options))
+        .await??;
     let body = AuthBody {
         record: RecordBody::from(&done.user),
         token: done.tokens.access.token,
     };
     let mut response = HttpResponse::Ok();
-    if config.pocketbase.cookie {
+    if config.cookie {
         let cookie = auth_cookie(
             &body.token,
             &body.record,
             done.tokens.access.expires_at,
-            config.cookie_secure,
+            call.state.config.cookie_secure,
         )
         .map_err(|e| PbError::internal(&e))?;
         response.insert_header((SET_COOKIE, cookie));
@@ -96,13 +166,6 @@ fn request_url(request: &HttpRequest) -> String {
         .path_and_query()
         .map_or_else(|| request.path(), |pq| pq.as_str());
     format!("{}://{}{}", info.scheme(), info.host(), path)
-}
-
-/// A known path asked with a method it does not serve.
-pub(crate) fn method_not_allowed(request: &HttpRequest) -> HttpResponse {
-    actix_web::ResponseError::error_response(
-        &PbError::method_not_allowed().at(request_url(request)),
-    )
 }
 
 #[cfg(test)]

@@ -19,13 +19,9 @@ impl TryFrom<&JsonObject> for LoginRequest {
         let username = fields.required("username");
         let password = fields.required("password");
         fields.finish().map_err(PbError::fields)?;
-        match (username, password) {
-            (Some(username), Some(password)) => Ok(Self {
-                username: username.to_owned(),
-                password: Password::new(password),
-            }),
-            // `finish` reported every `None`; this arm is never taken.
-            _ => Err(PbError::fields(Vec::new())),
-        }
+        Ok(Self {
+            username: username.to_owned(),
+            password: Password::new(password),
+        })
     }
 }

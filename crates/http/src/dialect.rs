@@ -1,0 +1,159 @@
+//! What a dialect is, for the routing and middleware that serve every dialect alike.
+//!
+//! A dialect module exports one [`DialectSpec`] (its name, its settings, how to build
+//! it from them); built, it is a [`Dialect`]: its endpoints and its own wording of the
+//! refusals every dialect must be able to answer ([`Refusal`]). This module names no
+//! dialect, so dialects depend on it and never the other way round.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::header::{HeaderValue, RETRY_AFTER};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+
+use crate::AppState;
+use crate::body::{BodyError, JsonObject};
+use crate::settings::{DialectSettings, SettingsError};
+
+/// What a handler gets: the state, the request and its body, already read.
+pub struct Call {
+    /// The server's shared state.
+    pub state: web::Data<AppState>,
+    /// The request, without its body.
+    pub request: HttpRequest,
+    /// The body as a JSON object, or why it is not one. Handlers that take no body
+    /// ignore it.
+    pub body: Result<JsonObject, BodyError>,
+}
+
+pub(crate) type BoxedHandler = Rc<dyn Fn(Call) -> Pin<Box<dyn Future<Output = HttpResponse>>>>;
+
+/// One endpoint of a dialect: a method, a path (before the dialect's prefix) and its
+/// handler.
+pub struct Endpoint {
+    pub(crate) method: Method,
+    pub(crate) path: &'static str,
+    /// The top-level body key that claims a request on a path shared with another
+    /// dialect.
+    pub(crate) body_key: Option<&'static str>,
+    pub(crate) handler: BoxedHandler,
+}
+
+impl Endpoint {
+    /// An endpoint whose handler answers with a response or with the dialect's error.
+    pub fn new<F, Fut, E>(method: Method, path: &'static str, handler: F) -> Self
+    where
+        F: Fn(Call) -> Fut + 'static,
+        Fut: Future<Output = Result<HttpResponse, E>> + 'static,
+        E: ResponseError + 'static,
+    {
+        Self {
+            method,
+            path,
+            body_key: None,
+            handler: Rc::new(move |call| {
+                let future = handler(call);
+                Box::pin(async move { future.await.unwrap_or_else(|e| e.error_response()) })
+            }),
+        }
+    }
+
+    /// Claims requests on a shared path whose body has `key`.
+    pub fn claiming(mut self, key: &'static str) -> Self {
+        self.body_key = Some(key);
+        self
+    }
+}
+
+/// A request turned away before (or instead of) its handler. Every dialect words each
+/// one in its own error format; [`refuse`] adds the headers they all carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// 405: the path exists, not with this method. Routing adds `Allow`.
+    MethodNotAllowed,
+    /// 400 or 413: the body is not a readable JSON object.
+    UnreadableBody(BodyError),
+    /// 429: the client is throttled; it may retry after the delay.
+    TooManyRequests {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
+    /// 503: the server is overloaded or its database is down; retry after the delay.
+    Busy {
+        /// When the client may try again.
+        retry_after: Duration,
+    },
+    /// 403: the request is refused whoever sends it (e.g. a cross-site request).
+    Forbidden,
+}
+
+impl Refusal {
+    /// The HTTP status every dialect answers the refusal with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UnreadableBody(error) => error.status(),
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
+                Some(*retry_after)
+            }
+            Self::MethodNotAllowed | Self::UnreadableBody(_) | Self::Forbidden => None,
+        }
+    }
+}
+
+/// A dialect, built from its settings: what routing and middleware need of it.
+pub trait Dialect: Send + Sync + 'static {
+    /// Its name, as in [`DialectSpec::name`].
+    fn name(&self) -> &'static str;
+
+    /// Its endpoints, at their documented paths.
+    fn endpoints(&self) -> Vec<Endpoint>;
+
+    /// Its error response to `refusal`, with [`Refusal::status`]. Headers that every
+    /// dialect's answer carries (`Retry-After`, `Allow`) are added by the caller.
+    fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse;
+}
+
+/// The one value a dialect module exports to describe itself. The list of dialects
+/// ([`crate::DIALECTS`]) holds these.
+pub struct DialectSpec {
+    /// Lower-case ASCII letters: the name in `PORTCULLIS_DIALECTS`, and the stem of its
+    /// settings' flags and variables (`--<name>-prefix`, `PORTCULLIS_<NAME>_PREFIX`).
+    pub name: &'static str,
+    /// Its own settings besides the prefix every dialect has, as clap arguments with
+    /// local ids (`token-ttl-secs`), a default and a value parser that checks the
+    /// range; [`crate::settings`] derives their flags and variables from the name.
+    pub settings: fn() -> Vec<clap::Arg>,
+    /// Builds the dialect from its settings' values.
+    pub build: fn(&DialectSettings) -> Result<Arc<dyn Dialect>, SettingsError>,
+}
+
+/// For a [`DialectSpec`] of a dialect without settings of its own.
+pub fn no_settings() -> Vec<clap::Arg> {
+    Vec::new()
+}
+
+/// `dialect`'s answer to `refusal`, with `Retry-After` (whole seconds, at least 1) when
+/// the client may retry.
+pub fn refuse(dialect: &dyn Dialect, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
+    let mut response = dialect.refusal(request, refusal);
+    if let Some(delay) = refusal.retry_after() {
+        let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    }
+    response
+}
