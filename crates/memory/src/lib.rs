@@ -1,0 +1,534 @@
+//! Portcullis's in-memory storage adapter: the domain's [`UserRepository`],
+//! [`SessionRepository`] and [`ResetTokenRepository`] without a database, for unit
+//! tests of code that embeds the domain and for prototypes.
+//!
+//! [`MemoryStore`] keeps the semantics of the SQL adapter (`portcullis-persistence`),
+//! refusals and all: emails and usernames are unique ignoring ASCII case, a session and
+//! its first refresh token are stored together or not at all, a replayed refresh token
+//! revokes its session, a new reset token retires the older ones, and a write the SQL
+//! schema would refuse (a duplicate id, a session of an unknown user) is a
+//! [`StoreError`]. Each method is one atomic step, so concurrent callers see what
+//! they would see with SQL transactions. Nothing is persisted: the data lives as long
+//! as the store's last clone.
+//!
+//! The whole use-case layer runs on it; here with mock crypto (the domain's `mocks`
+//! feature):
+//!
+//! ```
+//! use std::sync::Arc;
+//! use portcullis_domain::*;
+//! use portcullis_memory::MemoryStore;
+//!
+//! let store = MemoryStore::new();
+//! let mut hasher = MockPasswordHasher::new();
+//! hasher.expect_hash().returning(|p| Ok(PasswordHash::new(format!("plain:{}", p.expose()))));
+//! hasher.expect_verify().returning(|p, hash| {
+//!     let matches = hash.as_str() == format!("plain:{}", p.expose());
+//!     Ok(if matches { PasswordVerdict::Valid } else { PasswordVerdict::Invalid })
+//! });
+//! let mut tokens = MockTokenCodec::new();
+//! tokens.expect_issue().returning(|claims| Ok(claims.token_id.to_string()));
+//! let service = AuthService::new(
+//!     Ports {
+//!         users: Arc::new(store.clone()),
+//!         sessions: Arc::new(store.clone()),
+//!         reset_tokens: Arc::new(store.clone()),
+//!         hasher: Arc::new(hasher),
+//!         tokens: Arc::new(tokens),
+//!         clock: Arc::new(SystemClock),
+//!         mailer: Arc::new(MockMailer::new()),
+//!     },
+//!     AuthConfig::default(),
+//! );
+//!
+//! let password = Password::new("correct horse");
+//! let form = Registration {
+//!     name: "Ada",
+//!     bio: None,
+//!     email: "ada@example.com",
+//!     username: Some("ada"),
+//!     password: &password,
+//!     confirm: None,
+//! };
+//! let registered = service.register(form, &IssueOptions::default())?;
+//! let login = service.login("ADA", &password, &IssueOptions::default())?;
+//! assert_eq!(login.user.id, registered.user.id);
+//! assert!(store.find(login.session_id)?.is_some_and(|s| s.is_active(service.now())));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use portcullis_domain::{
+    CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
+    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
+    SessionId, SessionRepository, StoreError, TokenId, User, UserId, UserRepository, Username,
+};
+
+/// The repositories in memory. Clones share one store; every method takes its lock
+/// once, so each is atomic and the store may be used from any number of threads.
+#[derive(Clone, Default)]
+pub struct MemoryStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MemoryStore").finish_non_exhaustive()
+    }
+}
+
+/// Why the store refused or failed, as the source of a [`StoreError`]. The refusals
+/// are the ones the SQL schema's keys and checks make.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("the memory store is unusable: a thread panicked while holding its lock")]
+    Poisoned,
+    #[error("a {0} with this key is already stored")]
+    Duplicate(&'static str),
+    #[error("no {0} with this id is stored")]
+    Missing(&'static str),
+    #[error("a session's revocation time and reason must be set together")]
+    HalfRevoked,
+}
+
+impl From<Failure> for StoreError {
+    fn from(failure: Failure) -> Self {
+        StoreError::new(failure)
+    }
+}
+
+#[derive(Default)]
+struct Tables {
+    users: HashMap<UserId, User>,
+    sessions: HashMap<SessionId, Session>,
+    refresh_tokens: HashMap<TokenId, RefreshTokenRecord>,
+    reset_tokens: HashMap<ResetTokenHash, ResetTokenRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A poisoned lock means a panic interrupted a change: the data may be half
+    /// written, so the store refuses to serve it.
+    fn tables(&self) -> Result<MutexGuard<'_, Tables>, StoreError> {
+        self.tables.lock().map_err(|_| Failure::Poisoned.into())
+    }
+}
+
+/// ASCII case folding, as SQLite's `lower()` in the SQL adapter's unique indexes does;
+/// emails are lower-cased and usernames ASCII already.
+fn same_text(a: &str, b: &str) -> bool {
+    a.eq_ignore_ascii_case(b)
+}
+
+fn revoke(session: &mut Session, reason: RevocationReason, now: DateTime<Utc>) {
+    session.revoked_at = Some(now);
+    session.revocation_reason = Some(reason);
+}
+
+impl Tables {
+    fn user_by(&self, matches: impl Fn(&User) -> bool) -> Option<User> {
+        self.users.values().find(|user| matches(user)).cloned()
+    }
+
+    /// A refresh token and its session, as the SQL adapter's join finds them.
+    fn presented(&self, jti: TokenId) -> Option<(&RefreshTokenRecord, &Session)> {
+        let token = self.refresh_tokens.get(&jti)?;
+        Some((token, self.sessions.get(&token.session_id)?))
+    }
+
+    /// What the SQL schema checks when a refresh token is inserted.
+    fn check_new_refresh_token(&self, token: &RefreshTokenRecord) -> Result<(), Failure> {
+        if self.refresh_tokens.contains_key(&token.id) {
+            return Err(Failure::Duplicate("refresh token"));
+        }
+        if !self.sessions.contains_key(&token.session_id) {
+            return Err(Failure::Missing("session"));
+        }
+        Ok(())
+    }
+
+    /// Revokes the session if it is still active at `now`.
+    fn revoke_if_active(&mut self, id: SessionId, reason: RevocationReason, now: DateTime<Utc>) {
+        if let Some(session) = self.sessions.get_mut(&id).filter(|s| s.is_active(now)) {
+            revoke(session, reason, now);
+        }
+    }
+
+    fn revoke_active_of_user(
+        &mut self,
+        user: UserId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> u64 {
+        let mut revoked = 0;
+        for session in self.sessions.values_mut() {
+            if session.user_id == user && session.is_active(now) {
+                revoke(session, reason, now);
+                revoked += 1;
+            }
+        }
+        revoked
+    }
+}
+
+impl UserRepository for MemoryStore {
+    fn create(&self, user: &User) -> Result<(), CreateUserError> {
+        let mut tables = self.tables()?;
+        // In the order the SQL adapter's primary key and unique indexes are checked.
+        if tables.users.contains_key(&user.id) {
+            return Err(StoreError::from(Failure::Duplicate("user")).into());
+        }
+        let email_taken = tables
+            .users
+            .values()
+            .any(|other| same_text(other.email.as_str(), user.email.as_str()));
+        if email_taken {
+            return Err(CreateUserError::EmailTaken);
+        }
+        let username_taken = user.username.as_ref().is_some_and(|name| {
+            tables.users.values().any(|other| {
+                other
+                    .username
+                    .as_ref()
+                    .is_some_and(|taken| same_text(taken.as_str(), name.as_str()))
+            })
+        });
+        if username_taken {
+            return Err(CreateUserError::UsernameTaken);
+        }
+        tables.users.insert(user.id, user.clone());
+        Ok(())
+    }
+
+    fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        Ok(self.tables()?.users.get(&id).cloned())
+    }
+
+    fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .tables()?
+            .user_by(|user| same_text(user.email.as_str(), email.as_str())))
+    }
+
+    fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        Ok(self.tables()?.user_by(|user| {
+            user.username
+                .as_ref()
+                .is_some_and(|name| same_text(name.as_str(), username.as_str()))
+        }))
+    }
+
+    fn replace_password_hash(
+        &self,
+        id: UserId,
+        hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        let Some(user) = tables.users.get_mut(&id) else {
+            return Ok(false);
+        };
+        user.password_hash = hash.clone();
+        user.updated_at = now;
+        Ok(true)
+    }
+}
+
+impl SessionRepository for MemoryStore {
+    fn create(
+        &self,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        if tables.sessions.contains_key(&session.id) {
+            return Err(Failure::Duplicate("session").into());
+        }
+        if !tables.users.contains_key(&session.user_id) {
+            return Err(Failure::Missing("user").into());
+        }
+        if session.revoked_at.is_some() != session.revocation_reason.is_some() {
+            return Err(Failure::HalfRevoked.into());
+        }
+        tables.sessions.insert(session.id, session.clone());
+        // Both or neither: the session goes again if its token cannot be stored.
+        if let Err(failure) = tables.check_new_refresh_token(first_token) {
+            tables.sessions.remove(&session.id);
+            return Err(failure.into());
+        }
+        tables
+            .refresh_tokens
+            .insert(first_token.id, first_token.clone());
+        Ok(())
+    }
+
+    fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
+        Ok(self.tables()?.sessions.get(&id).cloned())
+    }
+
+    fn rotate(
+        &self,
+        presented: TokenId,
+        successor: &RefreshTokenRecord,
+        now: DateTime<Utc>,
+    ) -> Result<(), RotateError> {
+        let mut tables = self.tables()?;
+        let Some((token, session)) = tables.presented(presented) else {
+            return Err(RotateError::UnknownToken);
+        };
+        let (session_id, used, active) =
+            (session.id, token.used_at.is_some(), session.is_active(now));
+        // A spent token is a replay whatever the session's state.
+        if used {
+            tables.revoke_if_active(session_id, RevocationReason::RefreshReuse, now);
+            return Err(RotateError::AlreadyUsed {
+                session: session_id,
+            });
+        }
+        if !active {
+            return Err(RotateError::SessionInactive);
+        }
+        tables
+            .check_new_refresh_token(successor)
+            .map_err(StoreError::from)?;
+        if let Some(token) = tables.refresh_tokens.get_mut(&presented) {
+            token.used_at = Some(now);
+        }
+        if let Some(session) = tables.sessions.get_mut(&session_id) {
+            session.last_refreshed_at = Some(now);
+        }
+        tables
+            .refresh_tokens
+            .insert(successor.id, successor.clone());
+        Ok(())
+    }
+
+    fn end_by_refresh_token(
+        &self,
+        token: TokenId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<SessionId, EndSessionError> {
+        let mut tables = self.tables()?;
+        let Some((token, session)) = tables.presented(token) else {
+            return Err(EndSessionError::UnknownToken);
+        };
+        if !session.is_active(now) {
+            return Err(EndSessionError::SessionInactive);
+        }
+        let (session_id, used) = (session.id, token.used_at.is_some());
+        let reason = if used {
+            RevocationReason::RefreshReuse
+        } else {
+            reason
+        };
+        tables.revoke_if_active(session_id, reason, now);
+        if used {
+            return Err(EndSessionError::AlreadyUsed);
+        }
+        Ok(session_id)
+    }
+
+    fn revoke(
+        &self,
+        id: SessionId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        // Expiry does not matter here, only a first revocation: its time and reason stay.
+        if let Some(session) = tables
+            .sessions
+            .get_mut(&id)
+            .filter(|s| s.revoked_at.is_none())
+        {
+            revoke(session, reason, now);
+        }
+        Ok(())
+    }
+
+    fn revoke_all_for_user(
+        &self,
+        user: UserId,
+        reason: RevocationReason,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        Ok(self.tables()?.revoke_active_of_user(user, reason, now))
+    }
+}
+
+impl ResetTokenRepository for MemoryStore {
+    fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        if !tables.users.contains_key(&token.user_id) {
+            return Err(Failure::Missing("user").into());
+        }
+        let outstanding_of_user =
+            |stored: &ResetTokenRecord| stored.user_id == token.user_id && stored.used_at.is_none();
+        // Only the newest link works: the user's outstanding tokens go, so the new one's
+        // key may clash with one of them but with no other.
+        let clashes = tables
+            .reset_tokens
+            .get(&token.token_hash)
+            .is_some_and(|stored| !outstanding_of_user(stored));
+        if clashes {
+            return Err(Failure::Duplicate("reset token").into());
+        }
+        tables
+            .reset_tokens
+            .retain(|_, stored| !outstanding_of_user(stored));
+        tables
+            .reset_tokens
+            .insert(token.token_hash.clone(), token.clone());
+        Ok(())
+    }
+
+    fn find_valid(
+        &self,
+        hash: &ResetTokenHash,
+        now: DateTime<Utc>,
+    ) -> Result<Option<ResetTokenRecord>, StoreError> {
+        Ok(self
+            .tables()?
+            .reset_tokens
+            .get(hash)
+            .filter(|token| token.used_at.is_none() && now < token.expires_at)
+            .cloned())
+    }
+
+    fn complete_reset(
+        &self,
+        hash: &ResetTokenHash,
+        new_password_hash: &PasswordHash,
+        now: DateTime<Utc>,
+    ) -> Result<UserId, CompleteResetError> {
+        let mut tables = self.tables()?;
+        let Some(token) = tables
+            .reset_tokens
+            .get_mut(hash)
+            .filter(|token| token.used_at.is_none() && now < token.expires_at)
+        else {
+            return Err(CompleteResetError::InvalidToken);
+        };
+        token.used_at = Some(now);
+        let user_id = token.user_id;
+        if let Some(user) = tables.users.get_mut(&user_id) {
+            user.password_hash = new_password_hash.clone();
+            user.password_changed_at = now;
+            user.must_change_password = false;
+            user.updated_at = now;
+        }
+        tables.revoke_active_of_user(user_id, RevocationReason::PasswordReset, now);
+        Ok(user_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use chrono::TimeDelta;
+    use portcullis_domain::{Clock, DisplayName, Profile, ResetSecret, SystemClock};
+
+    use super::*;
+
+    fn user(email: &str) -> User {
+        let now = SystemClock.now();
+        User {
+            id: UserId::generate(now),
+            email: Email::parse(email).unwrap(),
+            username: None,
+            name: DisplayName::parse("Ada").unwrap(),
+            bio: None,
+            email_verified: false,
+            must_change_password: false,
+            profile: Profile::default(),
+            password_hash: PasswordHash::new("hash".into()),
+            password_changed_at: now,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn session_of(user: &User) -> (Session, RefreshTokenRecord) {
+        let now = SystemClock.now();
+        let session = Session {
+            id: SessionId::generate(now),
+            user_id: user.id,
+            created_at: now,
+            expires_at: now + TimeDelta::hours(1),
+            last_refreshed_at: None,
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        let token = RefreshTokenRecord {
+            id: TokenId::generate(now),
+            session_id: session.id,
+            issued_at: now,
+            expires_at: session.expires_at,
+            used_at: None,
+        };
+        (session, token)
+    }
+
+    #[test]
+    fn clones_share_the_data() {
+        let store = MemoryStore::new();
+        let ada = user("ada@example.com");
+        UserRepository::create(&store.clone(), &ada).unwrap();
+        assert_eq!(store.find_by_id(ada.id).unwrap(), Some(ada));
+    }
+
+    #[test]
+    fn a_poisoned_lock_is_a_store_error() {
+        let store = MemoryStore::new();
+        let poisoner = store.clone();
+        let panicked = std::thread::spawn(move || {
+            let _held = poisoner.tables.lock();
+            panic!("poisoning the memory store on purpose");
+        })
+        .join();
+        assert!(panicked.is_err());
+        let error = store
+            .find_by_id(UserId::generate(SystemClock.now()))
+            .unwrap_err();
+        assert!(error.to_string().contains("panicked"), "{error}");
+    }
+
+    #[test]
+    fn writes_the_sql_schema_refuses_are_store_errors() {
+        let store = MemoryStore::new();
+        let ghost = user("ghost@example.com");
+        let (orphan, orphan_token) = session_of(&ghost);
+        assert!(SessionRepository::create(&store, &orphan, &orphan_token).is_err());
+        let reset = ResetTokenRecord {
+            token_hash: ResetTokenHash::of(&ResetSecret::from_presented("secret")),
+            user_id: ghost.id,
+            created_at: ghost.created_at,
+            expires_at: ghost.created_at + TimeDelta::hours(1),
+            used_at: None,
+        };
+        assert!(ResetTokenRepository::create(&store, &reset).is_err());
+
+        let ada = user("ada@example.com");
+        UserRepository::create(&store, &ada).unwrap();
+        let (mut half_revoked, token) = session_of(&ada);
+        half_revoked.revoked_at = Some(half_revoked.created_at);
+        assert!(SessionRepository::create(&store, &half_revoked, &token).is_err());
+        assert_eq!(store.find(half_revoked.id).unwrap(), None);
+
+        let (stored, first) = session_of(&ada);
+        SessionRepository::create(&store, &stored, &first).unwrap();
+        let (_, other_token) = session_of(&ada);
+        assert!(SessionRepository::create(&store, &stored, &other_token).is_err());
+        assert!(store.find(stored.id).unwrap().is_some());
+    }
+}
