@@ -9,7 +9,9 @@
 //! blocking thread. Everything public is exported at the crate root.
 //!
 //! With the `mocks` feature every port has a mockall mock (`MockUserRepository`, ...)
-//! for unit tests of code that embeds the domain.
+//! for unit tests of code that embeds the domain. With the `contract` feature, the
+//! `contract` module is the repository ports' contract as a test suite that any storage
+//! adapter runs with one `repository_contract!` line.
 //!
 //! # Embedding
 //!
@@ -48,6 +50,8 @@
 
 mod clock;
 mod config;
+#[cfg(feature = "contract")]
+pub mod contract;
 mod error;
 mod ports;
 mod reset;

@@ -7,9 +7,10 @@
 //! its first refresh token are stored together or not at all, a replayed refresh token
 //! revokes its session, a new reset token retires the older ones, and a write the SQL
 //! schema would refuse (a duplicate id, a session of an unknown user) is a
-//! [`StoreError`]. Each method is one atomic step, so concurrent callers see what
-//! they would see with SQL transactions. Nothing is persisted: the data lives as long
-//! as the store's last clone.
+//! [`StoreError`]. It passes the domain's repository contract
+//! (`portcullis_domain::contract`), as the SQL adapter does. Each method is one atomic
+//! step, so concurrent callers see what they would see with SQL transactions. Nothing
+//! is persisted: the data lives as long as the store's last clone.
 //!
 //! The whole use-case layer runs on it; here with mock crypto (the domain's `mocks`
 //! feature):
@@ -429,6 +430,12 @@ impl ResetTokenRepository for MemoryStore {
         tables.revoke_active_of_user(user_id, RevocationReason::PasswordReset, now);
         Ok(user_id)
     }
+}
+
+/// The repository contract every adapter passes, one test per case.
+#[cfg(test)]
+mod contract {
+    portcullis_domain::repository_contract!(crate::MemoryStore::new());
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-//! `Database::connect`'s URL handling and errors, and `TestDatabase`'s clean-up.
+//! `Database::connect`'s URL handling and errors, and `TestDatabase` itself.
 
 use std::path::Path;
 
@@ -102,4 +101,15 @@ fn sqlite_test_database_is_deleted_with_it() {
     drop(test);
     assert!(!Path::new(&path).exists());
     assert!(!Path::new(&path).parent().unwrap().exists());
+}
+
+#[test]
+fn test_databases_are_of_the_backend_asked_for() {
+    let [pg, lite] = TestDatabase::each();
+    assert_eq!(pg.backend(), Backend::Postgres);
+    assert!(pg.url().starts_with("postgres"));
+    assert_eq!(lite.backend(), Backend::Sqlite);
+    assert!(lite.url().starts_with("sqlite://"));
+    // Debug output is safe to log: no password.
+    assert!(!format!("{pg:?}").contains(":portcullis_test@"), "{pg:?}");
 }

@@ -1,0 +1,926 @@
+//! The repository contract (feature `contract`): what every adapter of
+//! [`UserRepository`], [`SessionRepository`] and [`ResetTokenRepository`] must do, as a
+//! test suite any adapter can run. Portcullis runs it against PostgreSQL, SQLite and
+//! `portcullis-memory`'s `MemoryStore`.
+//!
+//! Each case is a function taking a fresh, empty store. [`repository_contract!`]
+//! turns them all into `#[test]` functions of the module it is invoked in, so each
+//! case reports under its own name and the cases run in parallel:
+//!
+//! ```
+//! // In the adapter's tests, with `portcullis-domain`'s `contract` feature on:
+//! mod contract {
+//!     portcullis_domain::repository_contract!(portcullis_memory::MemoryStore::new());
+//! }
+//! ```
+//!
+//! The expression is evaluated once per case. When the store needs something kept
+//! alive beside it (a scratch database deleted on drop), give that instead, followed
+//! by a function from it to the store:
+//! `repository_contract!(TestDatabase::sqlite(), TestDatabase::database)`.
+//!
+//! A case fails by panicking, with the assertion that broke. The concurrency cases
+//! race [`THREADS`] threads, so a store for them should allow as many connections.
+//! [`fixtures`] has the builders the cases use, for an adapter's own further tests.
+//!
+//! [`repository_contract!`]: crate::repository_contract
+
+// A test suite: a failed expectation is a panic, as in any test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod fixtures;
+
+use std::sync::Barrier;
+use std::thread;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+
+use self::fixtures::{new_user, reset_record, stored_session, stored_user, token_for};
+use crate::{
+    Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, Profile,
+    RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
+    RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock, TokenId,
+    User, UserId, UserRepository, Username,
+};
+
+/// A store under test: one value implementing all three repository ports.
+pub trait Repositories: UserRepository + SessionRepository + ResetTokenRepository {}
+
+impl<T: UserRepository + SessionRepository + ResetTokenRepository + ?Sized> Repositories for T {}
+
+/// One `#[test]` per case of the [`contract`](crate::contract), in the current module.
+///
+/// `repository_contract!(fresh)`: `fresh` is an expression giving a new, empty store
+/// (any [`Repositories`](crate::contract::Repositories)); it is evaluated once per case.
+/// `repository_contract!(fresh, store)`: `fresh` gives a fixture that owns the store or
+/// keeps it alive, dropped when the case ends, and `store` is a function from `&fixture`
+/// to `&store`.
+#[macro_export]
+macro_rules! repository_contract {
+    // Run in test builds and type-checked in every other (doc examples included).
+    (@tests ($fresh:expr, $store:expr) $($case:ident)*) => {$(
+        #[cfg_attr(test, test)]
+        #[allow(dead_code)]
+        fn $case() {
+            let fixture = $fresh;
+            $crate::contract::$case(($store)(&fixture));
+        }
+    )*};
+    (@names $($case:ident)*) => {
+        [$(stringify!($case)),*]
+    };
+    // The one list of cases, passed on to the arm named by `$how`.
+    (@each $($how:tt)*) => {
+        $crate::repository_contract! { $($how)*
+            user_round_trips_and_is_found_case_insensitively
+            unknown_users_are_none
+            email_taken_case_insensitively
+            username_taken_case_insensitively
+            users_without_username_coexist
+            duplicate_user_id_is_a_store_error
+            replace_password_hash_updates_existing_users_only
+            profile_json_round_trips
+            timestamps_round_trip_exactly
+            session_round_trips
+            session_create_is_atomic
+            rotate_spends_the_token_and_stores_the_successor
+            rotate_unknown_token
+            rotate_replay_is_refused_and_revokes_the_session
+            rotate_on_revoked_session_changes_nothing
+            rotate_on_expired_session
+            end_by_refresh_token_revokes_the_session
+            end_by_refresh_token_unknown_token
+            end_by_refresh_token_with_used_token_revokes_for_reuse
+            end_by_refresh_token_on_inactive_session_changes_nothing
+            revoke_is_idempotent_and_keeps_the_first_reason
+            revoke_all_for_user_counts_active_sessions_only
+            reset_token_is_found_while_valid
+            new_reset_token_invalidates_older_ones
+            expiry_is_exact_to_the_microsecond
+            complete_reset_changes_the_password_and_ends_sessions
+            complete_reset_refuses_invalid_tokens
+            concurrent_rotations_exactly_one_wins
+            concurrent_registrations_exactly_one_wins
+            concurrent_resets_exactly_one_wins
+        }
+    };
+    ($fresh:expr, $store:expr $(,)?) => {
+        $crate::repository_contract!(@each @tests ($fresh, $store));
+    };
+    ($fresh:expr $(,)?) => {
+        $crate::repository_contract!($fresh, ::core::convert::identity);
+    };
+}
+
+/// Threads released together in each concurrency case.
+pub const THREADS: usize = 8;
+/// Races per concurrency case: one race may not overlap the threads' transactions.
+const ROUNDS: usize = 10;
+
+fn now() -> DateTime<Utc> {
+    SystemClock.now()
+}
+
+fn micros(n: i64) -> TimeDelta {
+    TimeDelta::microseconds(n)
+}
+
+fn hours(n: i64) -> TimeDelta {
+    TimeDelta::hours(n)
+}
+
+fn session<S: SessionRepository + ?Sized>(store: &S, id: SessionId) -> Session {
+    store.find(id).unwrap().expect("session is stored")
+}
+
+fn user<S: UserRepository + ?Sized>(store: &S, id: UserId) -> User {
+    store.find_by_id(id).unwrap().expect("user is stored")
+}
+
+/// Runs `f(store, i)` on [`THREADS`] threads released together; their results in
+/// thread order.
+fn race<S, T>(store: &S, f: impl Fn(&S, usize) -> T + Sync) -> Vec<T>
+where
+    S: Repositories + ?Sized,
+    T: Send,
+{
+    let barrier = Barrier::new(THREADS);
+    thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|i| {
+                let (barrier, f) = (&barrier, &f);
+                scope.spawn(move || {
+                    barrier.wait();
+                    f(store, i)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+/// The index of the one `Ok` among `results`; fails unless there is exactly one.
+fn sole_winner<T: std::fmt::Debug, E: std::fmt::Debug>(results: &[Result<T, E>]) -> usize {
+    let winners: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    winners[0]
+}
+
+/// A stored user reads back equal, by id, by email and by username, both matched ignoring
+/// case; the username is kept as written.
+pub fn user_round_trips_and_is_found_case_insensitively<S: Repositories + ?Sized>(store: &S) {
+    let mut ada = new_user("ada@example.com", Some("Ada_Lovelace"));
+    ada.bio = Some(Bio::parse("Wrote the first program.").unwrap());
+    ada.email_verified = true;
+    ada.must_change_password = true;
+    ada.profile.set("language", json!("en"));
+    UserRepository::create(store, &ada).unwrap();
+
+    assert_eq!(store.find_by_id(ada.id).unwrap(), Some(ada.clone()));
+    let email = Email::parse("ADA@Example.COM").unwrap();
+    assert_eq!(store.find_by_email(&email).unwrap(), Some(ada.clone()));
+    let username = Username::parse("ada_LOVELACE").unwrap();
+    assert_eq!(
+        store.find_by_username(&username).unwrap(),
+        Some(ada.clone())
+    );
+    // Kept as written.
+    assert_eq!(
+        user(store, ada.id).username.unwrap().as_str(),
+        "Ada_Lovelace"
+    );
+}
+
+/// Lookups that match no user are `Ok(None)`.
+pub fn unknown_users_are_none<S: Repositories + ?Sized>(store: &S) {
+    stored_user(store, "ada@example.com");
+    assert_eq!(store.find_by_id(UserId::generate(now())).unwrap(), None);
+    let email = Email::parse("grace@example.com").unwrap();
+    assert_eq!(store.find_by_email(&email).unwrap(), None);
+    let username = Username::parse("grace").unwrap();
+    assert_eq!(store.find_by_username(&username).unwrap(), None);
+}
+
+/// A second user with the same email in other case is [`CreateUserError::EmailTaken`],
+/// and is not stored.
+pub fn email_taken_case_insensitively<S: Repositories + ?Sized>(store: &S) {
+    let ada = new_user("ada@example.com", Some("ada"));
+    UserRepository::create(store, &ada).unwrap();
+    let again = new_user("ADA@EXAMPLE.com", Some("someone_else"));
+    assert!(matches!(
+        UserRepository::create(store, &again),
+        Err(CreateUserError::EmailTaken)
+    ));
+    assert_eq!(store.find_by_id(again.id).unwrap(), None);
+    assert_eq!(user(store, ada.id), ada);
+}
+
+/// A second user with the same username in other case is
+/// [`CreateUserError::UsernameTaken`], and is not stored.
+pub fn username_taken_case_insensitively<S: Repositories + ?Sized>(store: &S) {
+    UserRepository::create(store, &new_user("ada@example.com", Some("Ada"))).unwrap();
+    let again = new_user("other@example.com", Some("aDA"));
+    assert!(matches!(
+        UserRepository::create(store, &again),
+        Err(CreateUserError::UsernameTaken)
+    ));
+    assert_eq!(store.find_by_id(again.id).unwrap(), None);
+}
+
+/// Any number of users may have no username.
+pub fn users_without_username_coexist<S: Repositories + ?Sized>(store: &S) {
+    let first = stored_user(store, "one@example.com");
+    let second = stored_user(store, "two@example.com");
+    assert_eq!(user(store, first.id).username, None);
+    assert_eq!(user(store, second.id).username, None);
+}
+
+/// A second user with a stored id is [`CreateUserError::Store`].
+pub fn duplicate_user_id_is_a_store_error<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let mut clash = new_user("grace@example.com", Some("grace"));
+    clash.id = ada.id;
+    assert!(matches!(
+        UserRepository::create(store, &clash),
+        Err(CreateUserError::Store(_))
+    ));
+}
+
+/// [`UserRepository::replace_password_hash`] sets the hash and `updated_at` but keeps
+/// `password_changed_at`; for an unknown user it is `Ok(false)`.
+pub fn replace_password_hash_updates_existing_users_only<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let later = ada.updated_at + hours(1);
+    let rehashed = PasswordHash::new("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$bmV3".into());
+
+    assert!(
+        store
+            .replace_password_hash(ada.id, &rehashed, later)
+            .unwrap()
+    );
+    let stored = user(store, ada.id);
+    assert_eq!(stored.password_hash, rehashed);
+    assert_eq!(stored.password_changed_at, ada.password_changed_at);
+    assert_eq!(stored.updated_at, later);
+
+    assert!(
+        !store
+            .replace_password_hash(UserId::generate(later), &rehashed, later)
+            .unwrap()
+    );
+}
+
+/// A profile reads back equal: nested values, Unicode, escapes, large integers, empty.
+pub fn profile_json_round_trips<S: Repositories + ?Sized>(store: &S) {
+    let serde_json::Value::Object(map) = json!({
+        "avatar": "https://example.com/a.png",
+        "language": "français ✓ 日本語",
+        "units": {"distance": "km", "nested": [1, 2.5, -3, null, true, {"deep": "er"}]},
+        "count": 9_007_199_254_740_991_i64,
+        "empty": {},
+        "quote": "\"'\\\n",
+    }) else {
+        unreachable!()
+    };
+    let mut ada = new_user("ada@example.com", None);
+    ada.profile = Profile::from_map(map);
+    UserRepository::create(store, &ada).unwrap();
+    assert_eq!(user(store, ada.id).profile, ada.profile);
+
+    let plain = stored_user(store, "plain@example.com");
+    assert_eq!(user(store, plain.id).profile, Profile::default());
+}
+
+/// Instants read back equal to the microsecond, whole seconds, distant past and future
+/// included, for users, sessions and reset tokens.
+pub fn timestamps_round_trip_exactly<S: Repositories + ?Sized>(store: &S) {
+    let base = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+    let mut ada = new_user("ada@example.com", None);
+    ada.password_changed_at = base + micros(123_456);
+    ada.created_at = base; // whole second
+    ada.updated_at = base + micros(999_999);
+    UserRepository::create(store, &ada).unwrap();
+    assert_eq!(user(store, ada.id), ada);
+
+    let stored = Session {
+        id: SessionId::generate(base),
+        user_id: ada.id,
+        created_at: base + micros(1),
+        expires_at: base + hours(24 * 400) + micros(10),
+        last_refreshed_at: Some(base + micros(500_000)),
+        revoked_at: Some(base + hours(1) + micros(7)),
+        revocation_reason: Some(RevocationReason::Logout),
+    };
+    SessionRepository::create(store, &stored, &token_for(stored.id, base)).unwrap();
+    assert_eq!(session(store, stored.id), stored);
+
+    let reset = reset_record(
+        &ada,
+        "s",
+        base - hours(24 * 365 * 30) + micros(42),
+        hours(24 * 365 * 60),
+    );
+    ResetTokenRepository::create(store, &reset).unwrap();
+    assert_eq!(
+        store.find_valid(&reset.token_hash, now()).unwrap(),
+        Some(reset)
+    );
+}
+
+/// A stored session reads back equal; an unknown id is `Ok(None)`.
+pub fn session_round_trips<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let (stored, _) = stored_session(store, &ada, now(), hours(24));
+    assert_eq!(store.find(stored.id).unwrap(), Some(stored));
+    assert_eq!(store.find(SessionId::generate(now())).unwrap(), None);
+}
+
+/// A session whose first token cannot be stored (its `jti` is taken) is not stored
+/// either.
+pub fn session_create_is_atomic<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let (_, first) = stored_session(store, &ada, now(), hours(24));
+
+    // A second session whose first token reuses a stored jti: neither row may stay.
+    let mut second = session(store, first.session_id);
+    second.id = SessionId::generate(now());
+    let clashing = RefreshTokenRecord {
+        session_id: second.id,
+        ..first.clone()
+    };
+    assert!(SessionRepository::create(store, &second, &clashing).is_err());
+    assert_eq!(store.find(second.id).unwrap(), None);
+}
+
+/// Rotation sets `last_refreshed_at`, and the successor rotates in turn; presenting a
+/// spent token is a replay that ends the whole family.
+pub fn rotate_spends_the_token_and_stores_the_successor<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, first) = stored_session(store, &ada, created, hours(24));
+
+    let t1 = created + micros(1_500_001);
+    let second = token_for(stored.id, t1);
+    store.rotate(first.id, &second, t1).unwrap();
+    assert_eq!(session(store, stored.id).last_refreshed_at, Some(t1));
+
+    // The successor works in turn.
+    let t2 = t1 + hours(1);
+    let third = token_for(stored.id, t2);
+    store.rotate(second.id, &third, t2).unwrap();
+    assert_eq!(session(store, stored.id).last_refreshed_at, Some(t2));
+    // A spent token presented again is a replay: the whole family dies with it.
+    assert!(matches!(
+        store.rotate(first.id, &token_for(stored.id, t2), t2),
+        Err(RotateError::AlreadyUsed { session }) if session == stored.id
+    ));
+    assert!(matches!(
+        store.rotate(third.id, &token_for(stored.id, t2), t2),
+        Err(RotateError::SessionInactive)
+    ));
+}
+
+/// Rotating a `jti` that was never stored is [`RotateError::UnknownToken`].
+pub fn rotate_unknown_token<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let (stored, _) = stored_session(store, &ada, now(), hours(24));
+    let unknown = TokenId::generate(now());
+    assert!(matches!(
+        store.rotate(unknown, &token_for(stored.id, now()), now()),
+        Err(RotateError::UnknownToken)
+    ));
+}
+
+/// A replay is [`RotateError::AlreadyUsed`]; it revokes the session for
+/// [`RevocationReason::RefreshReuse`] at once, later replays keep that revocation, and
+/// the refused successor is not stored.
+pub fn rotate_replay_is_refused_and_revokes_the_session<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, first) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+    store
+        .rotate(first.id, &token_for(stored.id, t1), t1)
+        .unwrap();
+
+    let t2 = t1 + hours(1);
+    let replayed_successor = token_for(stored.id, t2);
+    assert!(matches!(
+        store.rotate(first.id, &replayed_successor, t2),
+        Err(RotateError::AlreadyUsed { session }) if session == stored.id
+    ));
+    let after = session(store, stored.id);
+    assert_eq!(after.last_refreshed_at, Some(t1));
+    // The replay revoked the whole family, in the same transaction.
+    assert_eq!(after.revoked_at, Some(t2));
+    assert_eq!(
+        after.revocation_reason,
+        Some(RevocationReason::RefreshReuse)
+    );
+    // A later replay is still a replay, and keeps the first revocation.
+    let t3 = t2 + hours(1);
+    assert!(matches!(
+        store.rotate(first.id, &token_for(stored.id, t3), t3),
+        Err(RotateError::AlreadyUsed { .. })
+    ));
+    assert_eq!(session(store, stored.id).revoked_at, Some(t2));
+    // The refused successor was not stored.
+    assert!(matches!(
+        store.rotate(replayed_successor.id, &token_for(stored.id, t2), t2),
+        Err(RotateError::UnknownToken)
+    ));
+}
+
+/// Rotating on a revoked session is [`RotateError::SessionInactive`] and spends nothing;
+/// a spent token is still a replay there, and keeps the first revocation's reason.
+pub fn rotate_on_revoked_session_changes_nothing<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, first) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+    store
+        .revoke(stored.id, RevocationReason::Logout, t1)
+        .unwrap();
+    let revoked = session(store, stored.id);
+
+    let successor = token_for(stored.id, t1);
+    assert!(matches!(
+        store.rotate(first.id, &successor, t1),
+        Err(RotateError::SessionInactive)
+    ));
+    assert!(matches!(
+        store.rotate(successor.id, &token_for(stored.id, t1), t1),
+        Err(RotateError::UnknownToken)
+    ));
+    // The token was not spent: presented again, it is refused alike, not as a replay.
+    assert!(matches!(
+        store.rotate(first.id, &successor, t1),
+        Err(RotateError::SessionInactive)
+    ));
+    assert_eq!(session(store, stored.id), revoked);
+
+    // A spent token is a replay even once the session is revoked, and the replay
+    // keeps the first revocation's reason.
+    let (other, other_first) = stored_session(store, &ada, created, hours(24));
+    store
+        .rotate(other_first.id, &token_for(other.id, t1), t1)
+        .unwrap();
+    store
+        .revoke(other.id, RevocationReason::Logout, t1)
+        .unwrap();
+    assert!(matches!(
+        store.rotate(other_first.id, &token_for(other.id, t1), t1),
+        Err(RotateError::AlreadyUsed { .. })
+    ));
+    assert_eq!(
+        session(store, other.id).revocation_reason,
+        Some(RevocationReason::Logout)
+    );
+}
+
+/// A session is inactive from its `expires_at` on, exactly: rotating then is
+/// [`RotateError::SessionInactive`] and changes nothing; a microsecond earlier it works.
+pub fn rotate_on_expired_session<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let (stored, first) = stored_session(store, &ada, now(), hours(2));
+
+    let at_expiry = stored.expires_at;
+    assert!(matches!(
+        store.rotate(first.id, &token_for(stored.id, at_expiry), at_expiry),
+        Err(RotateError::SessionInactive)
+    ));
+    assert_eq!(session(store, stored.id).last_refreshed_at, None);
+    let just_before = stored.expires_at - micros(1);
+    store
+        .rotate(first.id, &token_for(stored.id, just_before), just_before)
+        .unwrap();
+}
+
+/// Logout by refresh token revokes its session with the reason given and returns its id.
+pub fn end_by_refresh_token_revokes_the_session<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, first) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+
+    assert_eq!(
+        store
+            .end_by_refresh_token(first.id, RevocationReason::Logout, t1)
+            .unwrap(),
+        stored.id
+    );
+    let ended = session(store, stored.id);
+    assert_eq!(ended.revoked_at, Some(t1));
+    assert_eq!(ended.revocation_reason, Some(RevocationReason::Logout));
+}
+
+/// Logout with an unknown `jti` is [`EndSessionError::UnknownToken`].
+pub fn end_by_refresh_token_unknown_token<S: Repositories + ?Sized>(store: &S) {
+    assert!(matches!(
+        store.end_by_refresh_token(TokenId::generate(now()), RevocationReason::Logout, now()),
+        Err(EndSessionError::UnknownToken)
+    ));
+}
+
+/// Logout with a spent token is [`EndSessionError::AlreadyUsed`] and revokes the session
+/// for [`RevocationReason::RefreshReuse`].
+pub fn end_by_refresh_token_with_used_token_revokes_for_reuse<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, first) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+    store
+        .rotate(first.id, &token_for(stored.id, t1), t1)
+        .unwrap();
+
+    let t2 = t1 + hours(1);
+    assert!(matches!(
+        store.end_by_refresh_token(first.id, RevocationReason::Logout, t2),
+        Err(EndSessionError::AlreadyUsed)
+    ));
+    let ended = session(store, stored.id);
+    assert_eq!(ended.revoked_at, Some(t2));
+    assert_eq!(
+        ended.revocation_reason,
+        Some(RevocationReason::RefreshReuse)
+    );
+}
+
+/// Logout on a revoked or expired session is [`EndSessionError::SessionInactive`] and
+/// changes nothing.
+pub fn end_by_refresh_token_on_inactive_session_changes_nothing<S: Repositories + ?Sized>(
+    store: &S,
+) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+
+    let (revoked, revoked_token) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+    store
+        .revoke(revoked.id, RevocationReason::PasswordReset, t1)
+        .unwrap();
+    assert!(matches!(
+        store.end_by_refresh_token(revoked_token.id, RevocationReason::Logout, t1 + hours(1)),
+        Err(EndSessionError::SessionInactive)
+    ));
+    let still = session(store, revoked.id);
+    assert_eq!(still.revoked_at, Some(t1));
+    assert_eq!(
+        still.revocation_reason,
+        Some(RevocationReason::PasswordReset)
+    );
+
+    let (expired, expired_token) = stored_session(store, &ada, created, hours(2));
+    assert!(matches!(
+        store.end_by_refresh_token(
+            expired_token.id,
+            RevocationReason::Logout,
+            expired.expires_at
+        ),
+        Err(EndSessionError::SessionInactive)
+    ));
+    assert_eq!(session(store, expired.id), expired);
+}
+
+/// Revoking twice keeps the first time and reason; revoking an unknown id is `Ok`.
+pub fn revoke_is_idempotent_and_keeps_the_first_reason<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, _) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+
+    store
+        .revoke(stored.id, RevocationReason::Logout, t1)
+        .unwrap();
+    store
+        .revoke(stored.id, RevocationReason::RefreshReuse, t1 + hours(1))
+        .unwrap();
+    let revoked = session(store, stored.id);
+    assert_eq!(revoked.revoked_at, Some(t1));
+    assert_eq!(revoked.revocation_reason, Some(RevocationReason::Logout));
+
+    store
+        .revoke(SessionId::generate(t1), RevocationReason::Logout, t1)
+        .unwrap();
+}
+
+/// [`SessionRepository::revoke_all_for_user`] revokes and counts the user's active
+/// sessions only: revoked, expired and other users' sessions stay as they were.
+pub fn revoke_all_for_user_counts_active_sessions_only<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let grace = stored_user(store, "grace@example.com");
+    let created = now();
+    let active: Vec<Session> = (0..3)
+        .map(|_| stored_session(store, &ada, created, hours(24)).0)
+        .collect();
+    let (revoked, _) = stored_session(store, &ada, created, hours(24));
+    store
+        .revoke(revoked.id, RevocationReason::Logout, created)
+        .unwrap();
+    let (expired, _) = stored_session(store, &ada, created, hours(1));
+    let (other, _) = stored_session(store, &grace, created, hours(24));
+
+    let t1 = created + hours(2);
+    assert_eq!(
+        store
+            .revoke_all_for_user(ada.id, RevocationReason::PasswordReset, t1)
+            .unwrap(),
+        3
+    );
+    for id in active.iter().map(|s| s.id) {
+        let ended = session(store, id);
+        assert_eq!(ended.revoked_at, Some(t1));
+        assert_eq!(
+            ended.revocation_reason,
+            Some(RevocationReason::PasswordReset)
+        );
+    }
+    assert_eq!(
+        session(store, revoked.id).revocation_reason,
+        Some(RevocationReason::Logout)
+    );
+    assert_eq!(session(store, expired.id), expired);
+    assert_eq!(session(store, other.id), other);
+    assert_eq!(
+        store
+            .revoke_all_for_user(ada.id, RevocationReason::PasswordReset, t1)
+            .unwrap(),
+        0
+    );
+}
+
+/// A reset token is found until it expires or is used, and only by its hash.
+pub fn reset_token_is_found_while_valid<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let record = reset_record(&ada, "secret", created, hours(1));
+    ResetTokenRepository::create(store, &record).unwrap();
+
+    assert_eq!(
+        store.find_valid(&record.token_hash, created).unwrap(),
+        Some(record.clone())
+    );
+    let unknown = ResetTokenHash::of(&ResetSecret::from_presented("other"));
+    assert_eq!(store.find_valid(&unknown, created).unwrap(), None);
+    assert_eq!(
+        store
+            .find_valid(&record.token_hash, record.expires_at)
+            .unwrap(),
+        None
+    );
+
+    store
+        .complete_reset(&record.token_hash, &ada.password_hash, created)
+        .unwrap();
+    assert_eq!(store.find_valid(&record.token_hash, created).unwrap(), None);
+}
+
+/// A new reset token retires the user's older ones, not other users'.
+pub fn new_reset_token_invalidates_older_ones<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let grace = stored_user(store, "grace@example.com");
+    let created = now();
+    let older = reset_record(&ada, "older", created, hours(1));
+    let graces = reset_record(&grace, "grace's", created, hours(1));
+    ResetTokenRepository::create(store, &older).unwrap();
+    ResetTokenRepository::create(store, &graces).unwrap();
+
+    let newer = reset_record(&ada, "newer", created + micros(1), hours(1));
+    ResetTokenRepository::create(store, &newer).unwrap();
+    assert_eq!(store.find_valid(&older.token_hash, created).unwrap(), None);
+    assert!(matches!(
+        store.complete_reset(&older.token_hash, &ada.password_hash, created),
+        Err(CompleteResetError::InvalidToken)
+    ));
+    assert_eq!(
+        store.find_valid(&newer.token_hash, created).unwrap(),
+        Some(newer)
+    );
+    assert_eq!(
+        store.find_valid(&graces.token_hash, created).unwrap(),
+        Some(graces)
+    );
+}
+
+/// A reset token is valid strictly before its `expires_at`, to the microsecond.
+pub fn expiry_is_exact_to_the_microsecond<S: Repositories + ?Sized>(store: &S) {
+    // SQLite compares instants as text: whole seconds and fractions must still order.
+    let ada = stored_user(store, "ada@example.com");
+    let second = DateTime::from_timestamp(2_000_000_000, 0).unwrap();
+    for expires_at in [
+        second,
+        second + micros(1),
+        second + micros(500_000),
+        second - micros(1),
+    ] {
+        let record = ResetTokenRecord {
+            expires_at,
+            ..reset_record(&ada, &expires_at.to_rfc3339(), second - hours(1), hours(0))
+        };
+        ResetTokenRepository::create(store, &record).unwrap();
+        for now in [
+            second - micros(1),
+            second,
+            second + micros(1),
+            second + micros(500_000),
+        ] {
+            assert_eq!(
+                store.find_valid(&record.token_hash, now).unwrap().is_some(),
+                now < expires_at,
+                "expires {expires_at}, now {now}"
+            );
+        }
+    }
+}
+
+/// A reset sets the hash and `password_changed_at`, clears `must_change_password`,
+/// revokes every session for [`RevocationReason::PasswordReset`] and spends the token.
+pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?Sized>(store: &S) {
+    let mut ada = new_user("ada@example.com", None);
+    ada.must_change_password = true;
+    UserRepository::create(store, &ada).unwrap();
+    let created = now();
+    let sessions: Vec<Session> = (0..2)
+        .map(|_| stored_session(store, &ada, created, hours(24)).0)
+        .collect();
+    let record = reset_record(&ada, "secret", created, hours(1));
+    ResetTokenRepository::create(store, &record).unwrap();
+
+    let t1 = created + micros(30_000_001);
+    let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
+    assert_eq!(
+        store
+            .complete_reset(&record.token_hash, &new_hash, t1)
+            .unwrap(),
+        ada.id
+    );
+    let reset = user(store, ada.id);
+    assert_eq!(reset.password_hash, new_hash);
+    assert_eq!(reset.password_changed_at, t1);
+    assert!(!reset.must_change_password);
+    for id in sessions.iter().map(|s| s.id) {
+        let ended = session(store, id);
+        assert_eq!(ended.revoked_at, Some(t1));
+        assert_eq!(
+            ended.revocation_reason,
+            Some(RevocationReason::PasswordReset)
+        );
+    }
+
+    let other = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$YWdhaW4".into());
+    assert!(matches!(
+        store.complete_reset(&record.token_hash, &other, t1),
+        Err(CompleteResetError::InvalidToken)
+    ));
+    assert_eq!(user(store, ada.id).password_hash, new_hash);
+}
+
+/// A reset with an unknown or expired token is [`CompleteResetError::InvalidToken`] and
+/// changes nothing.
+pub fn complete_reset_refuses_invalid_tokens<S: Repositories + ?Sized>(store: &S) {
+    let mut ada = new_user("ada@example.com", None);
+    ada.must_change_password = true;
+    UserRepository::create(store, &ada).unwrap();
+    let created = now();
+    let (live, _) = stored_session(store, &ada, created, hours(24));
+    let record = reset_record(&ada, "secret", created, hours(1));
+    ResetTokenRepository::create(store, &record).unwrap();
+    let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
+
+    let unknown = ResetTokenHash::of(&ResetSecret::from_presented("unknown"));
+    assert!(matches!(
+        store.complete_reset(&unknown, &new_hash, created),
+        Err(CompleteResetError::InvalidToken)
+    ));
+    assert!(matches!(
+        store.complete_reset(&record.token_hash, &new_hash, record.expires_at),
+        Err(CompleteResetError::InvalidToken)
+    ));
+    // Nothing changed: the user, the session and the token are as they were.
+    assert_eq!(user(store, ada.id), ada);
+    assert_eq!(session(store, live.id), live);
+    assert_eq!(
+        store.find_valid(&record.token_hash, created).unwrap(),
+        Some(record)
+    );
+}
+
+/// Of threads rotating one token at once, exactly one wins and every other gets
+/// [`RotateError::AlreadyUsed`]; their replays end the session.
+pub fn concurrent_rotations_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    // Several rounds: one race may not overlap the threads' transactions.
+    for _ in 0..ROUNDS {
+        let created = now();
+        let (stored, first) = stored_session(store, &ada, created, hours(24));
+        let successors: Vec<RefreshTokenRecord> = (0..THREADS)
+            .map(|_| token_for(stored.id, created))
+            .collect();
+
+        let results = race(store, |store, i| {
+            store.rotate(first.id, &successors[i], created)
+        });
+        let winner = sole_winner(&results);
+        for result in &results {
+            assert!(
+                result.is_ok()
+                    || matches!(result, Err(RotateError::AlreadyUsed { session }) if *session == stored.id),
+                "{result:?}"
+            );
+        }
+        // The losers' replays revoked the family: the winner's successor is stored but
+        // its session is dead; the losers' successors were never stored.
+        let after = session(store, stored.id);
+        assert_eq!(
+            after.revocation_reason,
+            Some(RevocationReason::RefreshReuse)
+        );
+        for (i, successor) in successors.iter().enumerate() {
+            let outcome = store.rotate(successor.id, &token_for(stored.id, created), created);
+            if i == winner {
+                assert!(
+                    matches!(outcome, Err(RotateError::SessionInactive)),
+                    "{outcome:?}"
+                );
+            } else {
+                assert!(
+                    matches!(outcome, Err(RotateError::UnknownToken)),
+                    "{outcome:?}"
+                );
+            }
+        }
+    }
+}
+
+/// Of threads creating users with one email at once, exactly one wins and every other
+/// gets [`CreateUserError::EmailTaken`].
+pub fn concurrent_registrations_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
+    for round in 0..ROUNDS {
+        let email = format!("race{round}@example.com");
+        let results = race(store, |store, i| {
+            let user = new_user(&email, Some(&format!("racer{round}_{i}")));
+            UserRepository::create(store, &user).map(|()| user)
+        });
+        let winner = sole_winner(&results);
+        for result in &results {
+            assert!(
+                matches!(result, Ok(_) | Err(CreateUserError::EmailTaken)),
+                "{result:?}"
+            );
+        }
+        let email = Email::parse(&email).unwrap();
+        assert_eq!(
+            store.find_by_email(&email).unwrap().as_ref(),
+            results[winner].as_ref().ok()
+        );
+    }
+}
+
+/// Of threads completing one reset at once, exactly one wins and every other gets
+/// [`CompleteResetError::InvalidToken`]; the winner's hash is the one stored.
+pub fn concurrent_resets_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    for round in 0..ROUNDS {
+        let created = now();
+        let record = reset_record(&ada, &format!("secret{round}"), created, hours(1));
+        ResetTokenRepository::create(store, &record).unwrap();
+        let hashes: Vec<PasswordHash> = (0..THREADS)
+            .map(|i| {
+                PasswordHash::new(format!(
+                    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$r{round}t{i}"
+                ))
+            })
+            .collect();
+
+        let results = race(store, |store, i| {
+            store.complete_reset(&record.token_hash, &hashes[i], created)
+        });
+        let winner = sole_winner(&results);
+        for result in &results {
+            assert!(
+                matches!(result, Err(CompleteResetError::InvalidToken))
+                    || result.as_ref().is_ok_and(|id| *id == ada.id),
+                "{result:?}"
+            );
+        }
+        assert_eq!(user(store, ada.id).password_hash, hashes[winner]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every public function of this file is a case, and the macro runs each.
+    #[test]
+    fn the_macro_lists_every_case() {
+        let mut defined: Vec<&str> = include_str!("contract.rs")
+            .lines()
+            .filter_map(|line| line.strip_prefix("pub fn "))
+            .filter_map(|rest| rest.split(['<', '(']).next())
+            .collect();
+        let mut listed = crate::repository_contract!(@each @names);
+        defined.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(defined, listed);
+    }
+}

@@ -1,0 +1,22 @@
+//! The Diesel adapter's tests, in one binary: the domain's repository contract on
+//! PostgreSQL and SQLite (`contract`), what only a SQL store has (`sql`), and
+//! connecting (`connect`). Every test gets a database of its own.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod connect;
+mod sql;
+
+/// `portcullis_domain::contract`, one test per case and backend.
+mod contract {
+    mod postgres {
+        use portcullis_persistence::testing::TestDatabase;
+
+        portcullis_domain::repository_contract!(TestDatabase::postgres(), TestDatabase::database);
+    }
+
+    mod sqlite {
+        use portcullis_persistence::testing::TestDatabase;
+
+        portcullis_domain::repository_contract!(TestDatabase::sqlite(), TestDatabase::database);
+    }
+}

@@ -1,0 +1,149 @@
+//! What only a SQL store has, beyond the domain's repository contract: migrations, the
+//! server's secrets, rows the ports cannot write, foreign keys. `postgres::*` and
+//! `sqlite::*` run each test on a database of that backend.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use chrono::TimeDelta;
+use portcullis_domain::contract::fixtures::{reset_record, stored_session, stored_user, token_for};
+use portcullis_domain::{
+    Clock, Email, ResetTokenRepository, RotateError, SessionRepository, SystemClock, UserId,
+    UserRepository,
+};
+use portcullis_persistence::Database;
+use portcullis_persistence::testing::TestDatabase;
+
+/// Generates `postgres::<test>` and `sqlite::<test>` for each test.
+macro_rules! on_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&portcullis_persistence::testing::TestDatabase::postgres());
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&portcullis_persistence::testing::TestDatabase::sqlite());
+                }
+            )*
+        }
+    };
+}
+
+on_each_backend!(
+    ping_answers,
+    unparsable_rows_are_store_errors,
+    secrets_are_created_once,
+    migrations_revert_and_reapply,
+    concurrent_migrations_take_turns,
+    deleting_a_user_cascades,
+);
+
+fn ping_answers(t: &TestDatabase) {
+    t.database().ping().unwrap();
+}
+
+fn unparsable_rows_are_store_errors(t: &TestDatabase) {
+    let db = t.database();
+    let ada = stored_user(db, "ada@example.com");
+    let (stored, _) = stored_session(db, &ada, SystemClock.now(), TimeDelta::hours(1));
+
+    t.execute(&format!(
+        "UPDATE users SET email = 'not-an-email' WHERE id = '{}'",
+        ada.id
+    ));
+    assert!(db.find_by_id(ada.id).is_err());
+
+    t.execute(&format!(
+        "UPDATE sessions SET revoked_at = created_at, revocation_reason = 'bogus' WHERE id = '{}'",
+        stored.id
+    ));
+    assert!(db.find(stored.id).is_err());
+}
+
+fn secrets_are_created_once(t: &TestDatabase) {
+    let db = t.database();
+    let bytes = vec![0u8, 1, 0xff, 0x7f, 0, 42];
+    let first = db.load_or_create_secret("jwt", || bytes.clone()).unwrap();
+    assert_eq!(first, bytes);
+
+    let mut generated_again = false;
+    let second = db
+        .load_or_create_secret("jwt", || {
+            generated_again = true;
+            vec![9; 32]
+        })
+        .unwrap();
+    assert_eq!(second, bytes);
+    assert!(!generated_again);
+
+    let other = db.load_or_create_secret("other", || vec![7; 64]).unwrap();
+    assert_eq!(other, vec![7; 64]);
+}
+
+fn migrations_revert_and_reapply(t: &TestDatabase) {
+    let db = t.database();
+    stored_user(db, "ada@example.com");
+    db.revert_all_migrations().unwrap();
+    assert!(
+        db.find_by_id(UserId::generate(SystemClock.now())).is_err(),
+        "tables are gone"
+    );
+    db.run_migrations().unwrap();
+    db.run_migrations().unwrap();
+    let email = Email::parse("ada@example.com").unwrap();
+    assert_eq!(db.find_by_email(&email).unwrap(), None);
+    stored_user(db, "ada@example.com");
+}
+
+fn concurrent_migrations_take_turns(t: &TestDatabase) {
+    t.database().revert_all_migrations().unwrap();
+    // Separate pools, as separate server processes would have.
+    let barrier = Arc::new(Barrier::new(4));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let db = Database::connect(t.url(), 2).unwrap();
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                db.run_migrations()
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap().unwrap();
+    }
+    stored_user(t.database(), "ada@example.com");
+}
+
+fn deleting_a_user_cascades(t: &TestDatabase) {
+    let db = t.database();
+    let ada = stored_user(db, "ada@example.com");
+    let grace = stored_user(db, "grace@example.com");
+    let created = SystemClock.now();
+    let (ended, token) = stored_session(db, &ada, created, TimeDelta::hours(24));
+    stored_session(db, &grace, created, TimeDelta::hours(24));
+    let record = reset_record(&ada, "secret", created, TimeDelta::hours(1));
+    ResetTokenRepository::create(db, &record).unwrap();
+
+    assert_eq!(
+        t.execute(&format!("DELETE FROM users WHERE id = '{}'", ada.id)),
+        1
+    );
+    assert_eq!(db.find(ended.id).unwrap(), None);
+    assert!(matches!(
+        db.rotate(token.id, &token_for(ended.id, created), created),
+        Err(RotateError::UnknownToken)
+    ));
+    assert_eq!(db.find_valid(&record.token_hash, created).unwrap(), None);
+    // Grace's session and its token are all that is left.
+    assert_eq!(t.execute("DELETE FROM refresh_tokens"), 1);
+    assert_eq!(t.execute("DELETE FROM sessions"), 1);
+    assert_eq!(t.execute("DELETE FROM password_reset_tokens"), 0);
+}
