@@ -93,13 +93,14 @@ impl PasswordPolicy {
     pub fn check(
         &self,
         password: &Password,
-        email: &Email,
+        email: Option<&Email>,
         username: Option<&Username>,
     ) -> Result<(), PolicyViolation> {
         self.check_length(password)?;
         let candidate = password.expose().to_lowercase();
+        let matches_email = email.is_some_and(|e| e.as_str() == candidate);
         let matches_username = username.is_some_and(|u| u.as_str().to_lowercase() == candidate);
-        if candidate == email.as_str() || matches_username {
+        if matches_email || matches_username {
             return Err(PolicyViolation::MatchesIdentity);
         }
         Ok(())
@@ -134,7 +135,7 @@ mod tests {
         let policy = PasswordPolicy::default();
         assert!(
             policy
-                .check(&Password::new("aaaaaaaa"), &email(), None)
+                .check(&Password::new("aaaaaaaa"), Some(&email()), None)
                 .is_ok()
         );
     }
@@ -144,11 +145,15 @@ mod tests {
         let policy = PasswordPolicy::default();
         let username = Username::parse("adalovelace").unwrap();
         assert_eq!(
-            policy.check(&Password::new("ADA@example.com"), &email(), None),
+            policy.check(&Password::new("ADA@example.com"), Some(&email()), None),
             Err(PolicyViolation::MatchesIdentity)
         );
         assert_eq!(
-            policy.check(&Password::new("AdaLovelace"), &email(), Some(&username)),
+            policy.check(
+                &Password::new("AdaLovelace"),
+                Some(&email()),
+                Some(&username)
+            ),
             Err(PolicyViolation::MatchesIdentity)
         );
     }

@@ -78,6 +78,7 @@ macro_rules! repository_contract {
             email_taken_case_insensitively
             username_taken_case_insensitively
             users_without_username_coexist
+            users_without_email_coexist
             duplicate_user_id_is_a_store_error
             replace_password_hash_updates_existing_users_only
             profile_json_round_trips
@@ -234,6 +235,31 @@ pub fn users_without_username_coexist<S: Repositories + ?Sized>(store: &S) {
     let second = stored_user(store, "two@example.com");
     assert_eq!(user(store, first.id).username, None);
     assert_eq!(user(store, second.id).username, None);
+}
+
+/// Any number of users may have no email; none is found by email, and a username
+/// stays unique among them.
+pub fn users_without_email_coexist<S: Repositories + ?Sized>(store: &S) {
+    let mut first = new_user("one@example.com", Some("one"));
+    first.email = None;
+    let mut second = new_user("two@example.com", Some("two"));
+    second.email = None;
+    UserRepository::create(store, &first).expect("a user without email is stored");
+    UserRepository::create(store, &second).expect("a second one too");
+    assert_eq!(user(store, first.id), first);
+    assert_eq!(user(store, second.id).email, None);
+    let with_email = stored_user(store, "three@example.com");
+    let email = Email::parse("three@example.com").expect("a valid email");
+    assert_eq!(
+        store.find_by_email(&email).expect("lookup").map(|u| u.id),
+        Some(with_email.id)
+    );
+    let mut clash = new_user("four@example.com", Some("ONE"));
+    clash.email = None;
+    assert!(matches!(
+        UserRepository::create(store, &clash),
+        Err(CreateUserError::UsernameTaken)
+    ));
 }
 
 /// A second user with a stored id is [`CreateUserError::Store`].

@@ -59,8 +59,9 @@ pub struct Registration<'a> {
     pub name: &'a str,
     /// A biography, if the form has one (see [`Bio`]).
     pub bio: Option<&'a str>,
-    /// The email address, as typed (see [`Email`]).
-    pub email: &'a str,
+    /// The email address, as typed (see [`Email`]), if the form has one. A form
+    /// without one must have a username.
+    pub email: Option<&'a str>,
     /// A username, if the form has one (see [`Username`]).
     pub username: Option<&'a str>,
     /// The password; checked against the policy.
@@ -166,14 +167,21 @@ impl AuthService {
         form: Registration<'_>,
         options: &IssueOptions,
     ) -> Result<Authenticated, RegisterError> {
-        let fields = self
+        let new = self
             .parse_registration(form)
             .map_err(RegisterError::Invalid)?;
         // Saves an argon2 run for the common case; the unique index decides under a race.
-        if self.ports.users.find_by_email(&fields.email)?.is_some() {
+        if let Some(email) = &new.email
+            && self.ports.users.find_by_email(email)?.is_some()
+        {
             return Err(RegisterError::EmailTaken);
         }
-        let user = self.insert_user(fields.user, form.password)?;
+        if let Some(username) = &new.username
+            && self.ports.users.find_by_username(username)?.is_some()
+        {
+            return Err(RegisterError::UsernameTaken);
+        }
+        let user = self.insert_user(new, form.password)?;
         let now = self.now();
         let (session_id, tokens) = self.start_session(&user, options, now)?;
         Ok(Authenticated {
@@ -188,7 +196,7 @@ impl AuthService {
     pub fn create_user(&self, new: NewUser, password: &Password) -> Result<User, RegisterError> {
         self.config
             .password_policy
-            .check(password, &new.email, new.username.as_ref())
+            .check(password, new.email.as_ref(), new.username.as_ref())
             .map_err(|v| {
                 RegisterError::Invalid(ValidationErrors::single("password", v.to_string()))
             })?;
@@ -416,7 +424,7 @@ impl AuthService {
             .find_by_id(record.user_id)?
             .ok_or(ResetPasswordError::InvalidToken)?;
         policy
-            .check(new_password, &user.email, user.username.as_ref())
+            .check(new_password, user.email.as_ref(), user.username.as_ref())
             .map_err(invalid)?;
         let new_hash = self.ports.hasher.hash(new_password)?;
         match self
@@ -430,10 +438,7 @@ impl AuthService {
         }
     }
 
-    fn parse_registration(
-        &self,
-        form: Registration<'_>,
-    ) -> Result<ParsedRegistration, ValidationErrors> {
+    fn parse_registration(&self, form: Registration<'_>) -> Result<NewUser, ValidationErrors> {
         let mut errors = Vec::new();
         let mut field = |name: &'static str, message: String| {
             errors.push(FieldError {
@@ -451,9 +456,17 @@ impl AuthService {
                 .ok(),
             None => Some(None),
         };
-        let email = Email::parse(form.email)
-            .map_err(|e| field("email", e.to_string()))
-            .ok();
+        let email = match form.email {
+            Some(text) => Email::parse(text)
+                .map(Some)
+                .map_err(|e| field("email", e.to_string()))
+                .ok(),
+            None if form.username.is_none() => {
+                field("email", "An email or a username is required".into());
+                None
+            }
+            None => Some(None),
+        };
         let username = match form.username {
             Some(text) => Username::parse(text)
                 .map(Some)
@@ -463,7 +476,9 @@ impl AuthService {
         };
         let policy = &self.config.password_policy;
         let password_check = match (&email, &username) {
-            (Some(email), Some(username)) => policy.check(form.password, email, username.as_ref()),
+            (Some(email), Some(username)) => {
+                policy.check(form.password, email.as_ref(), username.as_ref())
+            }
             _ => policy.check_length(form.password),
         };
         if let Err(violation) = password_check {
@@ -476,16 +491,13 @@ impl AuthService {
             return Err(errors);
         }
         match (name, bio, email, username) {
-            (Some(name), Some(bio), Some(email), Some(username)) => Ok(ParsedRegistration {
-                email: email.clone(),
-                user: NewUser {
-                    email,
-                    username,
-                    name,
-                    bio,
-                    must_change_password: false,
-                    profile: Profile::default(),
-                },
+            (Some(name), Some(bio), Some(email), Some(username)) => Ok(NewUser {
+                email,
+                username,
+                name,
+                bio,
+                must_change_password: false,
+                profile: Profile::default(),
             }),
             // Every `None` above pushed an error, so this arm is never taken.
             _ => Err(ValidationErrors::single("form", "Invalid registration")),
@@ -623,9 +635,4 @@ impl AuthService {
         };
         Ok((tokens, record))
     }
-}
-
-struct ParsedRegistration {
-    email: Email,
-    user: NewUser,
 }

@@ -37,13 +37,15 @@ impl Profile {
     }
 }
 
-/// A stored account. Every field is already valid: the types say so.
+/// A stored account. Every field is already valid: the types say so. It has an email,
+/// a username or both.
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
     /// The account's id, the `sub` of its tokens.
     pub id: UserId,
-    /// Unique among accounts, case-insensitively.
-    pub email: Email,
+    /// Unique among accounts that have one, case-insensitively. An account without
+    /// one (signed up with a username alone) cannot reset its password by email.
+    pub email: Option<Email>,
     /// Unique among accounts that have one, case-insensitively.
     pub username: Option<Username>,
     /// The name shown for the account.
@@ -72,7 +74,7 @@ pub struct User {
 #[derive(Clone, Debug)]
 pub struct NewUser {
     /// See [`User::email`].
-    pub email: Email,
+    pub email: Option<Email>,
     /// See [`User::username`].
     pub username: Option<Username>,
     /// See [`User::name`].

@@ -137,7 +137,7 @@ impl fmt::Display for Email {
     }
 }
 
-/// A username: 3 to 150 characters of ASCII letters, digits, `_`, `.` and `-`, starting
+/// A username: 2 to 150 characters of ASCII letters, digits, `_`, `.` and `-`, starting
 /// with a letter, digit or `_`. Kept as written; unique and matched case-insensitively.
 /// ASCII only, so that every database folds case the same way (SQLite's `lower()` folds
 /// ASCII alone).
@@ -146,7 +146,7 @@ pub struct Username(String);
 
 impl Username {
     /// The fewest characters a username may have.
-    pub const MIN_LEN: usize = 3;
+    pub const MIN_LEN: usize = 2;
     /// The most characters a username may have.
     pub const MAX_LEN: usize = 150;
 
@@ -352,8 +352,9 @@ mod tests {
     #[test]
     fn username_rules() {
         assert_eq!(Username::parse("Ada_99").unwrap().as_str(), "Ada_99");
+        assert_eq!(Username::parse("ab").unwrap().as_str(), "ab");
         for bad in [
-            "ab",
+            "a",
             "-ada",
             "ada lovelace",
             "ada@x",

@@ -46,7 +46,7 @@ fn codec(issued: Arc<Mutex<HashMap<String, Claims>>>) -> MockTokenCodec {
 fn user(email: &str, username: Option<&str>) -> User {
     User {
         id: UserId::generate(now()),
-        email: Email::parse(email).unwrap(),
+        email: Some(Email::parse(email).unwrap()),
         username: username.map(|u| Username::parse(u).unwrap()),
         name: DisplayName::parse("Ada").unwrap(),
         bio: None,
@@ -139,7 +139,7 @@ fn registration<'a>(password: &'a Password, confirm: &'a Password) -> Registrati
     Registration {
         name: "Ada Lovelace",
         bio: Some("Analyst"),
-        email: "Ada@Example.com",
+        email: Some("Ada@Example.com"),
         username: None,
         password,
         confirm: Some(confirm),
@@ -163,7 +163,7 @@ fn register_creates_user_and_first_session() {
         .expect_create()
         .times(1)
         .withf(|u| {
-            u.email.as_str() == "ada@example.com"
+            u.email.as_ref().map(Email::as_str) == Some("ada@example.com")
                 && u.password_hash.as_str() == "hashed:correct horse"
         })
         .returning(|_| Ok(()));
@@ -215,7 +215,7 @@ fn register_reports_every_invalid_field_without_touching_ports() {
     let form = Registration {
         name: "  ",
         bio: Some(&"b".repeat(501)),
-        email: "not-an-email",
+        email: Some("not-an-email"),
         username: None,
         password: &password,
         confirm: Some(&other),
@@ -273,6 +273,76 @@ fn register_losing_the_race_reports_email_taken_and_starts_no_session() {
         service.register(registration(&password, &password), &IssueOptions::default()),
         Err(RegisterError::EmailTaken)
     ));
+}
+
+#[test]
+fn register_with_a_username_alone_creates_an_account_without_email() {
+    let mut h = Harness::new();
+    h.users.expect_find_by_email().never();
+    h.users
+        .expect_find_by_username()
+        .times(1)
+        .returning(|_| Ok(None));
+    h.hasher
+        .expect_hash()
+        .times(1)
+        .returning(|_| Ok(PasswordHash::new("h".into())));
+    h.users
+        .expect_create()
+        .times(1)
+        .withf(|u| u.email.is_none() && u.username.as_ref().map(Username::as_str) == Some("ada"))
+        .returning(|_| Ok(()));
+    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+    let (service, _) = h.service();
+    let password = Password::new("correct horse");
+    let form = Registration {
+        email: None,
+        username: Some("ada"),
+        confirm: None,
+        ..registration(&password, &password)
+    };
+    let done = service.register(form, &IssueOptions::default()).unwrap();
+    assert_eq!(done.user.email, None);
+}
+
+#[test]
+fn register_with_a_taken_username_skips_hashing() {
+    let mut h = Harness::new();
+    h.users
+        .expect_find_by_username()
+        .returning(|_| Ok(Some(user("grace@example.com", Some("ada")))));
+    h.hasher.expect_hash().never();
+    let (service, _) = h.service();
+    let password = Password::new("correct horse");
+    let form = Registration {
+        email: None,
+        username: Some("ADA"),
+        ..registration(&password, &password)
+    };
+    assert!(matches!(
+        service.register(form, &IssueOptions::default()),
+        Err(RegisterError::UsernameTaken)
+    ));
+}
+
+#[test]
+fn register_needs_an_email_or_a_username() {
+    let (service, _) = Harness::new().service();
+    let password = Password::new("correct horse");
+    let form = Registration {
+        email: None,
+        username: None,
+        ..registration(&password, &password)
+    };
+    let Err(RegisterError::Invalid(errors)) = service.register(form, &IssueOptions::default())
+    else {
+        panic!("expected validation errors");
+    };
+    assert_eq!(errors.fields()[0].field, "email");
+    assert_eq!(
+        errors.fields()[0].message,
+        "An email or a username is required"
+    );
 }
 
 #[test]
@@ -881,7 +951,7 @@ fn create_user_applies_the_policy_and_keeps_the_flags() {
         .returning(|_| Ok(()));
     let (service, _) = h.service();
     let new = NewUser {
-        email: Email::parse("ada@example.com").unwrap(),
+        email: Some(Email::parse("ada@example.com").unwrap()),
         username: Some(Username::parse("ada").unwrap()),
         name: DisplayName::parse("Ada").unwrap(),
         bio: None,
@@ -923,7 +993,7 @@ fn guarded_harness(owner: &User, session: &Session, rotations: usize) -> Harness
     let stored = owner.clone();
     h.users
         .expect_find_by_email()
-        .returning(move |email| Ok((stored.email == *email).then(|| stored.clone())));
+        .returning(move |email| Ok((stored.email.as_ref() == Some(email)).then(|| stored.clone())));
     h
 }
 

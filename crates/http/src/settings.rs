@@ -6,7 +6,8 @@
 //! - for each of a dialect's own settings with local id `<key>`, `--<name>-<key>` /
 //!   `PORTCULLIS_<NAME>_<KEY>` (upper case, `-` as `_`).
 //!
-//! The server adds [`args`] to its command line and builds the mounts with [`mounts`].
+//! The server adds [`args`] to its command line and builds the mounts with [`mounts`];
+//! both take the list of dialects ([`crate::DIALECTS`] in the server).
 
 use std::any::Any;
 use std::fmt;
@@ -14,7 +15,6 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgMatches, Command};
 
-use crate::DIALECTS;
 use crate::dialect::{Dialect, DialectSpec};
 
 /// A dialect's setting that could not be used. Start-up stops with this message.
@@ -123,10 +123,11 @@ pub fn variable(dialect: &str, key: &str) -> String {
 const DIALECTS_ID: &str = "dialects";
 const PREFIX_KEY: &str = "prefix";
 
-/// Every dialect setting, as arguments for the server's command line: `--dialects`,
-/// then per dialect its prefix and its own settings, under a heading of its own.
-pub fn args() -> Vec<Arg> {
-    let names: Vec<&str> = DIALECTS.iter().map(|spec| spec.name).collect();
+/// The settings of `dialects`, as arguments for the server's command line:
+/// `--dialects`, then per dialect its prefix and its own settings, under a heading of
+/// its own.
+pub fn args(dialects: &'static [&'static DialectSpec]) -> Vec<Arg> {
+    let names: Vec<&str> = dialects.iter().map(|spec| spec.name).collect();
     let mut args = vec![
         Arg::new(DIALECTS_ID)
             .long(DIALECTS_ID)
@@ -137,10 +138,10 @@ pub fn args() -> Vec<Arg> {
                 names.join(", ")
             ))
             .value_delimiter(',')
-            .value_parser(parse_dialect_name)
+            .value_parser(move |text: &str| parse_dialect_name(dialects, text))
             .default_value(names.join(",")),
     ];
-    for spec in DIALECTS {
+    for spec in dialects {
         let heading = format!("The {} dialect", spec.name);
         let prefix = Arg::new(PREFIX_KEY)
             .value_name("PATH")
@@ -154,14 +155,17 @@ pub fn args() -> Vec<Arg> {
     args
 }
 
-fn parse_dialect_name(text: &str) -> Result<&'static str, String> {
+fn parse_dialect_name(
+    dialects: &'static [&'static DialectSpec],
+    text: &str,
+) -> Result<&'static str, String> {
     let wanted = text.trim().to_ascii_lowercase();
-    DIALECTS
+    dialects
         .iter()
         .map(|spec| spec.name)
         .find(|name| *name == wanted)
         .ok_or_else(|| {
-            let known: Vec<&str> = DIALECTS.iter().map(|spec| spec.name).collect();
+            let known: Vec<&str> = dialects.iter().map(|spec| spec.name).collect();
             format!("unknown dialect {text:?}; known: {}", known.join(", "))
         })
 }
@@ -176,9 +180,12 @@ fn parse_prefix(text: &str) -> Result<String, String> {
     Ok(prefix.to_owned())
 }
 
-/// The enabled dialects, built from their settings in `matches` (parsed with [`args`]),
-/// in the order of [`DIALECTS`].
-pub fn mounts(matches: &ArgMatches) -> Result<Vec<DialectMount>, SettingsError> {
+/// The enabled ones of `dialects`, built from their settings in `matches` (parsed with
+/// [`args`]), in the list's order.
+pub fn mounts(
+    dialects: &[&DialectSpec],
+    matches: &ArgMatches,
+) -> Result<Vec<DialectMount>, SettingsError> {
     let enabled: Vec<&'static str> = matches
         .try_get_many::<&'static str>(DIALECTS_ID)
         .ok()
@@ -186,7 +193,7 @@ pub fn mounts(matches: &ArgMatches) -> Result<Vec<DialectMount>, SettingsError> 
         .map(|names| names.copied().collect())
         .unwrap_or_default();
     let mut mounts = Vec::new();
-    for spec in DIALECTS.iter().filter(|spec| enabled.contains(&spec.name)) {
+    for spec in dialects.iter().filter(|spec| enabled.contains(&spec.name)) {
         let settings = DialectSettings {
             dialect: spec.name,
             matches: matches.clone(),

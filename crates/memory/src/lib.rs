@@ -46,7 +46,7 @@
 //! let form = Registration {
 //!     name: "Ada",
 //!     bio: None,
-//!     email: "ada@example.com",
+//!     email: Some("ada@example.com"),
 //!     username: Some("ada"),
 //!     password: &password,
 //!     confirm: None,
@@ -129,6 +129,14 @@ fn same_text(a: &str, b: &str) -> bool {
     a.eq_ignore_ascii_case(b)
 }
 
+fn email_of(user: &User) -> Option<&str> {
+    user.email.as_ref().map(Email::as_str)
+}
+
+fn username_of(user: &User) -> Option<&str> {
+    user.username.as_ref().map(Username::as_str)
+}
+
 fn revoke(session: &mut Session, reason: RevocationReason, now: DateTime<Utc>) {
     session.revoked_at = Some(now);
     session.revocation_reason = Some(reason);
@@ -187,22 +195,18 @@ impl UserRepository for MemoryStore {
         if tables.users.contains_key(&user.id) {
             return Err(StoreError::from(Failure::Duplicate("user")).into());
         }
-        let email_taken = tables
-            .users
-            .values()
-            .any(|other| same_text(other.email.as_str(), user.email.as_str()));
-        if email_taken {
+        let taken = |mine: Option<&str>, theirs: fn(&User) -> Option<&str>| {
+            mine.is_some_and(|mine| {
+                tables
+                    .users
+                    .values()
+                    .any(|other| theirs(other).is_some_and(|other| same_text(other, mine)))
+            })
+        };
+        if taken(user.email.as_ref().map(Email::as_str), email_of) {
             return Err(CreateUserError::EmailTaken);
         }
-        let username_taken = user.username.as_ref().is_some_and(|name| {
-            tables.users.values().any(|other| {
-                other
-                    .username
-                    .as_ref()
-                    .is_some_and(|taken| same_text(taken.as_str(), name.as_str()))
-            })
-        });
-        if username_taken {
+        if taken(user.username.as_ref().map(Username::as_str), username_of) {
             return Err(CreateUserError::UsernameTaken);
         }
         tables.users.insert(user.id, user.clone());
@@ -216,14 +220,12 @@ impl UserRepository for MemoryStore {
     fn find_by_email(&self, email: &Email) -> Result<Option<User>, StoreError> {
         Ok(self
             .tables()?
-            .user_by(|user| same_text(user.email.as_str(), email.as_str())))
+            .user_by(|user| email_of(user).is_some_and(|mine| same_text(mine, email.as_str()))))
     }
 
     fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
         Ok(self.tables()?.user_by(|user| {
-            user.username
-                .as_ref()
-                .is_some_and(|name| same_text(name.as_str(), username.as_str()))
+            username_of(user).is_some_and(|mine| same_text(mine, username.as_str()))
         }))
     }
 
@@ -451,7 +453,7 @@ mod tests {
         let now = SystemClock.now();
         User {
             id: UserId::generate(now),
-            email: Email::parse(email).unwrap(),
+            email: Some(Email::parse(email).unwrap()),
             username: None,
             name: DisplayName::parse("Ada").unwrap(),
             bio: None,

@@ -12,7 +12,7 @@ use portcullis_domain::{
 use schema::{password_reset_tokens, refresh_tokens, server_secrets, sessions, users};
 
 use crate::error::{Abort, create_user_error, store};
-use crate::rows::{ResetTokenRow, SessionRow, UserRow};
+use crate::rows::{NO_EMAIL, ResetTokenRow, SessionRow, UserRow};
 use crate::sql::lower;
 use crate::types::{DbJson, DbUuid};
 
@@ -87,7 +87,7 @@ pub(crate) fn create_user(conn: &mut Conn, user: &User) -> Result<(), CreateUser
     diesel::insert_into(users::table)
         .values((
             users::id.eq(DbUuid(user.id.as_uuid())),
-            users::email.eq(user.email.as_str()),
+            users::email.eq(user.email.as_ref().map_or(NO_EMAIL, Email::as_str)),
             users::username.eq(user.username.as_ref().map(Username::as_str)),
             users::name.eq(user.name.as_str()),
             users::bio.eq(user.bio.as_ref().map(Bio::as_str)),
@@ -124,9 +124,11 @@ pub(crate) fn find_user_by_email(
     conn: &mut Conn,
     email: &Email,
 ) -> Result<Option<User>, StoreError> {
-    // The same expression as the unique index, so the index serves the lookup.
+    // The same expression and condition as the unique index, so the index serves the
+    // lookup.
     into_user(
         users::table
+            .filter(users::email.ne(NO_EMAIL))
             .filter(lower(users::email).eq(lower(email.as_str())))
             .select(USER_COLUMNS)
             .first(conn)

@@ -14,6 +14,10 @@ fn corrupt(column: &str, why: impl std::fmt::Display) -> StoreError {
     StoreError::new(format!("stored {column} is invalid: {why}"))
 }
 
+/// What `users.email` holds for an account without an email (see the migration
+/// `optional_email`).
+pub(crate) const NO_EMAIL: &str = "";
+
 /// `users`, in column order.
 #[derive(Queryable)]
 pub(crate) struct UserRow {
@@ -39,7 +43,10 @@ impl UserRow {
         };
         Ok(User {
             id: UserId::from_uuid(self.id.0),
-            email: Email::parse(&self.email).map_err(|e| corrupt("users.email", e))?,
+            email: match self.email.as_str() {
+                NO_EMAIL => None,
+                stored => Some(Email::parse(stored).map_err(|e| corrupt("users.email", e))?),
+            },
             username: self
                 .username
                 .as_deref()

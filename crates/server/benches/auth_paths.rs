@@ -73,7 +73,7 @@ fn bench_backend(
             Registration {
                 name: "Bench",
                 bio: None,
-                email: "bench@example.com",
+                email: Some("bench@example.com"),
                 username: None,
                 password: &password,
                 confirm: None,
@@ -131,7 +131,7 @@ fn main() {
             Registration {
                 name: "Baseline",
                 bio: None,
-                email: "baseline@example.com",
+                email: Some("baseline@example.com"),
                 username: None,
                 password: &Password::new("correct horse battery"),
                 confirm: None,

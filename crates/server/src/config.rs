@@ -196,7 +196,7 @@ pub type ConfigError = clap::Error;
 /// The arguments of every setting (the server's and the dialects'), for a command that
 /// takes them.
 pub fn with_settings(command: Command) -> Command {
-    Settings::augment_args(command).args(portcullis_http::settings::args())
+    Settings::augment_args(command).args(portcullis_http::settings::args(portcullis_http::DIALECTS))
 }
 
 impl Config {
@@ -204,7 +204,7 @@ impl Config {
     pub fn from_matches(command: &Command, matches: &ArgMatches) -> Result<Self, ConfigError> {
         let settings =
             Settings::from_arg_matches(matches).map_err(|e| naming_variable(command, e))?;
-        let mounts = portcullis_http::settings::mounts(matches)
+        let mounts = portcullis_http::settings::mounts(portcullis_http::DIALECTS, matches)
             .map_err(|e| command.clone().error(ErrorKind::ValueValidation, e))?;
         settings.into_config(command, mounts)
     }
@@ -477,6 +477,33 @@ mod tests {
             ]
         );
         assert!(!some.http.cookie_secure);
+    }
+
+    /// The README's configuration table and `--help` name the same variables.
+    #[test]
+    fn the_readme_table_lists_every_variable() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap();
+        let mut documented: Vec<String> = section
+            .lines()
+            .filter_map(|line| line.strip_prefix("| `"))
+            .filter_map(|row| row.split(" | ").next())
+            .flat_map(|cell| cell.split(", "))
+            .map(|name| name.trim_matches('`').to_owned())
+            .collect();
+        documented.sort();
+        let command = with_settings(Command::new("portcullis"));
+        let mut declared: Vec<String> = command
+            .get_arguments()
+            .filter_map(|arg| arg.get_env())
+            .map(|variable| variable.to_string_lossy().into_owned())
+            .collect();
+        declared.sort();
+        assert_eq!(documented, declared);
     }
 
     #[test]

@@ -110,7 +110,7 @@ fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
             must_change_password,
         } => {
             let new = NewUser {
-                email: Email::parse(&email).context("--email")?,
+                email: Some(Email::parse(&email).context("--email")?),
                 username: username
                     .as_deref()
                     .map(Username::parse)

@@ -19,7 +19,7 @@ pub fn new_user(email: &str, username: Option<&str>) -> User {
     let now = SystemClock.now();
     User {
         id: UserId::generate(now),
-        email: Email::parse(email).expect("a valid email"),
+        email: Some(Email::parse(email).expect("a valid email")),
         username: username.map(|name| Username::parse(name).expect("a valid username")),
         name: DisplayName::parse("Ada Lovelace").expect("a valid name"),
         bio: None,

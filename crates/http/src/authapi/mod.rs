@@ -70,7 +70,7 @@ async fn register(call: Call) -> Result<HttpResponse, ApiError> {
                 Registration {
                     name: &request.name,
                     bio: request.bio.as_deref(),
-                    email: &request.email,
+                    email: Some(&request.email),
                     username: None,
                     password: &request.password,
                     confirm: Some(&request.confirm),

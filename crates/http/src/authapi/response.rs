@@ -10,7 +10,8 @@ pub struct UserBody {
     pub id: String,
     pub name: String,
     pub bio: Option<String>,
-    pub email: String,
+    /// `null` for an account without one (signed up elsewhere with a username alone).
+    pub email: Option<String>,
 }
 
 impl From<&User> for UserBody {
@@ -19,7 +20,7 @@ impl From<&User> for UserBody {
             id: user.id.to_string(),
             name: user.name.as_str().to_owned(),
             bio: user.bio.as_ref().map(|b| b.as_str().to_owned()),
-            email: user.email.as_str().to_owned(),
+            email: user.email.as_ref().map(|e| e.as_str().to_owned()),
         }
     }
 }
@@ -29,7 +30,7 @@ impl From<&User> for UserBody {
 pub struct ProfileBody {
     pub name: String,
     pub bio: Option<String>,
-    pub email: String,
+    pub email: Option<String>,
 }
 
 impl From<&User> for ProfileBody {

@@ -52,10 +52,13 @@ impl Dialect for Cbs {
         endpoints()
     }
 
-    /// In the login's flat shape on the login path, in the result model elsewhere.
+    /// In the result model on the refresh path, as its other errors; flat on the login
+    /// path, and for a wrong method on any path (as documented since it was first
+    /// served).
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
         let error = CbsError::refused(refusal);
-        if request.path().ends_with(LOGIN_PATH) {
+        let flat = request.path().ends_with(LOGIN_PATH) || *refusal == Refusal::MethodNotAllowed;
+        if flat {
             error.error_response()
         } else {
             error.in_result().error_response()

@@ -111,7 +111,7 @@ fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, IoweyouError>
 /// use portcullis_http::ioweyou::{IoweyouUser, require_user};
 ///
 /// async fn debts(user: IoweyouUser) -> HttpResponse {
-///     HttpResponse::Ok().json(serde_json::json!({ "owed_by": user.user().email.as_str() }))
+///     HttpResponse::Ok().json(serde_json::json!({ "owed_by": user.user().id.to_string() }))
 /// }
 ///
 /// async fn serve(state: AppState) -> std::io::Result<()> {

@@ -4,7 +4,7 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
-use portcullis_domain::{AuthenticateError, LoginError, LogoutError, RefreshError};
+use portcullis_domain::{AuthenticateError, LoginError, LogoutError, RefreshError, RegisterError};
 use serde::Serialize;
 
 use crate::body::BodyError;
@@ -15,6 +15,11 @@ pub(crate) const NOT_AUTHENTICATED: &str = "Not authenticated.";
 /// The answer to a wrong password or an unknown account.
 pub(crate) const BAD_CREDENTIALS: &str = "Username or password was incorrect";
 const INTERNAL: &str = "Internal server error";
+/// A sign-up whose username an account already has, in any case.
+pub(crate) const USERNAME_TAKEN: &str = "Username already taken.";
+/// A sign-up whose email an account already has (the web client sends none; embedders
+/// may).
+const EMAIL_TAKEN: &str = "Email already taken.";
 
 /// An ioweyou error response: a status and one message, sent as
 /// `{"errors": ["<message>"]}`.
@@ -100,6 +105,25 @@ impl From<BodyError> for IoweyouError {
 }
 
 internal_failures!(IoweyouError);
+
+impl From<RegisterError> for IoweyouError {
+    fn from(error: RegisterError) -> Self {
+        match error {
+            // The original reported one problem at a time.
+            RegisterError::Invalid(errors) => Self::bad_request(
+                errors
+                    .fields()
+                    .first()
+                    .map_or_else(|| errors.summary(), |e| e.message.clone()),
+            ),
+            RegisterError::UsernameTaken => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, USERNAME_TAKEN)
+            }
+            RegisterError::EmailTaken => Self::new(StatusCode::UNPROCESSABLE_ENTITY, EMAIL_TAKEN),
+            RegisterError::Internal(e) => e.into(),
+        }
+    }
+}
 
 impl From<LoginError> for IoweyouError {
     fn from(error: LoginError) -> Self {

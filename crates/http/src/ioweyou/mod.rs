@@ -2,8 +2,8 @@
 //!
 //! `POST /users/login` (the document's path) and `POST /api/login` (the path the
 //! application's web client calls) log in with a password, or renew the session from
-//! the `access_tokens` cookie; `GET /api/user` and `GET /api/logout` are the web
-//! client's. Errors are `{"errors": ["<message>"]}`.
+//! the `access_tokens` cookie; `POST /api/signup`, `GET /api/user` and
+//! `GET /api/logout` are the web client's. Errors are `{"errors": ["<message>"]}`.
 //!
 //! The session lives in the `access_tokens` cookie, written as Express writes
 //! `res.cookie("access_tokens", {access_token, refresh_token})`, so services of the
@@ -22,7 +22,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::SET_COOKIE;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use portcullis_domain::{IssueOptions, LogoutError, RefreshGuard, User};
+use portcullis_domain::{IssueOptions, LogoutError, RefreshGuard, Registration, User};
 use serde_json::{Map, Value};
 
 pub use auth::{IoweyouUser, require_user};
@@ -30,7 +30,7 @@ pub use error::IoweyouError;
 pub use session_cookie::COOKIE_NAME;
 
 use auth::{Renewal, authenticate_cookie};
-use request::{LoginRequest, joi};
+use request::{LoginRequest, SignupRequest, joi};
 use response::{EmptyBody, UserBody};
 
 use crate::body::FieldProblem;
@@ -64,6 +64,7 @@ fn endpoints() -> Vec<Endpoint> {
     vec![
         Endpoint::new(Method::POST, "/users/login", login),
         Endpoint::new(Method::POST, "/api/login", login),
+        Endpoint::new(Method::POST, "/api/signup", signup),
         Endpoint::new(Method::GET, "/api/user", current_user),
         Endpoint::new(Method::GET, "/api/logout", logout),
     ]
@@ -127,6 +128,32 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
     Ok(HttpResponse::Ok()
         .insert_header((SET_COOKIE, cookie))
         .json(EmptyBody {}))
+}
+
+/// Creates the account and logs it in: 201, an empty body and the new session's cookie.
+async fn signup(call: Call) -> Result<HttpResponse, IoweyouError> {
+    let request = SignupRequest::parse(&call.body?)?;
+    let options = issue_options(&request.username);
+    let done = call
+        .state
+        .run(move |auth| {
+            auth.register(
+                Registration {
+                    name: &request.display_name,
+                    bio: None,
+                    email: None,
+                    username: Some(&request.username),
+                    password: &request.password,
+                    confirm: None,
+                },
+                &options,
+            )
+        })
+        .await??;
+    let cookie = session_cookie::set_cookie(&call.state, &done.tokens)?;
+    Ok(HttpResponse::Created()
+        .insert_header((SET_COOKIE, cookie))
+        .finish())
 }
 
 async fn current_user(call: Call) -> Result<HttpResponse, IoweyouError> {

@@ -53,3 +53,69 @@ fn check_max(field: &str, value: &str, max: usize) -> Result<(), IoweyouError> {
     }
     Ok(())
 }
+
+/// Username and display-name lengths of the original's sign-up schema, in characters.
+const SIGNUP_NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=16;
+
+/// `POST /api/signup`, checked as the original's Joi schema checked it
+/// (`username: alphanum, 2–16`; `displayName: letters, digits and spaces, 2–16 after
+/// trimming`; `password` required), reporting only the first failing rule. The
+/// password's own rules are Portcullis's policy, applied by the use case.
+pub struct SignupRequest {
+    /// Letters and digits, as sent.
+    pub username: String,
+    /// Trimmed.
+    pub display_name: String,
+    /// As sent.
+    pub password: Password,
+}
+
+impl SignupRequest {
+    /// Parses `object`.
+    pub fn parse(object: &JsonObject) -> Result<Self, IoweyouError> {
+        let username = object
+            .string("username")
+            .map_err(|problem| joi("username", problem))?;
+        if !username.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(IoweyouError::bad_request(
+                "\"username\" must only contain alpha-numeric characters",
+            ));
+        }
+        check_length("username", username)?;
+        let display_name = object
+            .string("displayName")
+            .map_err(|problem| joi("displayName", problem))?
+            .trim();
+        if display_name.is_empty() {
+            return Err(joi("displayName", FieldProblem::Empty));
+        }
+        if !display_name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == ' ')
+        {
+            return Err(IoweyouError::bad_request(
+                "Display name can only contain letters, numbers and spaces",
+            ));
+        }
+        check_length("displayName", display_name)?;
+        let password = object
+            .string("password")
+            .map_err(|problem| joi("password", problem))?;
+        Ok(Self {
+            username: username.to_owned(),
+            display_name: display_name.to_owned(),
+            password: Password::new(password),
+        })
+    }
+}
+
+/// Joi's `min(2).max(16)` on a sign-up name.
+fn check_length(field: &str, value: &str) -> Result<(), IoweyouError> {
+    if value.chars().count() < *SIGNUP_NAME_CHARS.start() {
+        return Err(IoweyouError::bad_request(format!(
+            "\"{field}\" length must be at least {} characters long",
+            SIGNUP_NAME_CHARS.start()
+        )));
+    }
+    check_max(field, value, *SIGNUP_NAME_CHARS.end())
+}

@@ -10,7 +10,8 @@ pub struct EmptyBody {}
 /// `GET /api/user`.
 #[derive(Serialize)]
 pub struct UserBody {
-    /// The account's username, or its email when it has none.
+    /// The account's username, or its email when it has none (an account has one or
+    /// the other).
     pub username: String,
     /// The user's name.
     pub display_name: String,
@@ -22,7 +23,9 @@ impl From<&User> for UserBody {
             username: user
                 .username
                 .as_ref()
-                .map_or_else(|| user.email.as_str(), |name| name.as_str())
+                .map(|name| name.as_str())
+                .or(user.email.as_ref().map(|email| email.as_str()))
+                .unwrap_or_default()
                 .to_owned(),
             display_name: user.name.as_str().to_owned(),
         }

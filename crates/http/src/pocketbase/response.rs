@@ -59,8 +59,13 @@ impl From<&User> for RecordBody {
             collection_name: COLLECTION_NAME,
             created: pocketbase_date(user.created_at),
             // PocketBase shows the email to the record's owner whatever
-            // `emailVisibility` says, and the caller of a login is the owner.
-            email: user.email.as_str().to_owned(),
+            // `emailVisibility` says, and the caller of a login is the owner; an account
+            // without one has "", as in PocketBase.
+            email: user
+                .email
+                .as_ref()
+                .map(|e| e.as_str().to_owned())
+                .unwrap_or_default(),
             email_visibility: profile
                 .get("emailVisibility")
                 .and_then(Value::as_bool)

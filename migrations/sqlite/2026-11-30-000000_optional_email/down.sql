@@ -1,0 +1,3 @@
+-- Fails while two accounts have no email: give them addresses first.
+DROP INDEX users_email_lower;
+CREATE UNIQUE INDEX users_email_lower ON users (lower(email));
