@@ -3,7 +3,7 @@
 use actix_web::web;
 use portcullis_domain::AuthService;
 
-use crate::AppState;
+use crate::state::AppState;
 
 /// The blocking task did not finish: it panicked or the pool shut down.
 #[derive(Debug)]

@@ -1,23 +1,21 @@
 //! What a dialect is, for the routing and middleware that serve every dialect alike.
 //!
-//! A dialect module exports one [`DialectSpec`] (its name, its settings, how to build
-//! it from them); built, it is a [`Dialect`]: its endpoints and its own wording of the
-//! refusals every dialect must be able to answer ([`Refusal`]). This module names no
-//! dialect, so dialects depend on it and never the other way round.
+//! A dialect module exports one [`crate::DialectSpec`] (its name, its settings, how to
+//! build it from them); built, it is a [`Dialect`]: its endpoints and its own wording of
+//! the refusals every dialect must be able to answer ([`Refusal`]). This module names
+//! no dialect, so dialects depend on it and never the other way round.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::AppState;
 use crate::body::{BodyError, JsonObject};
-use crate::settings::{DialectSettings, SettingsError};
+use crate::state::AppState;
 
 /// What a handler gets: the state, the request and its body, already read.
 pub struct Call {
@@ -115,7 +113,7 @@ impl Refusal {
 
 /// A dialect, built from its settings: what routing and middleware need of it.
 pub trait Dialect: Send + Sync + 'static {
-    /// Its name, as in [`DialectSpec::name`].
+    /// Its name, as in [`crate::DialectSpec::name`].
     fn name(&self) -> &'static str;
 
     /// Its endpoints, at their documented paths.
@@ -124,25 +122,6 @@ pub trait Dialect: Send + Sync + 'static {
     /// Its error response to `refusal`, with [`Refusal::status`]. Headers that every
     /// dialect's answer carries (`Retry-After`, `Allow`) are added by the caller.
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse;
-}
-
-/// The one value a dialect module exports to describe itself. The list of dialects
-/// ([`crate::DIALECTS`]) holds these.
-pub struct DialectSpec {
-    /// Lower-case ASCII letters: the name in `PORTCULLIS_DIALECTS`, and the stem of its
-    /// settings' flags and variables (`--<name>-prefix`, `PORTCULLIS_<NAME>_PREFIX`).
-    pub name: &'static str,
-    /// Its own settings besides the prefix every dialect has, as clap arguments with
-    /// local ids (`token-ttl-secs`), a default and a value parser that checks the
-    /// range; [`crate::settings`] derives their flags and variables from the name.
-    pub settings: fn() -> Vec<clap::Arg>,
-    /// Builds the dialect from its settings' values.
-    pub build: fn(&DialectSettings) -> Result<Arc<dyn Dialect>, SettingsError>,
-}
-
-/// For a [`DialectSpec`] of a dialect without settings of its own.
-pub fn no_settings() -> Vec<clap::Arg> {
-    Vec::new()
 }
 
 /// `dialect`'s answer to `refusal`, with `Retry-After` (whole seconds, at least 1) when

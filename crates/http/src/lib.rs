@@ -39,14 +39,13 @@ pub mod ioweyou;
 pub mod pocketbase;
 mod routing;
 pub mod settings;
-
-use std::sync::Arc;
+mod state;
 
 use actix_web::web;
-use portcullis_domain::AuthService;
 
-pub use dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal};
-pub use settings::{DialectMount, DialectSettings, SettingsError};
+pub use dialect::{Call, Dialect, Endpoint, Refusal};
+pub use settings::{DialectMount, DialectSettings, DialectSpec, SettingsError};
+pub use state::{AppState, HttpConfig, Readiness};
 
 /// Every dialect Portcullis speaks. The order is also the order of ownership of a path
 /// two dialects share: authapi owns `POST /auth/login` over pocketbase, cbs owns
@@ -58,38 +57,10 @@ pub const DIALECTS: &[&DialectSpec] = &[
     &pocketbase::DIALECT,
 ];
 
-/// Reports whether the server can serve: its database answers.
-pub trait Readiness: Send + Sync {
-    /// Blocking; run on the blocking pool. `Err` carries a reason for the log.
-    fn check(&self) -> Result<(), String>;
-}
-
-/// Limits and switches of the HTTP layer.
-#[derive(Clone, Debug)]
-pub struct HttpConfig {
-    /// Largest request body accepted, in bytes. Default 16 KiB.
-    pub body_limit: usize,
-    /// The dialects served and their path prefixes. Default: all, at their documented
-    /// paths.
-    pub dialects: Vec<DialectMount>,
-    /// Whether every cookie Portcullis sets carries `Secure`. Default true; off only for
-    /// plain-HTTP development.
-    pub cookie_secure: bool,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            body_limit: 16 * 1024,
-            dialects: all_dialects_with_defaults(),
-            cookie_secure: true,
-        }
-    }
-}
-
-/// Every dialect with its default settings, at its documented paths. A dialect whose
-/// defaults do not build is left out and logged: a defect the tests catch.
-fn all_dialects_with_defaults() -> Vec<DialectMount> {
+/// Every dialect with its default settings, at its documented paths (the server builds
+/// its mounts from its configuration instead). A dialect whose defaults do not build is
+/// left out and logged: a defect the tests catch.
+pub fn all_dialects() -> Vec<DialectMount> {
     DIALECTS
         .iter()
         .filter_map(|spec| {
@@ -100,18 +71,13 @@ fn all_dialects_with_defaults() -> Vec<DialectMount> {
         .collect()
 }
 
-/// What every handler gets.
-#[derive(Clone)]
-pub struct AppState {
-    pub auth: Arc<AuthService>,
-    pub readiness: Arc<dyn Readiness>,
-    pub config: HttpConfig,
-}
-
-/// Mounts every route: health checks and all dialects.
-pub fn configure(state: AppState) -> impl FnOnce(&mut web::ServiceConfig) {
+/// Mounts every route: health checks and the `dialects` (in their order, that of
+/// [`DIALECTS`], which decides who owns a shared path).
+pub fn configure(
+    state: AppState,
+    dialects: Vec<DialectMount>,
+) -> impl FnOnce(&mut web::ServiceConfig) {
     move |cfg| {
-        let dialects = state.config.dialects.clone();
         cfg.app_data(web::Data::new(state));
         health::routes(cfg);
         routing::mount(cfg, &dialects);

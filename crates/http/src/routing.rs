@@ -16,10 +16,10 @@ use actix_web::http::Method;
 use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::AppState;
 use crate::body::{BodyError, JsonObject, read_json_object};
 use crate::dialect::{Call, Dialect, Endpoint, Refusal, refuse};
 use crate::settings::DialectMount;
+use crate::state::AppState;
 
 /// The endpoints sharing one method and full path, owner first.
 struct Group {

@@ -15,7 +15,26 @@ use std::sync::Arc;
 
 use clap::{Arg, ArgMatches, Command};
 
-use crate::dialect::{Dialect, DialectSpec};
+use crate::dialect::Dialect;
+
+/// The one value a dialect module exports to describe itself. The list of dialects
+/// ([`crate::DIALECTS`]) holds these.
+pub struct DialectSpec {
+    /// Lower-case ASCII letters: the name in `PORTCULLIS_DIALECTS`, and the stem of its
+    /// settings' flags and variables (`--<name>-prefix`, `PORTCULLIS_<NAME>_PREFIX`).
+    pub name: &'static str,
+    /// Its own settings besides the prefix every dialect has, as clap arguments with
+    /// local ids (`token-ttl-secs`), a default and a value parser that checks the
+    /// range; [`args`] derives their flags and variables from the name.
+    pub settings: fn() -> Vec<clap::Arg>,
+    /// Builds the dialect from its settings' values.
+    pub build: fn(&DialectSettings) -> Result<Arc<dyn Dialect>, SettingsError>,
+}
+
+/// For a [`DialectSpec`] of a dialect without settings of its own.
+pub fn no_settings() -> Vec<clap::Arg> {
+    Vec::new()
+}
 
 /// A dialect's setting that could not be used. Start-up stops with this message.
 #[derive(Debug, thiserror::Error)]

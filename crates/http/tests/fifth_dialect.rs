@@ -171,19 +171,18 @@ async fn a_fifth_dialect_is_one_module_and_one_line() {
     let state = AppState {
         auth: Arc::new(service()),
         readiness: Arc::new(AlwaysReady),
-        config: HttpConfig {
-            dialects: settings::mounts(WITH_TOY, &matches).unwrap(),
-            ..HttpConfig::default()
-        },
+        config: HttpConfig::default(),
     };
+    let dialects = settings::mounts(WITH_TOY, &matches).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let server =
-        HttpServer::new(move || App::new().configure(portcullis_http::configure(state.clone())))
-            .workers(1)
-            .listen(listener)
-            .unwrap()
-            .run();
+    let server = HttpServer::new(move || {
+        App::new().configure(portcullis_http::configure(state.clone(), dialects.clone()))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
     actix_web::rt::spawn(server);
     let client = reqwest::Client::new();
 

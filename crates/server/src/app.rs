@@ -122,7 +122,10 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(log_request))
-                .configure(portcullis_http::configure(state.clone()))
+                .configure(portcullis_http::configure(
+                    state.clone(),
+                    config.dialects.clone(),
+                ))
         })
         .shutdown_timeout(config.shutdown_timeout.as_secs());
         if let Some(workers) = config.workers {

@@ -13,7 +13,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use portcullis_crypto::{Argon2Params, JwtSecret};
 use portcullis_domain::{AuthConfig, PasswordPolicy};
-use portcullis_http::HttpConfig;
+use portcullis_http::{DialectMount, HttpConfig};
 
 /// Longest lifetime any token, session or link may be given: ten years.
 const MAX_TTL_SECS: i64 = 315_360_000;
@@ -185,8 +185,10 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// The log filter.
     pub log_filter: String,
-    /// The dialects served, their settings and the cookie switch.
+    /// The HTTP limits and the cookie switch.
     pub http: HttpConfig,
+    /// The dialects served, built from their settings, with their prefixes.
+    pub dialects: Vec<DialectMount>,
 }
 
 /// A configuration that cannot be used: the message names the variable (and flag) at
@@ -249,7 +251,7 @@ impl Settings {
     fn into_config(
         self,
         command: &Command,
-        dialects: Vec<portcullis_http::DialectMount>,
+        dialects: Vec<DialectMount>,
     ) -> Result<Config, ConfigError> {
         if self.password_min_length > self.password_max_length {
             return Err(command.clone().error(
@@ -294,10 +296,10 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             log_filter: self.log_filter,
             http: HttpConfig {
-                dialects,
                 cookie_secure: self.cookie_secure,
                 ..HttpConfig::default()
             },
+            dialects,
         })
     }
 }
@@ -352,7 +354,6 @@ mod tests {
 
     fn mounted(config: &Config) -> Vec<(&'static str, String)> {
         config
-            .http
             .dialects
             .iter()
             .map(|m| (m.dialect.name(), m.prefix.clone()))

@@ -23,7 +23,8 @@ use response::{AuthBody, MessageBody, TokensBody, WelcomeBody};
 
 use crate::bearer::bearer_token;
 use crate::body::BodyError;
-use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal, no_settings};
+use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::settings::{DialectSpec, no_settings};
 
 /// The authapi dialect; it has no settings of its own.
 pub const DIALECT: DialectSpec = DialectSpec {

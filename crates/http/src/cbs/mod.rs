@@ -24,7 +24,8 @@ use request::{LoginRequest, RefreshRequest};
 use response::{Lifetimes, LoginBody, RefreshBody, TokensBody};
 
 use crate::bearer::bearer_token;
-use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal, no_settings};
+use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::settings::{DialectSpec, no_settings};
 
 /// The claim both tokens of a cbs login carry: the login name as the client sent it.
 pub const IDENTIFIER_CLAIM: &str = "identifier";

@@ -15,7 +15,7 @@ use portcullis_domain::{AuthenticateError, Principal, RefreshGuard, TokenPair, U
 
 use super::error::IoweyouError;
 use super::session_cookie;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Whether an expired access token may be renewed with the cookie's refresh token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, IoweyouError>
 ///     HttpServer::new(move || {
 ///         App::new()
 ///             // Portcullis's own routes; this also registers `web::Data<AppState>`.
-///             .configure(portcullis_http::configure(state.clone()))
+///             .configure(portcullis_http::configure(state.clone(), portcullis_http::all_dialects()))
 ///             // The embedding service's routes, behind the cookie.
 ///             .service(
 ///                 web::scope("/api/debts")

@@ -34,7 +34,8 @@ use request::{LoginRequest, SignupRequest, joi};
 use response::{EmptyBody, UserBody};
 
 use crate::body::FieldProblem;
-use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal, no_settings};
+use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::settings::{DialectSpec, no_settings};
 
 /// The ioweyou dialect; it has no settings of its own.
 pub const DIALECT: DialectSpec = DialectSpec {

@@ -9,8 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::error::IoweyouError;
-use crate::AppState;
 use crate::cookie::{decode_uri_component, encode_uri_component, raw_request_cookie};
+use crate::state::AppState;
 
 /// The cookie's name.
 pub const COOKIE_NAME: &str = "access_tokens";

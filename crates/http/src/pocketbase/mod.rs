@@ -26,17 +26,10 @@ use serde_json::{Map, Value};
 
 pub use error::PbError;
 use request::LoginRequest;
-use response::{AuthBody, RecordBody, auth_cookie};
+use response::{AuthBody, COLLECTION_ID, RecordBody, TOKEN_TYPE, auth_cookie};
 
-use crate::dialect::{Call, Dialect, DialectSpec, Endpoint, Refusal};
-use crate::settings::{DialectSettings, SettingsError};
-
-/// The id of PocketBase's built-in `users` auth collection.
-pub(crate) const COLLECTION_ID: &str = "_pb_users_auth_";
-/// The name of PocketBase's built-in `users` auth collection.
-pub(crate) const COLLECTION_NAME: &str = "users";
-/// The token `type` claim of a PocketBase auth-record token.
-pub(crate) const TOKEN_TYPE: &str = "authRecord";
+use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::settings::{DialectSettings, DialectSpec, SettingsError};
 
 /// The pocketbase dialect, with its settings `token-ttl-secs` and `cookie`.
 pub const DIALECT: DialectSpec = DialectSpec {

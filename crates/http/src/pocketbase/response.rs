@@ -5,8 +5,14 @@ use portcullis_domain::{Profile, User};
 use serde::Serialize;
 use serde_json::{Number, Value};
 
-use super::{COLLECTION_ID, COLLECTION_NAME};
 use crate::cookie::{encode_uri_component, http_date};
+
+/// The id of PocketBase's built-in `users` auth collection.
+pub(crate) const COLLECTION_ID: &str = "_pb_users_auth_";
+/// The name of PocketBase's built-in `users` auth collection.
+pub(crate) const COLLECTION_NAME: &str = "users";
+/// The token `type` claim of a PocketBase auth-record token.
+pub(crate) const TOKEN_TYPE: &str = "authRecord";
 
 /// The cookie the PocketBase JS SDK keeps its auth store in.
 pub(crate) const COOKIE_NAME: &str = "pb_auth";

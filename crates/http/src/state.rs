@@ -1,0 +1,41 @@
+//! What every handler shares: the service, the readiness probe and the HTTP limits.
+
+use std::sync::Arc;
+
+use portcullis_domain::AuthService;
+
+/// Reports whether the server can serve: its database answers.
+pub trait Readiness: Send + Sync {
+    /// Blocking; run on the blocking pool. `Err` carries a reason for the log.
+    fn check(&self) -> Result<(), String>;
+}
+
+/// Limits and switches of the HTTP layer.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Largest request body accepted, in bytes. Default 16 KiB.
+    pub body_limit: usize,
+    /// Whether every cookie Portcullis sets carries `Secure`. Default true; off only for
+    /// plain-HTTP development.
+    pub cookie_secure: bool,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit: 16 * 1024,
+            cookie_secure: true,
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Clone)]
+pub struct AppState {
+    /// The use cases.
+    pub auth: Arc<AuthService>,
+    /// Whether the database answers, for `/readyz`.
+    pub readiness: Arc<dyn Readiness>,
+    /// Limits and switches every dialect shares.
+    pub config: HttpConfig,
+}
