@@ -267,7 +267,7 @@ async fn every_dialect_words_every_refusal() {
         (
             "authapi",
             &throttled,
-            json!({"code": 429, "message": "Too many requests, please try again later."}),
+            json!({"code": 429, "message": "Too many attempts, try again later"}),
         ),
         (
             "authapi",
@@ -282,7 +282,7 @@ async fn every_dialect_words_every_refusal() {
         (
             "ioweyou",
             &throttled,
-            json!({"errors": ["Too many requests, please try again later."]}),
+            json!({"errors": ["Too many attempts, try again later"]}),
         ),
         (
             "ioweyou",
@@ -302,14 +302,14 @@ async fn every_dialect_words_every_refusal() {
         (
             "cbs",
             &busy,
-            json!({"code": 1503, "desc": "Service unavailable, try again later", "error": "service_unavailable"}),
+            json!({"code": 1006, "desc": "Server busy, try again later", "error": "server_busy"}),
         ),
         (
             "cbs",
             &Refusal::Forbidden,
-            json!({"code": 1006, "desc": "Forbidden", "error": "forbidden"}),
+            json!({"code": 1007, "desc": "Forbidden", "error": "forbidden"}),
         ),
-        ("pocketbase", &throttled, json!("Too Many Requests.")),
+        ("pocketbase", &throttled, json!("Too many requests.")),
         ("pocketbase", &busy, json!("Service Unavailable.")),
         (
             "pocketbase",

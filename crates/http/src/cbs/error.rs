@@ -30,11 +30,11 @@ pub enum ResultCode {
     TokenRevoked,
     /// 1005: too many attempts: the client is throttled (429, with `Retry-After`).
     TooManyAttempts,
-    /// 1006: the request is refused whoever sends it (403).
-    Forbidden,
-    /// 1503: the server is overloaded or its database is down (503, with
+    /// 1006: the server is overloaded or its database is down (503, with
     /// `Retry-After`).
-    Unavailable,
+    ServerBusy,
+    /// 1007: the request is refused whoever sends it (403).
+    Forbidden,
     /// 1999: a failure of the server, never the client's.
     Internal,
 }
@@ -48,8 +48,8 @@ impl ResultCode {
             Self::InvalidToken => 1003,
             Self::TokenRevoked => 1004,
             Self::TooManyAttempts => 1005,
-            Self::Forbidden => 1006,
-            Self::Unavailable => 1503,
+            Self::ServerBusy => 1006,
+            Self::Forbidden => 1007,
             Self::Internal => 1999,
         }
     }
@@ -63,8 +63,8 @@ impl ResultCode {
             Self::InvalidToken => "invalid_token",
             Self::TokenRevoked => "token_revoked",
             Self::TooManyAttempts => "too_many_attempts",
+            Self::ServerBusy => "server_busy",
             Self::Forbidden => "forbidden",
-            Self::Unavailable => "service_unavailable",
             Self::Internal => "internal_error",
         }
     }
@@ -78,8 +78,8 @@ impl ResultCode {
                 StatusCode::UNAUTHORIZED
             }
             Self::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            Self::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,7 +92,7 @@ pub(crate) const TOKEN_REVOKED: &str = "Token has been revoked";
 pub(crate) const TOKEN_REUSED: &str = "Refresh token was already used; the session is revoked";
 pub(crate) const TOO_MANY_ATTEMPTS: &str = "Too many attempts";
 pub(crate) const FORBIDDEN: &str = "Forbidden";
-pub(crate) const UNAVAILABLE: &str = "Service unavailable, try again later";
+pub(crate) const SERVER_BUSY: &str = "Server busy, try again later";
 pub(crate) const INTERNAL: &str = "Internal server error";
 
 /// How an error body is wrapped.
@@ -130,7 +130,7 @@ impl CbsError {
             Refusal::MethodNotAllowed => Self::invalid_request("Method not allowed"),
             Refusal::UnreadableBody(error) => Self::invalid_request(error.message()),
             Refusal::TooManyRequests { .. } => Self::too_many_attempts(),
-            Refusal::Busy { .. } => Self::new(ResultCode::Unavailable, UNAVAILABLE),
+            Refusal::Busy { .. } => Self::new(ResultCode::ServerBusy, SERVER_BUSY),
             Refusal::Forbidden => Self::new(ResultCode::Forbidden, FORBIDDEN),
         };
         Self {
@@ -272,8 +272,8 @@ mod tests {
             (ResultCode::InvalidToken, 1003, "invalid_token", 401),
             (ResultCode::TokenRevoked, 1004, "token_revoked", 401),
             (ResultCode::TooManyAttempts, 1005, "too_many_attempts", 429),
-            (ResultCode::Forbidden, 1006, "forbidden", 403),
-            (ResultCode::Unavailable, 1503, "service_unavailable", 503),
+            (ResultCode::ServerBusy, 1006, "server_busy", 503),
+            (ResultCode::Forbidden, 1007, "forbidden", 403),
             (ResultCode::Internal, 1999, "internal_error", 500),
         ];
         for (code, number, name, status) in table {

@@ -42,7 +42,7 @@ impl IoweyouError {
         let message = match refusal {
             Refusal::MethodNotAllowed => "Method not allowed".to_owned(),
             Refusal::UnreadableBody(error) => error.message(),
-            Refusal::TooManyRequests { .. } => "Too many requests, please try again later.".into(),
+            Refusal::TooManyRequests { .. } => "Too many attempts, try again later".into(),
             Refusal::Busy { .. } => "Service unavailable, please try again later.".into(),
             Refusal::Forbidden => "Forbidden.".into(),
         };

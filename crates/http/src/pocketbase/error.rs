@@ -74,7 +74,7 @@ impl PbError {
             Refusal::MethodNotAllowed => "Method not allowed.",
             Refusal::UnreadableBody(BodyError::TooLarge { .. }) => TOO_LARGE,
             Refusal::UnreadableBody(_) => INVALID_JSON,
-            Refusal::TooManyRequests { .. } => "Too Many Requests.",
+            Refusal::TooManyRequests { .. } => "Too many requests.",
             Refusal::Busy { .. } => "Service Unavailable.",
             Refusal::Forbidden => "You are not allowed to perform this request.",
         };
