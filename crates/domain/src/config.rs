@@ -1,5 +1,8 @@
 //! The domain's tunables. Every field has a production default.
 
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
 use chrono::TimeDelta;
 
 use crate::values::{Email, Password, Username};
@@ -67,13 +70,30 @@ pub enum PolicyViolation {
         /// [`PasswordPolicy::max_chars`].
         max: usize,
     },
+    /// The password is on the list of common passwords (`data/common-passwords.txt`),
+    /// ignoring case.
+    #[error("Password is too common")]
+    TooCommon,
     /// The password is the account's email or username, ignoring case.
     #[error("Password must not be the same as the email or username")]
     MatchesIdentity,
 }
 
+/// The 30,000 most common passwords, lower case (see `data/README.md` for the source
+/// and its licence).
+const COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
+
+/// Whether `password` (already NFKC-normalised, as [`Password`] is) is a common one,
+/// ignoring case.
+fn is_common(password: &Password) -> bool {
+    static COMMON: OnceLock<HashSet<&'static str>> = OnceLock::new();
+    let common = COMMON.get_or_init(|| COMMON_PASSWORDS.lines().collect());
+    common.contains(password.expose().to_lowercase().as_str())
+}
+
 impl PasswordPolicy {
-    /// The length rules alone (no account needed).
+    /// The length rules alone, as a login checks a presented password before hashing
+    /// it.
     pub fn check_length(&self, password: &Password) -> Result<(), PolicyViolation> {
         let count = password.char_count();
         if count < self.min_chars {
@@ -89,14 +109,24 @@ impl PasswordPolicy {
         Ok(())
     }
 
-    /// Every rule, for a password of the account named by `email` and `username`.
+    /// The rules for a new password that need no account: length, then not a common
+    /// password.
+    pub fn check_new(&self, password: &Password) -> Result<(), PolicyViolation> {
+        self.check_length(password)?;
+        if is_common(password) {
+            return Err(PolicyViolation::TooCommon);
+        }
+        Ok(())
+    }
+
+    /// Every rule, for a new password of the account named by `email` and `username`.
     pub fn check(
         &self,
         password: &Password,
         email: Option<&Email>,
         username: Option<&Username>,
     ) -> Result<(), PolicyViolation> {
-        self.check_length(password)?;
+        self.check_new(password)?;
         let candidate = password.expose().to_lowercase();
         let matches_email = email.is_some_and(|e| e.as_str() == candidate);
         let matches_username = username.is_some_and(|u| u.as_str().to_lowercase() == candidate);
@@ -131,11 +161,41 @@ mod tests {
     }
 
     #[test]
+    fn common_passwords_are_refused_ignoring_case_and_width() {
+        let policy = PasswordPolicy::default();
+        assert!(COMMON_PASSWORDS.lines().count() >= 10_000);
+        for common in [
+            "password1",
+            "PassWord1",
+            "ｐａｓｓｗｏｒｄ１",
+            "qwertyuiop",
+            "iloveyou",
+        ] {
+            assert_eq!(
+                policy.check_new(&Password::new(common)),
+                Err(PolicyViolation::TooCommon),
+                "{common}"
+            );
+        }
+        // Too short is said first; a login's length check does not consult the list.
+        assert_eq!(
+            policy.check_new(&Password::new("123456")),
+            Err(PolicyViolation::TooShort { min: 8 })
+        );
+        assert!(policy.check_length(&Password::new("password1")).is_ok());
+        assert!(
+            policy
+                .check_new(&Password::new("correct horse battery"))
+                .is_ok()
+        );
+    }
+
+    #[test]
     fn no_composition_rules() {
         let policy = PasswordPolicy::default();
         assert!(
             policy
-                .check(&Password::new("aaaaaaaa"), Some(&email()), None)
+                .check(&Password::new("zqxjkvbw"), Some(&email()), None)
                 .is_ok()
         );
     }

@@ -64,6 +64,20 @@ pub enum InternalError {
     Random(#[from] getrandom::Error),
 }
 
+impl InternalError {
+    /// Whether the failure is temporary capacity, not a defect: the password hasher is
+    /// busy ([`HashError::Busy`]) or the store is unreachable
+    /// ([`StoreError::is_unavailable`]). Servers answer it with "try again later"
+    /// (HTTP 503 with `Retry-After`) rather than as their own fault.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            Self::Store(error) => error.is_unavailable(),
+            Self::Hash(error) => matches!(error, HashError::Busy),
+            Self::TokenIssue(_) | Self::Random(_) => false,
+        }
+    }
+}
+
 /// Lets `?` lift every internal failure straight into a use-case error.
 macro_rules! internal_from {
     ($($error:ty),+) => {$(

@@ -17,14 +17,51 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The storage behind a port failed: unreachable, timed out, a query or transaction
 /// failed, or a stored row no longer parses. Never a client's mistake.
+///
+/// Every repository method's `StoreError` MUST be [`StoreError::unavailable`] when the
+/// storage could not be reached in time (no connection could be checked out or opened
+/// within the adapter's timeout, or the connection was lost before the outcome was
+/// known), and [`StoreError::new`] for everything else. The distinction decides what a
+/// client is told: an unavailable store is a temporary condition it may retry (HTTP 503
+/// with `Retry-After`), any other failure is the server's fault (500). An adapter MUST
+/// NOT wait without bound for an unreachable store.
 #[derive(Debug, thiserror::Error)]
-#[error("storage failure: {0}")]
-pub struct StoreError(#[source] pub BoxError);
+#[error("{}: {source}", self.kind())]
+pub struct StoreError {
+    #[source]
+    source: BoxError,
+    unavailable: bool,
+}
 
 impl StoreError {
     /// Wraps the adapter's own error (or a message), kept as the source for logs.
     pub fn new(source: impl Into<BoxError>) -> Self {
-        Self(source.into())
+        Self {
+            source: source.into(),
+            unavailable: false,
+        }
+    }
+
+    /// The storage could not be reached in time; the operation may be retried later.
+    /// Nothing was changed, or (a connection lost mid-commit) the adapter cannot know.
+    pub fn unavailable(source: impl Into<BoxError>) -> Self {
+        Self {
+            source: source.into(),
+            unavailable: true,
+        }
+    }
+
+    /// Whether this is [`StoreError::unavailable`].
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.unavailable {
+            "storage unavailable"
+        } else {
+            "storage failure"
+        }
     }
 }
 
@@ -214,10 +251,19 @@ pub trait ResetTokenRepository: Send + Sync {
     ) -> Result<UserId, CompleteResetError>;
 }
 
-/// The password hasher failed (e.g. a stored hash is not in a format it knows).
+/// The password hasher failed, or refused to queue the work.
 #[derive(Debug, thiserror::Error)]
-#[error("password hashing failed: {0}")]
-pub struct HashError(pub String);
+pub enum HashError {
+    /// The hasher is at capacity: every hashing thread is busy and its bounded queue is
+    /// full. Returned at once, without hashing and without waiting; the caller may
+    /// retry later (HTTP 503 with `Retry-After`).
+    #[error("password hasher busy")]
+    Busy,
+    /// Anything else: a stored hash it cannot read, bad parameters, no randomness for a
+    /// salt, a hashing thread that stopped.
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
 
 /// The outcome of checking a password against a stored hash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -231,13 +277,21 @@ pub enum PasswordVerdict {
 }
 
 /// One-way password hashing.
+///
+/// Hashing is the costliest thing a request can ask for, so an adapter that bounds it
+/// (a fixed number of hashing threads with a bounded queue in front) MUST return
+/// [`HashError::Busy`] at once, without hashing, when it cannot take the work, rather
+/// than wait without bound; a caller waiting for a queued hash waits at most for the
+/// hashes ahead of it.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait PasswordHasher: Send + Sync {
-    /// Hashes with a fresh salt and the current parameters.
+    /// Hashes with a fresh salt and the current parameters. [`HashError::Busy`] when at
+    /// capacity.
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
 
-    /// MUST return `Invalid` for a wrong password and `HashError` only when `hash`
-    /// cannot be read. Comparison MUST be constant-time.
+    /// MUST return `Invalid` for a wrong password, [`HashError::Busy`] when at capacity
+    /// and [`HashError::Failed`] only when `hash` cannot be read or hashing itself
+    /// failed. Comparison MUST be constant-time.
     fn verify(
         &self,
         password: &Password,

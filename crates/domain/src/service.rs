@@ -410,7 +410,7 @@ impl AuthService {
         let invalid = |v: crate::config::PolicyViolation| {
             ResetPasswordError::Invalid(ValidationErrors::single("password", v.to_string()))
         };
-        policy.check_length(new_password).map_err(invalid)?;
+        policy.check_new(new_password).map_err(invalid)?;
         let now = self.now();
         let hash = ResetTokenHash::of(&ResetSecret::from_presented(secret));
         let record = self
@@ -479,7 +479,7 @@ impl AuthService {
             (Some(email), Some(username)) => {
                 policy.check(form.password, email.as_ref(), username.as_ref())
             }
-            _ => policy.check_length(form.password),
+            _ => policy.check_new(form.password),
         };
         if let Err(violation) = password_check {
             field("password", violation.to_string());

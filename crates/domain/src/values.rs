@@ -78,17 +78,18 @@ impl Email {
     /// The longest address accepted, in bytes (what SMTP can carry).
     pub const MAX_LEN: usize = 254;
 
-    /// Trims and lower-cases `raw`, then checks its shape: a local part of at most 64
-    /// bytes with no whitespace, none of `"(),:;<>@[\]` and no leading, trailing or
-    /// doubled dot; `@`; a domain of two or more labels of letters, digits and inner
-    /// hyphens, the last not all digits.
+    /// Trims `raw`, NFKC-normalises and lower-cases it, then checks its shape: no
+    /// control, bidirectional-formatting or zero-width character anywhere; a local part
+    /// of at most 64 bytes with no whitespace, none of `"(),:;<>@[\]` and no leading,
+    /// trailing or doubled dot; `@`; a domain of two or more labels of letters, digits
+    /// and inner hyphens, the last not all digits.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let invalid = || ParseError("Email must be a valid email address".into());
-        let text = raw.trim().to_lowercase();
+        let text = raw.trim().nfkc().collect::<String>().to_lowercase();
         if text.is_empty() {
             return Err(ParseError("Email is required".into()));
         }
-        if text.len() > Self::MAX_LEN {
+        if text.len() > Self::MAX_LEN || text.chars().any(|c| hidden(c) || c.is_control()) {
             return Err(invalid());
         }
         let (local, domain) = text.rsplit_once('@').ok_or_else(invalid)?;
@@ -102,6 +103,18 @@ impl Email {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// The invisible characters that reorder or hide text (Trojan-Source style): the
+/// bidirectional embeddings, overrides, isolates and marks.
+fn bidi_formatting(c: char) -> bool {
+    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Bidirectional formatting and zero-width characters: never part of an address
+/// anyone typed on purpose, and a way to make two addresses look alike.
+fn hidden(c: char) -> bool {
+    bidi_formatting(c) || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 fn valid_local_part(local: &str) -> bool {
@@ -214,11 +227,17 @@ impl DisplayName {
     /// The most characters a display name may have.
     pub const MAX_LEN: usize = 100;
 
-    /// Trims `raw`; refuses it blank or too long.
+    /// Trims `raw`; refuses it blank, too long, or with a control (NUL included) or
+    /// bidirectional-formatting character.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let text = raw.trim();
         if text.is_empty() {
             return Err(ParseError("Name is required".into()));
+        }
+        if text.chars().any(|c| c.is_control() || bidi_formatting(c)) {
+            return Err(ParseError(
+                "Name must not contain control or bidirectional formatting characters".into(),
+            ));
         }
         if text.chars().count() > Self::MAX_LEN {
             return Err(ParseError(format!(
@@ -243,8 +262,17 @@ impl Bio {
     /// The most characters a biography may have.
     pub const MAX_LEN: usize = 500;
 
-    /// Refuses `raw` if too long; otherwise keeps it exactly as written (even empty).
+    /// Refuses `raw` if too long or with a control character other than a line break
+    /// or tab (NUL included) or a bidirectional-formatting one; otherwise keeps it
+    /// exactly as written (even empty).
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let forbidden =
+            |c: char| (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || bidi_formatting(c);
+        if raw.chars().any(forbidden) {
+            return Err(ParseError(
+                "Bio must not contain control or bidirectional formatting characters".into(),
+            ));
+        }
         if raw.chars().count() > Self::MAX_LEN {
             return Err(ParseError(format!(
                 "Bio must be at most {} characters",
@@ -347,6 +375,51 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(250));
         assert!(Email::parse(&long).is_err());
+    }
+
+    #[test]
+    fn names_and_bios_refuse_control_and_bidi_characters() {
+        for bad in [
+            "Ada\u{0}",
+            "Ada\u{7}x",
+            "Ada\u{202E}ecaloveL",
+            "A\u{2066}da",
+            "A\nda",
+        ] {
+            assert!(DisplayName::parse(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "nul\u{0}here",
+            "bell\u{7}",
+            "\u{202E}reversed",
+            "mark\u{200F}",
+        ] {
+            assert!(Bio::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(DisplayName::parse("Ada Lovelace, née Byron").is_ok());
+        assert_eq!(
+            Bio::parse("Line one\nLine two\tand a tab")
+                .unwrap()
+                .as_str(),
+            "Line one\nLine two\tand a tab"
+        );
+    }
+
+    #[test]
+    fn emails_are_nfkc_and_refuse_hidden_characters() {
+        assert_eq!(
+            Email::parse("ＡＤＡ@Example.com").unwrap().as_str(),
+            "ada@example.com"
+        );
+        for bad in [
+            "a\u{200B}da@example.com",
+            "ada@exa\u{200D}mple.com",
+            "\u{202E}ada@example.com",
+            "ada\u{FEFF}@example.com",
+            "ada\u{0}@example.com",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

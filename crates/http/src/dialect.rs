@@ -101,7 +101,8 @@ impl Refusal {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    /// When the client may retry, for the refusals that say so.
+    pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::TooManyRequests { retry_after } | Self::Busy { retry_after } => {
                 Some(*retry_after)
@@ -124,15 +125,27 @@ pub trait Dialect: Send + Sync + 'static {
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse;
 }
 
+/// What a client is told to wait ([`Refusal::Busy`]) when a use case found the machinery
+/// temporarily unavailable: the password hasher at capacity or the database
+/// unreachable ([`portcullis_domain::InternalError::is_unavailable`]).
+pub const UNAVAILABLE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
 /// `dialect`'s answer to `refusal`, with `Retry-After` (whole seconds, at least 1) when
 /// the client may retry.
 pub fn refuse(dialect: &dyn Dialect, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
     let mut response = dialect.refusal(request, refusal);
-    if let Some(delay) = refusal.retry_after() {
+    set_retry_after(&mut response, refusal.retry_after());
+    response
+}
+
+/// Sets `Retry-After` to `delay` in whole seconds, rounded up, at least 1; nothing when
+/// `delay` is `None`. Dialect errors built from a [`Refusal`] call it in their
+/// `error_response`, so a refusal met inside a handler carries the header too.
+pub(crate) fn set_retry_after(response: &mut HttpResponse, delay: Option<Duration>) {
+    if let Some(delay) = delay {
         let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
         response
             .headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from(seconds.max(1)));
     }
-    response
 }

@@ -10,7 +10,10 @@
 
 /// `From` the failures no client causes (a use case's [`portcullis_domain::InternalError`], a
 /// blocking task that did not finish) for a dialect's error type, through its
-/// `internal(&dyn Display)` constructor, which logs the cause and hides it.
+/// `internal(&dyn Display)` constructor, which logs the cause and hides it. An internal
+/// error that is only temporary capacity (the hasher busy, the database unreachable:
+/// [`portcullis_domain::InternalError::is_unavailable`]) is the dialect's
+/// [`Refusal::Busy`] instead (`refused(&Refusal)`: 503 with `Retry-After`).
 macro_rules! internal_failures {
     ($error:ty) => {
         impl From<$crate::blocking::BlockingFailed> for $error {
@@ -21,7 +24,17 @@ macro_rules! internal_failures {
 
         impl From<portcullis_domain::InternalError> for $error {
             fn from(error: portcullis_domain::InternalError) -> Self {
-                Self::internal(&error)
+                if !error.is_unavailable() {
+                    return Self::internal(&error);
+                }
+                if matches!(error, portcullis_domain::InternalError::Store(_)) {
+                    tracing::warn!(%error, "refused: database unavailable");
+                } else {
+                    tracing::debug!(%error, "refused: password hasher busy");
+                }
+                Self::refused(&$crate::dialect::Refusal::Busy {
+                    retry_after: $crate::dialect::UNAVAILABLE_RETRY_AFTER,
+                })
             }
         }
     };

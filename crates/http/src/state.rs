@@ -1,13 +1,15 @@
 //! What every handler shares: the service, the readiness probe and the HTTP limits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use portcullis_domain::AuthService;
 
 /// Reports whether the server can serve: its database answers.
 pub trait Readiness: Send + Sync {
-    /// Blocking; run on the blocking pool. `Err` carries a reason for the log.
-    fn check(&self) -> Result<(), String>;
+    /// Blocking; run on the blocking pool. SHOULD give up after about `deadline` (the
+    /// caller answers "not ready" then anyway). `Err` carries a reason for the log.
+    fn check(&self, deadline: Duration) -> Result<(), String>;
 }
 
 /// Limits and switches of the HTTP layer.

@@ -1,6 +1,7 @@
 //! authapi's error body: `{"code": <status>, "message": "...", "details"?: [...]}`.
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -11,7 +12,7 @@ use portcullis_domain::{
 use serde::Serialize;
 
 use crate::body::{BodyError, FieldProblem, joi_message};
-use crate::dialect::Refusal;
+use crate::dialect::{Refusal, set_retry_after};
 
 pub(crate) const PLEASE_AUTHENTICATE: &str = "Please authenticate";
 pub(crate) const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
@@ -28,6 +29,8 @@ pub struct ApiError {
     status: StatusCode,
     message: String,
     details: Vec<Detail>,
+    /// `Retry-After`, for a refusal the client may retry.
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
@@ -36,6 +39,7 @@ impl ApiError {
             status,
             message: message.into(),
             details: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -48,7 +52,10 @@ impl ApiError {
             Refusal::Busy { .. } => "Service unavailable, please try again later".into(),
             Refusal::Forbidden => "Forbidden".into(),
         };
-        Self::new(refusal.status(), message)
+        Self {
+            retry_after: refusal.retry_after(),
+            ..Self::new(refusal.status(), message)
+        }
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -121,11 +128,13 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status).json(ErrorBody {
             code: self.status.as_u16(),
             message: &self.message,
             details: &self.details,
-        })
+        });
+        set_retry_after(&mut response, self.retry_after);
+        response
     }
 }
 

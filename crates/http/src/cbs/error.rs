@@ -5,6 +5,7 @@
 //! three in the document's common result model, `{"result": {...}}`.
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -12,7 +13,7 @@ use portcullis_domain::{LoginError, RefreshError};
 use serde::Serialize;
 
 use crate::body::{BodyError, FieldProblem, joi_message};
-use crate::dialect::Refusal;
+use crate::dialect::{Refusal, set_retry_after};
 
 /// The `code` of every cbs answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +112,8 @@ pub struct CbsError {
     code: ResultCode,
     desc: String,
     envelope: Envelope,
+    /// `Retry-After`, for a refusal the client may retry.
+    retry_after: Option<Duration>,
 }
 
 impl CbsError {
@@ -120,6 +123,7 @@ impl CbsError {
             code,
             desc: desc.into(),
             envelope: Envelope::Flat,
+            retry_after: None,
         }
     }
 
@@ -135,6 +139,7 @@ impl CbsError {
         };
         Self {
             status: refusal.status(),
+            retry_after: refusal.retry_after(),
             ..error
         }
     }
@@ -216,10 +221,12 @@ impl ResponseError for CbsError {
             error: self.code.name(),
         };
         let mut response = HttpResponse::build(self.status);
-        match self.envelope {
+        let mut response = match self.envelope {
             Envelope::Flat => response.json(body),
             Envelope::Result => response.json(ResultErrorBody { result: body }),
-        }
+        };
+        set_retry_after(&mut response, self.retry_after);
+        response
     }
 }
 

@@ -16,8 +16,8 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use portcullis_domain::{IssueOptions, RefreshGuard};
-use serde_json::Value;
+use portcullis_domain::{IssueOptions, LoginIdentifier, RefreshGuard, User, UserClaims};
+use serde_json::{Map, Value};
 
 pub use error::{CbsError, ResultCode};
 use request::{LoginRequest, RefreshRequest};
@@ -27,7 +27,8 @@ use crate::bearer::bearer_token;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
 use crate::settings::{DialectSpec, no_settings};
 
-/// The claim both tokens of a cbs login carry: the login name as the client sent it.
+/// The claim both tokens of a cbs login carry: the login name, in the account's stored
+/// form.
 pub const IDENTIFIER_CLAIM: &str = "identifier";
 
 /// The header name the document's refresh example spells, accepted like
@@ -82,22 +83,42 @@ async fn login(call: Call) -> Result<HttpResponse, CbsError> {
     }
     let arrived = call.state.auth.now();
     let request = LoginRequest::try_from(&call.body?)?;
+    let options = IssueOptions {
+        user_claims: identifier_claim(&request.user),
+        ..IssueOptions::default()
+    };
     let done = call
         .state
-        .run(move |auth| {
-            let mut options = IssueOptions::default();
-            options.extra_claims.insert(
-                IDENTIFIER_CLAIM.to_owned(),
-                Value::String(request.user.clone()),
-            );
-            auth.login(&request.user, &request.password, &options)
-        })
+        .run(move |auth| auth.login(&request.user, &request.password, &options))
         .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(LoginBody::new(
         TokensBody::new(&done.tokens, lifetimes),
         done.user.must_change_password,
     )))
+}
+
+/// The `identifier` claim: the login name in the account's stored form (its email
+/// lower-cased, its username as registered), never as the client sent it. `None` for a
+/// name that can be no account's: that login fails anyway.
+fn identifier_claim(login_name: &str) -> Option<UserClaims> {
+    fn claim(stored: Option<&str>) -> Map<String, Value> {
+        let mut claims = Map::new();
+        if let Some(name) = stored {
+            claims.insert(IDENTIFIER_CLAIM.to_owned(), Value::String(name.to_owned()));
+        }
+        claims
+    }
+    fn by_email(user: &User) -> Map<String, Value> {
+        claim(user.email.as_ref().map(|email| email.as_str()))
+    }
+    fn by_username(user: &User) -> Map<String, Value> {
+        claim(user.username.as_ref().map(|username| username.as_str()))
+    }
+    match LoginIdentifier::parse(login_name)? {
+        LoginIdentifier::Email(_) => Some(by_email),
+        LoginIdentifier::Username(_) => Some(by_username),
+    }
 }
 
 /// Rotation, with errors in the common result model.

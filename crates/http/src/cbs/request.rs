@@ -5,6 +5,10 @@ use portcullis_domain::Password;
 use super::error::CbsError;
 use crate::body::{Fields, JsonObject};
 
+/// The longest `user` accepted: an email address's maximum (no account has a longer
+/// name), so an attacker's megabyte of name is refused before any lookup.
+const USER_MAX_CHARS: usize = 254;
+
 /// `{user, password}` of `POST /api/v1/auth/login`. `user` is a username or an email.
 pub struct LoginRequest {
     pub user: String,
@@ -19,6 +23,11 @@ impl TryFrom<&JsonObject> for LoginRequest {
         let user = fields.required("user");
         let password = fields.required("password");
         fields.finish().map_err(CbsError::fields)?;
+        if user.chars().count() > USER_MAX_CHARS {
+            return Err(CbsError::invalid_request(format!(
+                "\"user\" length must be less than or equal to {USER_MAX_CHARS} characters long"
+            )));
+        }
         Ok(Self {
             user: user.to_owned(),
             password: Password::new(password),

@@ -1,6 +1,7 @@
 //! ioweyou's error body: `{"errors": ["<message>"]}`.
 
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -8,7 +9,7 @@ use portcullis_domain::{AuthenticateError, LoginError, LogoutError, RefreshError
 use serde::Serialize;
 
 use crate::body::BodyError;
-use crate::dialect::Refusal;
+use crate::dialect::{Refusal, set_retry_after};
 
 /// The answer to every failed cookie authentication.
 pub(crate) const NOT_AUTHENTICATED: &str = "Not authenticated.";
@@ -27,6 +28,8 @@ const EMAIL_TAKEN: &str = "Email already taken.";
 pub struct IoweyouError {
     status: StatusCode,
     message: String,
+    /// `Retry-After`, for a refusal the client may retry.
+    retry_after: Option<Duration>,
 }
 
 impl IoweyouError {
@@ -34,6 +37,7 @@ impl IoweyouError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -46,7 +50,10 @@ impl IoweyouError {
             Refusal::Busy { .. } => "Service unavailable, please try again later.".into(),
             Refusal::Forbidden => "Forbidden.".into(),
         };
-        Self::new(refusal.status(), message)
+        Self {
+            retry_after: refusal.retry_after(),
+            ..Self::new(refusal.status(), message)
+        }
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -92,9 +99,11 @@ impl ResponseError for IoweyouError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status).json(ErrorBody {
             errors: [&self.message],
-        })
+        });
+        set_retry_after(&mut response, self.retry_after);
+        response
     }
 }
 

@@ -71,25 +71,24 @@ fn endpoints() -> Vec<Endpoint> {
     ]
 }
 
-/// The `username` claim the original's tokens carried: the account's username, else
-/// the name the client logged in with.
-fn issue_options(login_name: &str) -> IssueOptions {
-    let mut extra_claims = Map::new();
-    extra_claims.insert("username".into(), Value::String(login_name.to_owned()));
+/// The `username` claim the original's tokens carried, in the account's stored form
+/// (never as the client sent it): its username, else its email.
+fn issue_options() -> IssueOptions {
     IssueOptions {
-        access_ttl: None,
-        extra_claims,
         user_claims: Some(account_username_claim),
+        ..IssueOptions::default()
     }
 }
 
 fn account_username_claim(user: &User) -> Map<String, Value> {
+    let stored = user
+        .username
+        .as_ref()
+        .map(|username| username.as_str())
+        .or(user.email.as_ref().map(|email| email.as_str()));
     let mut claims = Map::new();
-    if let Some(username) = &user.username {
-        claims.insert(
-            "username".into(),
-            Value::String(username.as_str().to_owned()),
-        );
+    if let Some(name) = stored {
+        claims.insert("username".into(), Value::String(name.to_owned()));
     }
     claims
 }
@@ -100,7 +99,7 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
     let LoginRequest { username, password } = LoginRequest::parse(&body, password_max)?;
     let tokens = match password {
         Some(password) => {
-            let options = issue_options(&username);
+            let options = issue_options();
             call.state
                 .run(move |auth| auth.login(&username, &password, &options))
                 .await??
@@ -134,7 +133,7 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
 /// Creates the account and logs it in: 201, an empty body and the new session's cookie.
 async fn signup(call: Call) -> Result<HttpResponse, IoweyouError> {
     let request = SignupRequest::parse(&call.body?)?;
-    let options = issue_options(&request.username);
+    let options = issue_options();
     let done = call
         .state
         .run(move |auth| {
@@ -171,6 +170,11 @@ async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
         // The client is logged out whatever happens here; a failure is only logged.
         match call.state.run(move |auth| auth.logout(&refresh)).await {
             Ok(Ok(()) | Err(LogoutError::InvalidToken)) => {}
+            // The database is unreachable: the client must retry, so its cookie is
+            // kept rather than the session left live behind a cleared one.
+            Ok(Err(LogoutError::Internal(error))) if error.is_unavailable() => {
+                return Err(error.into());
+            }
             Ok(Err(LogoutError::Internal(error))) => {
                 tracing::error!(%error, "ioweyou logout: session not revoked");
             }

@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
@@ -25,7 +26,7 @@ use portcullis_domain::LoginError;
 use serde::Serialize;
 
 use crate::body::{BodyError, FieldProblem};
-use crate::dialect::Refusal;
+use crate::dialect::{Refusal, set_retry_after};
 
 /// Wrong password, unknown account.
 pub(crate) const FAILED_TO_AUTHENTICATE: &str = "Failed to authenticate.";
@@ -56,6 +57,8 @@ pub struct PbError {
     /// Field name to problem; a `BTreeMap`, so in key order as PocketBase (Go) writes it.
     data: BTreeMap<&'static str, FieldError>,
     url: String,
+    /// `Retry-After`, for a refusal the client may retry.
+    retry_after: Option<Duration>,
 }
 
 impl PbError {
@@ -65,6 +68,7 @@ impl PbError {
             message,
             data: BTreeMap::new(),
             url: String::new(),
+            retry_after: None,
         }
     }
 
@@ -78,7 +82,10 @@ impl PbError {
             Refusal::Busy { .. } => "Service Unavailable.",
             Refusal::Forbidden => "You are not allowed to perform this request.",
         };
-        Self::new(refusal.status(), message)
+        Self {
+            retry_after: refusal.retry_after(),
+            ..Self::new(refusal.status(), message)
+        }
     }
 
     pub(crate) fn bad_request(message: &'static str) -> Self {
@@ -156,7 +163,7 @@ impl ResponseError for PbError {
             message: self.message,
             data: &self.data,
         };
-        HttpResponse::build(self.status).json(ClientResponseErrorBody {
+        let mut response = HttpResponse::build(self.status).json(ClientResponseErrorBody {
             url: &self.url,
             status,
             response: api_error(),
@@ -168,7 +175,9 @@ impl ResponseError for PbError {
             },
             name: format!("ClientResponseError {status}"),
             native: api_error(),
-        })
+        });
+        set_retry_after(&mut response, self.retry_after);
+        response
     }
 }
 
