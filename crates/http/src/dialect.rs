@@ -38,6 +38,8 @@ pub struct Endpoint {
     /// The top-level body key that claims a request on a path shared with another
     /// dialect.
     pub(crate) body_key: Option<&'static str>,
+    /// Whether it reads or sets a session cookie, so a cross-site request is refused.
+    pub(crate) session_cookie: bool,
     pub(crate) handler: BoxedHandler,
 }
 
@@ -53,6 +55,7 @@ impl Endpoint {
             method,
             path,
             body_key: None,
+            session_cookie: false,
             handler: Rc::new(move |call| {
                 let future = handler(call);
                 Box::pin(async move { future.await.unwrap_or_else(|e| e.error_response()) })
@@ -63,6 +66,14 @@ impl Endpoint {
     /// Claims requests on a shared path whose body has `key`.
     pub fn claiming(mut self, key: &'static str) -> Self {
         self.body_key = Some(key);
+        self
+    }
+
+    /// Marks an endpoint that reads or sets a session cookie: a browser attaches the
+    /// cookie whichever site made the request, so a cross-site one is refused with 403
+    /// (login CSRF, a logout from a link) unless its origin is allowed.
+    pub fn with_session_cookie(mut self) -> Self {
+        self.session_cookie = true;
         self
     }
 }

@@ -46,6 +46,7 @@ pub mod blocking;
 pub mod body;
 pub mod cbs;
 pub mod cookie;
+mod cross_site;
 pub mod dialect;
 mod health;
 pub mod ioweyou;
@@ -56,7 +57,8 @@ mod state;
 
 use actix_web::web;
 
-pub use dialect::{Call, Dialect, Endpoint, Refusal};
+pub use dialect::{Call, Dialect, Endpoint, Refusal, UNAVAILABLE_RETRY_AFTER};
+pub use health::READINESS_DEADLINE;
 pub use settings::{DialectMount, DialectSettings, DialectSpec, SettingsError};
 pub use state::{AppState, HttpConfig, Readiness};
 

@@ -8,6 +8,11 @@
 //! key the body has gets it. A body with none of the keys, an unreadable body, or a
 //! body that is not a JSON object goes to the path's owner: the first dialect in that
 //! order that serves the path.
+//!
+//! An endpoint that reads or sets a session cookie refuses a cross-site request (403 in
+//! its dialect's format) before its handler runs, unless the request comes from an
+//! allowed origin ([`crate::cross_site`]); responses to allowed origins carry CORS
+//! headers, and their preflights are answered.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -17,22 +22,23 @@ use actix_web::http::header::{ALLOW, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::body::{BodyError, JsonObject, read_json_object};
+use crate::cross_site;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal, refuse};
 use crate::settings::DialectMount;
 use crate::state::AppState;
 
-/// The endpoints sharing one method and full path, owner first.
+/// The endpoints sharing one method and full path, with their dialects, owner first.
 struct Group {
     method: Method,
-    endpoints: Vec<Endpoint>,
+    endpoints: Vec<(Arc<dyn Dialect>, Endpoint)>,
 }
 
 impl Group {
-    fn pick(&self, body: &Result<JsonObject, BodyError>) -> Option<&Endpoint> {
+    fn pick(&self, body: &Result<JsonObject, BodyError>) -> Option<&(Arc<dyn Dialect>, Endpoint)> {
         let claimed = body.as_ref().ok().and_then(|object| {
             self.endpoints
                 .iter()
-                .find(|e| e.body_key.is_some_and(|key| object.has(key)))
+                .find(|(_, e)| e.body_key.is_some_and(|key| object.has(key)))
         });
         claimed.or_else(|| self.endpoints.first())
     }
@@ -65,11 +71,12 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                 }
             };
             let methods = &mut paths[index].methods;
-            match methods.iter_mut().find(|g| g.method == endpoint.method) {
-                Some(group) => group.endpoints.push(endpoint),
+            let entry = (mount.dialect.clone(), endpoint);
+            match methods.iter_mut().find(|g| g.method == entry.1.method) {
+                Some(group) => group.endpoints.push(entry),
                 None => methods.push(Group {
-                    method: endpoint.method.clone(),
-                    endpoints: vec![endpoint],
+                    method: entry.1.method.clone(),
+                    endpoints: vec![entry],
                 }),
             }
         }
@@ -83,11 +90,16 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
             .join(", ");
         let owner = path.owner;
         let mut resource = web::resource(path.path.as_str()).default_service(web::to(
-            move |request: HttpRequest| {
-                let mut response = refuse(owner.as_ref(), &request, &Refusal::MethodNotAllowed);
-                if let Ok(value) = HeaderValue::from_str(&allow) {
-                    response.headers_mut().insert(ALLOW, value);
-                }
+            move |state: web::Data<AppState>, request: HttpRequest| {
+                let response = cross_site::preflight(&request, &state.config, &allow)
+                    .unwrap_or_else(|| {
+                        let mut response =
+                            refuse(owner.as_ref(), &request, &Refusal::MethodNotAllowed);
+                        if let Ok(value) = HeaderValue::from_str(&allow) {
+                            response.headers_mut().insert(ALLOW, value);
+                        }
+                        response
+                    });
                 async move { response }
             },
         ));
@@ -99,17 +111,25 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                     let group = group.clone();
                     async move {
                         let body = read_json_object(payload, state.config.body_limit).await;
-                        match group.pick(&body) {
-                            Some(endpoint) => {
-                                (endpoint.handler)(Call {
-                                    state,
-                                    request,
-                                    body,
-                                })
-                                .await
-                            }
-                            None => HttpResponse::NotFound().finish(),
-                        }
+                        let Some((dialect, endpoint)) = group.pick(&body) else {
+                            return HttpResponse::NotFound().finish();
+                        };
+                        let origin = cross_site::allowed_origin(&request, &state.config);
+                        let mut response = if endpoint.session_cookie
+                            && origin.is_none()
+                            && cross_site::is_cross_site(&request)
+                        {
+                            refuse(dialect.as_ref(), &request, &Refusal::Forbidden)
+                        } else {
+                            (endpoint.handler)(Call {
+                                state,
+                                request,
+                                body,
+                            })
+                            .await
+                        };
+                        cross_site::allow(&mut response, origin);
+                        response
                     }
                 },
             ));

@@ -1,15 +1,15 @@
 //! What every handler shares: the service, the readiness probe and the HTTP limits.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use portcullis_domain::AuthService;
 
 /// Reports whether the server can serve: its database answers.
 pub trait Readiness: Send + Sync {
-    /// Blocking; run on the blocking pool. SHOULD give up after about `deadline` (the
-    /// caller answers "not ready" then anyway). `Err` carries a reason for the log.
-    fn check(&self, deadline: Duration) -> Result<(), String>;
+    /// Blocking; run on the blocking pool. SHOULD give up within
+    /// [`READINESS_DEADLINE`](crate::READINESS_DEADLINE) (`/readyz` answers "not ready"
+    /// then anyway). `Err` carries a reason for the log.
+    fn check(&self) -> Result<(), String>;
 }
 
 /// Limits and switches of the HTTP layer.
@@ -20,6 +20,10 @@ pub struct HttpConfig {
     /// Whether every cookie Portcullis sets carries `Secure`. Default true; off only for
     /// plain-HTTP development.
     pub cookie_secure: bool,
+    /// Origins (`https://app.example`) whose pages may call the cookie endpoints and
+    /// read the answers (CORS, with credentials). Default none: cross-site requests to
+    /// cookie endpoints are refused and no CORS header is sent.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for HttpConfig {
@@ -27,6 +31,7 @@ impl Default for HttpConfig {
         Self {
             body_limit: 16 * 1024,
             cookie_secure: true,
+            allowed_origins: Vec::new(),
         }
     }
 }

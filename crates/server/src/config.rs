@@ -11,7 +11,7 @@ use chrono::TimeDelta;
 use clap::builder::BoolishValueParser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
-use portcullis_crypto::{Argon2Params, JwtSecret};
+use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret};
 use portcullis_domain::{AuthConfig, PasswordPolicy};
 use portcullis_http::{DialectMount, HttpConfig};
 
@@ -43,6 +43,12 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", default_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     cookie_secure: bool,
+    /// Origins (https://app.example) whose pages may call the cookie endpoints across
+    /// sites, with CORS and credentials; comma-separated. Default none: such requests
+    /// are refused with 403
+    #[arg(long, env = "PORTCULLIS_ALLOWED_ORIGINS", value_name = "ORIGINS",
+          value_delimiter = ',', value_parser = parse_origin)]
+    allowed_origins: Vec<String>,
 
     /// postgres:// or postgresql:// for PostgreSQL; sqlite://PATH, sqlite:PATH or a
     /// plain path for SQLite
@@ -58,6 +64,16 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_DB_POOL_SIZE", default_value_t = 10,
           value_parser = value_parser!(u32).range(1..=1000), help_heading = "Database")]
     db_pool_size: u32,
+    /// How long a database operation waits for a connection, in milliseconds (10 to
+    /// 600000); past it the request is answered 503 with Retry-After
+    #[arg(long, env = "PORTCULLIS_DB_TIMEOUT_MS", default_value_t = 2000,
+          value_parser = value_parser!(u64).range(10..=600_000), help_heading = "Database")]
+    db_timeout_ms: u64,
+    /// Threads per HTTP worker for blocking work (database calls, and callers waiting for
+    /// a hash), 1 to 4096 (default: pool size + hash concurrency + hash queue)
+    #[arg(long, env = "PORTCULLIS_DB_BLOCKING_THREADS",
+          value_parser = value_parser!(u16).range(1..=4096), help_heading = "Database")]
+    db_blocking_threads: Option<u16>,
     /// Run pending migrations at start-up
     #[arg(long, env = "PORTCULLIS_MIGRATE_ON_START", default_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
@@ -129,6 +145,17 @@ pub struct Settings {
           default_value_t = Argon2Params::default().parallelism,
           value_parser = value_parser!(u32).range(1..=64), help_heading = "Passwords")]
     argon2_parallelism: u32,
+    /// Password hashes run at once, each on its own thread with its own argon2 memory,
+    /// 1 to 1024 (default: one per core)
+    #[arg(long, env = "PORTCULLIS_HASH_CONCURRENCY",
+          value_parser = value_parser!(u16).range(1..=1024), help_heading = "Passwords")]
+    hash_concurrency: Option<u16>,
+    /// Password hashes that may wait for a hashing thread, 0 to 65536 (default: 4 ×
+    /// the concurrency); a request that finds the queue full is answered 503 with
+    /// Retry-After: 1 at once
+    #[arg(long, env = "PORTCULLIS_HASH_QUEUE",
+          value_parser = value_parser!(u32).range(0..=65_536), help_heading = "Passwords")]
+    hash_queue: Option<u32>,
 }
 
 fn parse_jwt_secret(text: &str) -> Result<JwtSecret, String> {
@@ -138,6 +165,27 @@ fn parse_jwt_secret(text: &str) -> Result<JwtSecret, String> {
 fn log_filter(text: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(text).map_err(|e| e.to_string())?;
     Ok(text.to_owned())
+}
+
+/// An origin as a browser sends it: `http` or `https`, `://`, a host and an optional
+/// port; no path. Lower-cased, as origins compare.
+fn parse_origin(text: &str) -> Result<String, String> {
+    let origin = text.trim().to_ascii_lowercase();
+    let host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match host {
+        Some(host)
+            if !host.is_empty()
+                && !host.contains(['/', '?', '#', '@'])
+                && !host.contains(char::is_whitespace) =>
+        {
+            Ok(origin)
+        }
+        _ => Err(format!(
+            "cannot use {text:?}: an origin is http(s)://host[:port], with no path"
+        )),
+    }
 }
 
 fn non_blank(text: &str) -> Result<String, String> {
@@ -165,6 +213,10 @@ pub struct Config {
     pub database_url: String,
     /// Connections per instance.
     pub pool_size: u32,
+    /// How long a database operation waits for a connection.
+    pub db_timeout: Duration,
+    /// The blocking-thread limit of each HTTP worker (database calls run there).
+    pub db_blocking_threads: usize,
     /// Whether pending migrations run at start-up.
     pub migrate_on_start: bool,
     /// The configured signing key; `None`: generated once and kept in the database.
@@ -179,6 +231,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// argon2id cost.
     pub argon2: Argon2Params,
+    /// Hashing threads and the queue in front of them.
+    pub hash_pool: HashPoolConfig,
     /// HTTP worker threads; `None`: one per core.
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish after SIGINT/SIGTERM.
@@ -268,10 +322,24 @@ impl Settings {
                 "PORTCULLIS_ARGON2_MEMORY_KIB must be at least 8 × PORTCULLIS_ARGON2_PARALLELISM",
             ));
         }
+        let hash_pool = match self.hash_concurrency {
+            Some(threads) => HashPoolConfig::with_threads(threads.into()),
+            None => HashPoolConfig::default(),
+        };
+        let hash_pool = HashPoolConfig {
+            queue: self.hash_queue.map_or(hash_pool.queue, |queue| queue as usize),
+            ..hash_pool
+        };
+        let db_blocking_threads = self.db_blocking_threads.map_or(
+            self.db_pool_size as usize + hash_pool.threads + hash_pool.queue,
+            usize::from,
+        );
         Ok(Config {
             bind: self.bind,
             database_url: self.database_url,
             pool_size: self.db_pool_size,
+            db_timeout: Duration::from_millis(self.db_timeout_ms),
+            db_blocking_threads,
             migrate_on_start: self.migrate_on_start,
             jwt_secret: self.jwt_secret,
             issuer: self.jwt_issuer,
@@ -292,11 +360,13 @@ impl Settings {
                 iterations: self.argon2_iterations,
                 parallelism: self.argon2_parallelism,
             },
+            hash_pool,
             workers: self.workers.map(usize::from),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             log_filter: self.log_filter,
             http: HttpConfig {
                 cookie_secure: self.cookie_secure,
+                allowed_origins: self.allowed_origins,
                 ..HttpConfig::default()
             },
             dialects,
@@ -369,6 +439,16 @@ mod tests {
         assert!(config.migrate_on_start);
         assert_eq!(config.auth, AuthConfig::default());
         assert_eq!(config.argon2, Argon2Params::default());
+        assert_eq!(config.db_timeout, Duration::from_millis(2000));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            config.hash_pool,
+            HashPoolConfig {
+                threads: cores,
+                queue: 4 * cores
+            }
+        );
+        assert_eq!(config.db_blocking_threads, 10 + 5 * cores);
         assert_eq!(config.workers, None);
         assert_eq!(config.log_filter, "info");
         assert!(config.http.cookie_secure);
@@ -403,6 +483,39 @@ mod tests {
     }
 
     #[test]
+    fn capacity_settings() {
+        let sized = config(&[
+            ("PORTCULLIS_HASH_CONCURRENCY", "3"),
+            ("PORTCULLIS_DB_TIMEOUT_MS", "250"),
+            ("PORTCULLIS_DB_POOL_SIZE", "4"),
+        ])
+        .unwrap();
+        assert_eq!(
+            sized.hash_pool,
+            HashPoolConfig {
+                threads: 3,
+                queue: 12
+            }
+        );
+        assert_eq!(sized.db_timeout, Duration::from_millis(250));
+        assert_eq!(sized.db_blocking_threads, 4 + 3 + 12);
+        let small = config(&[
+            ("PORTCULLIS_HASH_CONCURRENCY", "1"),
+            ("PORTCULLIS_HASH_QUEUE", "0"),
+            ("PORTCULLIS_DB_BLOCKING_THREADS", "7"),
+        ])
+        .unwrap();
+        assert_eq!(
+            small.hash_pool,
+            HashPoolConfig {
+                threads: 1,
+                queue: 0
+            }
+        );
+        assert_eq!(small.db_blocking_threads, 7);
+    }
+
+    #[test]
     fn flags_set_values() {
         let config =
             Config::try_parse_from(["--bind", "127.0.0.1:7000", "--db-pool-size", "4"]).unwrap();
@@ -421,6 +534,10 @@ mod tests {
             ("PORTCULLIS_JWT_SECRET", "c2hvcnQ="),
             ("PORTCULLIS_JWT_LEEWAY_SECS", "301"),
             ("PORTCULLIS_ARGON2_MEMORY_KIB", "lots"),
+            ("PORTCULLIS_HASH_CONCURRENCY", "0"),
+            ("PORTCULLIS_HASH_QUEUE", "-1"),
+            ("PORTCULLIS_DB_TIMEOUT_MS", "0"),
+            ("PORTCULLIS_DB_BLOCKING_THREADS", "0"),
             ("PORTCULLIS_WORKERS", "0"),
             ("PORTCULLIS_WORKERS", "513"),
             ("PORTCULLIS_PASSWORD_MIN_LENGTH", "0"),
@@ -433,6 +550,8 @@ mod tests {
             ("PORTCULLIS_POCKETBASE_TOKEN_TTL_SECS", "0"),
             ("PORTCULLIS_POCKETBASE_COOKIE", "perhaps"),
             ("RUST_LOG", "info,[=bad"),
+            ("PORTCULLIS_ALLOWED_ORIGINS", "https://app.example/login"),
+            ("PORTCULLIS_ALLOWED_ORIGINS", "app.example"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
             let message = error.to_string();
@@ -460,6 +579,20 @@ mod tests {
             message.contains("PORTCULLIS_PASSWORD_MAX_LENGTH (20)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn allowed_origins_are_a_list_of_origins() {
+        let config = config(&[(
+            "PORTCULLIS_ALLOWED_ORIGINS",
+            "https://App.Example, http://localhost:3000",
+        )])
+        .unwrap();
+        assert_eq!(
+            config.http.allowed_origins,
+            ["https://app.example", "http://localhost:3000"]
+        );
+        assert!(self::config(&[]).unwrap().http.allowed_origins.is_empty());
     }
 
     #[test]

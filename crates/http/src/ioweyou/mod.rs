@@ -63,11 +63,11 @@ impl Dialect for Ioweyou {
 
 fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::new(Method::POST, "/users/login", login),
-        Endpoint::new(Method::POST, "/api/login", login),
-        Endpoint::new(Method::POST, "/api/signup", signup),
-        Endpoint::new(Method::GET, "/api/user", current_user),
-        Endpoint::new(Method::GET, "/api/logout", logout),
+        Endpoint::new(Method::POST, "/users/login", login).with_session_cookie(),
+        Endpoint::new(Method::POST, "/api/login", login).with_session_cookie(),
+        Endpoint::new(Method::POST, "/api/signup", signup).with_session_cookie(),
+        Endpoint::new(Method::GET, "/api/user", current_user).with_session_cookie(),
+        Endpoint::new(Method::GET, "/api/logout", logout).with_session_cookie(),
     ]
 }
 

@@ -88,7 +88,8 @@ impl Dialect for PocketbaseConfig {
             Endpoint::new(Method::POST, "/auth/login", move |call| {
                 login(call, config.clone())
             })
-            .claiming("username"),
+            .claiming("username")
+            .with_session_cookie(),
         ]
     }
 
