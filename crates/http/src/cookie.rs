@@ -34,21 +34,35 @@ pub fn http_date(at: DateTime<Utc>) -> String {
     at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
 }
 
-/// The raw (still encoded) value of the request's cookie `name`, if sent.
+/// The raw (still encoded) value of the request's cookie `name`, if sent, found as the
+/// `cookie` package (behind Express's cookie-parser) finds it: names and values trimmed
+/// of surrounding spaces, the first occurrence wins.
 pub fn raw_request_cookie<'r>(request: &'r actix_web::HttpRequest, name: &str) -> Option<&'r str> {
     request
         .headers()
         .get_all(actix_web::http::header::COOKIE)
         .filter_map(|value| value.to_str().ok())
         .flat_map(|header| header.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| key.trim() == name)
         .map(|(_, value)| value.trim())
 }
 
 #[cfg(test)]
 mod tests {
+    use actix_web::test::TestRequest;
+
     use super::*;
+
+    #[test]
+    fn cookies_are_found_as_cookie_parser_finds_them() {
+        let request = TestRequest::get()
+            .insert_header(("cookie", "a=1;  pb_auth  =  x%20y ; pb_auth=second"))
+            .to_http_request();
+        assert_eq!(raw_request_cookie(&request, "pb_auth"), Some("x%20y"));
+        assert_eq!(raw_request_cookie(&request, "a"), Some("1"));
+        assert_eq!(raw_request_cookie(&request, "b"), None);
+    }
 
     #[test]
     fn encodes_like_javascript() {

@@ -86,6 +86,13 @@ pub fn all_dialects() -> Vec<DialectMount> {
         .collect()
 }
 
+/// Headers every response carries, whoever answers it (unknown paths included): wrap
+/// the app in it. `X-Content-Type-Options: nosniff`, so a browser never runs an answer
+/// as anything but the type it says.
+pub fn default_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff"))
+}
+
 /// Mounts every route: health checks and the `dialects` (in their order, that of
 /// [`DIALECTS`], which decides who owns a shared path).
 pub fn configure(

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::http::header::{ALLOW, HeaderValue};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::body::{BodyError, JsonObject, read_json_object};
@@ -129,6 +129,10 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                             .await
                         };
                         cross_site::allow(&mut response, origin);
+                        // Every dialect answer may carry a token or user data.
+                        response
+                            .headers_mut()
+                            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
                         response
                     }
                 },

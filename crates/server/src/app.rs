@@ -10,11 +10,11 @@ use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer};
 use anyhow::Context;
 use portcullis_crypto::{
-    Argon2Hasher, ConfigError as JwtConfigError, JwtCodec, JwtConfig, JwtSecret,
+    Argon2Hasher, ConfigError as JwtConfigError, HashPool, JwtCodec, JwtConfig, JwtSecret,
 };
 use portcullis_domain::{AuthService, Mailer, Ports, SystemClock};
-use portcullis_http::{AppState, Readiness};
-use portcullis_persistence::Database;
+use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
+use portcullis_persistence::{Database, PoolOptions};
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -24,7 +24,11 @@ const JWT_SECRET_NAME: &str = "jwt_hs256";
 
 /// Opens the database and, unless disabled, brings its schema up to date. Blocking.
 pub fn open_database(config: &Config) -> anyhow::Result<Database> {
-    let database = Database::connect(&config.database_url, config.pool_size)
+    let options = PoolOptions {
+        size: config.pool_size,
+        checkout_timeout: config.db_timeout,
+    };
+    let database = Database::connect_with(&config.database_url, options)
         .context("DATABASE_URL: cannot open the database")?;
     if config.migrate_on_start {
         database
@@ -34,8 +38,9 @@ pub fn open_database(config: &Config) -> anyhow::Result<Database> {
     Ok(database)
 }
 
-/// The domain service over the production adapters. Blocking (it may read or create the
-/// JWT secret in the database).
+/// The domain service over the production adapters, hashing on a [`HashPool`] of
+/// `config.hash_pool` threads. Blocking (it may read or create the JWT secret in the
+/// database).
 pub fn build_service(
     config: &Config,
     database: &Database,
@@ -47,7 +52,13 @@ pub fn build_service(
         users: database.clone(),
         sessions: database.clone(),
         reset_tokens: database,
-        hasher: Arc::new(Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?),
+        hasher: Arc::new(
+            HashPool::new(
+                Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?,
+                config.hash_pool,
+            )
+            .context("starting the password-hashing threads")?,
+        ),
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         mailer,
@@ -89,7 +100,9 @@ struct DatabaseReadiness(Database);
 
 impl Readiness for DatabaseReadiness {
     fn check(&self) -> Result<(), String> {
-        self.0.ping().map_err(|e| e.to_string())
+        self.0
+            .ping_within(READINESS_DEADLINE)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -121,13 +134,17 @@ impl Application {
         let local_addr = listener.local_addr()?;
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(portcullis_http::default_headers())
                 .wrap(from_fn(log_request))
                 .configure(portcullis_http::configure(
                     state.clone(),
                     config.dialects.clone(),
                 ))
         })
-        .shutdown_timeout(config.shutdown_timeout.as_secs());
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        // Each worker's runtime runs database calls (and callers waiting for a hash) on
+        // its own blocking pool; actix's default would be 512 / cores threads each.
+        .worker_max_blocking_threads(config.db_blocking_threads);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }

@@ -128,15 +128,17 @@ async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
     }))
 }
 
+/// The token comes from the body's `token`, else from the query string's (the
+/// document's form).
 async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
     let query = web::Query::<HashMap<String, String>>::from_query(call.request.query_string())
         .map_err(|_| ApiError::bad_request("Malformed query string"))?;
-    let token = query
-        .get("token")
-        .filter(|t| !t.is_empty())
-        .cloned()
+    let mut request = ResetPasswordRequest::try_from(&call.body?)?;
+    let token = request
+        .token
+        .take()
+        .or_else(|| query.get("token").filter(|t| !t.is_empty()).cloned())
         .ok_or_else(|| ApiError::bad_request("\"token\" is required"))?;
-    let request = ResetPasswordRequest::try_from(&call.body?)?;
     call.state
         .run(move |auth| auth.reset_password(&token, &request.password))
         .await??;

@@ -100,6 +100,9 @@ impl TryFrom<&JsonObject> for ForgotPasswordRequest {
 /// The body of `POST /auth/reset-password?token=T`.
 pub struct ResetPasswordRequest {
     pub password: Password,
+    /// The reset token, when the client sends it in the body rather than in the query
+    /// string (which ends up in proxies' logs).
+    pub token: Option<String>,
 }
 
 impl TryFrom<&JsonObject> for ResetPasswordRequest {
@@ -108,9 +111,11 @@ impl TryFrom<&JsonObject> for ResetPasswordRequest {
     fn try_from(object: &JsonObject) -> Result<Self, ApiError> {
         let mut fields = Fields::new(object);
         let password = fields.required("password");
+        let token = fields.optional("token");
         fields.finish().map_err(ApiError::fields)?;
         Ok(Self {
             password: Password::new(password),
+            token: token.filter(|t| !t.is_empty()).map(str::to_owned),
         })
     }
 }
