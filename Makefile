@@ -13,9 +13,9 @@ run:
 	$(CARGO) run --release -p portcullis -- serve
 
 ## Every test: domain unit tests, contract tests on SQLite and PostgreSQL, HTTP tests,
-## end-to-end tests against the real binary, doctests. Needs PostgreSQL (scripts/test-db.sh).
+## end-to-end tests against the real binary (which Cargo builds for them), doctests.
+## Needs PostgreSQL (scripts/test-db.sh).
 test: test-db test-js
-	$(CARGO) build -p portcullis
 	$(CARGO) nextest run --workspace --all-features --no-fail-fast
 	$(CARGO) test --workspace --all-features --doc
 

@@ -1,12 +1,11 @@
 //! One server, four dialects: shared paths go by the body's marker key, and otherwise to
 //! the path's owner; configuration enables dialects and mounts them under prefixes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use reqwest::StatusCode;
 use serde_json::json;
-use support::{Backend, PASSWORD, TestApp, assert_error};
+
+use crate::support::app::{PASSWORD, TestApp};
+use crate::support::backend::Backend;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn auth_login_goes_by_the_body_key() {
@@ -43,21 +42,15 @@ async fn auth_login_goes_by_the_body_key() {
     assert!(both.body["tokens"].is_object(), "{}", both.body);
 
     // No key, an empty body, malformed JSON: the owner's errors.
-    assert_error(
-        &app.post("/auth/login", json!({"password": PASSWORD})).await,
-        400,
-        "\"email\" is required",
-    );
-    assert_error(
-        &app.post_raw("/auth/login", "").await,
-        400,
-        "\"email\" is required, \"password\" is required",
-    );
-    assert_error(
-        &app.post_raw("/auth/login", "{nope").await,
-        400,
-        "Malformed JSON body",
-    );
+    app.post("/auth/login", json!({"password": PASSWORD}))
+        .await
+        .expect_error(400, "\"email\" is required");
+    app.post_raw("/auth/login", "")
+        .await
+        .expect_error(400, "\"email\" is required, \"password\" is required");
+    app.post_raw("/auth/login", "{nope")
+        .await
+        .expect_error(400, "Malformed JSON body");
 
     // pocketbase's failures keep its own shape.
     let wrong = app
@@ -116,7 +109,7 @@ async fn cbs_and_a_prefixed_pocketbase_share_api_v1() {
             json!({"username": "ada@example.com", "password": PASSWORD}),
         )
         .await;
-    assert_error(&moved, 400, "\"email\" is required");
+    moved.expect_error(400, "\"email\" is required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +145,7 @@ async fn only_enabled_dialects_are_served() {
             json!({"username": "ada@example.com", "password": PASSWORD}),
         )
         .await;
-    assert_error(&reply, 400, "\"email\" is required");
+    reply.expect_error(400, "\"email\" is required");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,17 @@
 //! Start-up, probes and shutdown of `portcullis serve`.
 
-mod support;
-
 use serde_json::json;
-use support::{Server, TestDb, run_cli};
 
-async fn assert_probes_answer(db: &TestDb) {
-    let server = Server::start(db);
+use crate::support::backend::Backend;
+use crate::support::process::{Server, TestDb, run_cli};
+
+crate::on_backends! {
+    both: [health_and_readiness_probes_answer],
+}
+
+async fn health_and_readiness_probes_answer(backend: Backend) {
+    let db = TestDb::new(backend);
+    let server = Server::start(&db);
     let api = server.api();
     assert_eq!(
         api.get("/healthz").await.expect(200),
@@ -24,21 +29,9 @@ async fn assert_probes_answer(db: &TestDb) {
     );
 }
 
-#[tokio::test]
-async fn health_and_readiness_probes_answer_on_postgres() {
-    let db = TestDb::postgres();
-    assert_probes_answer(&db).await;
-}
-
-#[tokio::test]
-async fn health_and_readiness_probes_answer_on_sqlite() {
-    let db = TestDb::sqlite();
-    assert_probes_answer(&db).await;
-}
-
 #[test]
 fn a_bad_bind_address_stops_start_up_and_names_the_variable() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     // No subcommand: `serve` is the default.
     let run = run_cli(&db, &[], "", &[("PORTCULLIS_BIND", "nowhere")]);
     run.assert_failure();
@@ -51,7 +44,7 @@ fn a_bad_bind_address_stops_start_up_and_names_the_variable() {
 
 #[tokio::test]
 async fn sigint_shuts_down_gracefully() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     let server = Server::start(&db);
     server.api().get("/healthz").await.expect(200);
     let logs = server.logs().clone();
@@ -70,7 +63,7 @@ async fn sigint_shuts_down_gracefully() {
 
 #[tokio::test]
 async fn readiness_fails_while_the_database_refuses_connections() {
-    let db = TestDb::postgres();
+    let db = TestDb::new(Backend::Postgres);
     let server = Server::start(&db);
     let api = server.api();
     assert_eq!(

@@ -1,10 +1,9 @@
 //! Lifetimes, shortened through the environment so that expiry happens during the test.
 
-mod support;
-
 use std::time::Duration;
 
-use support::{Server, Session, TestDb, Tokens};
+use crate::support::backend::Backend;
+use crate::support::process::{Server, Session, TestDb, Tokens};
 
 const NAME: &str = "Katherine Johnson";
 const EMAIL: &str = "katherine@example.com";
@@ -17,7 +16,7 @@ async fn register(server: &Server<'_>) -> Session {
 
 #[tokio::test]
 async fn an_expired_access_token_is_refused_and_refresh_still_works() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     // JWT expiry has whole-second resolution, so a token lives between TTL - 1 and TTL
     // seconds: 3 leaves the checks before expiry (at least) two seconds.
     let server = Server::start_with(
@@ -42,7 +41,7 @@ async fn an_expired_access_token_is_refused_and_refresh_still_works() {
 
 #[tokio::test]
 async fn an_expired_reset_token_is_refused() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     let server = Server::start_with(&db, &[("PORTCULLIS_RESET_TOKEN_TTL_SECS", "3")]);
     let api = server.api();
     register(&server).await;

@@ -1,39 +1,42 @@
-//! The authapi dialect (`001_*`): every row and error cell, over HTTP, on both databases.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
+//! The authapi dialect (`001_*`): every row and error cell, over HTTP.
 
 use chrono::{TimeDelta, Utc};
 use portcullis_domain::TokenKind;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{
-    Backend, NOW_TOLERANCE_SECS, PASSWORD, TestApp, assert_error, drop_database, expired_copy,
-    parse_utc, tampered, token,
-};
 
-on_both_backends!(
-    register_returns_the_user_and_a_token_pair,
-    register_validation_errors,
-    register_body_errors,
-    register_rejects_a_taken_email_in_any_case,
-    concurrent_registrations_of_one_email_give_one_account,
-    login_by_email_in_any_case,
-    login_failures_look_the_same,
-    login_body_errors,
-    welcome_needs_a_live_access_token,
-    refresh_rotates_the_pair,
-    refresh_reuse_kills_the_session,
-    refresh_refusals,
-    concurrent_refreshes_with_one_token_give_one_pair,
-    logout_kills_the_session_at_once,
-    logout_refusals,
-    forgot_password_says_the_same_either_way,
-    forgot_password_body_errors,
-    reset_password_sets_the_password_and_ends_every_session,
-    reset_password_refusals,
-    health_endpoints,
-);
+use crate::support::app::{
+    NOW_TOLERANCE_SECS, PASSWORD, TestApp, drop_database, expired_copy, parse_utc, tampered, token,
+};
+use crate::support::backend::Backend;
+use crate::support::client::{is_uuid, sorted_keys};
+
+crate::on_backends! {
+    both: [
+        register_rejects_a_taken_email_in_any_case,
+        concurrent_registrations_of_one_email_give_one_account,
+        login_by_email_in_any_case,
+        refresh_rotates_the_pair,
+        refresh_reuse_kills_the_session,
+        concurrent_refreshes_with_one_token_give_one_pair,
+        logout_refusals,
+        reset_password_sets_the_password_and_ends_every_session,
+        reset_password_refusals,
+        health_endpoints,
+    ],
+    sqlite: [
+        register_returns_the_user_and_a_token_pair,
+        register_validation_errors,
+        register_body_errors,
+        login_failures_look_the_same,
+        login_body_errors,
+        welcome_needs_a_live_access_token,
+        refresh_refusals,
+        logout_kills_the_session_at_once,
+        forgot_password_says_the_same_either_way,
+        forgot_password_body_errors,
+    ],
+}
 
 async fn register_returns_the_user_and_a_token_pair(backend: Backend) {
     let app = TestApp::spawn(backend).await;
@@ -42,7 +45,7 @@ async fn register_returns_the_user_and_a_token_pair(backend: Backend) {
     let user = body["user"].as_object().unwrap();
     let keys: Vec<_> = user.keys().map(String::as_str).collect();
     assert_eq!(keys.len(), 4, "exactly id, name, bio, email: {user:?}");
-    assert!(uuid_like(&body["user"]["id"]));
+    assert!(is_uuid(body["user"]["id"].as_str().unwrap()));
     assert_eq!(body["user"]["name"], "Ada Lovelace");
     assert_eq!(body["user"]["bio"], "Analyst");
     assert_eq!(body["user"]["email"], "ada@example.com");
@@ -79,12 +82,6 @@ async fn register_returns_the_user_and_a_token_pair(backend: Backend) {
     // The token pair works at once.
     let welcome = app.post_bearer("/auth", &token(&body, "access")).await;
     assert_eq!(welcome.status, StatusCode::OK);
-}
-
-fn uuid_like(value: &Value) -> bool {
-    value
-        .as_str()
-        .is_some_and(|s| s.len() == 36 && s.chars().filter(|c| *c == '-').count() == 4)
 }
 
 async fn register_validation_errors(backend: Backend) {
@@ -126,7 +123,7 @@ async fn register_validation_errors(backend: Backend) {
             body["confirm"] = value;
         }
         let reply = app.post("/auth/register", body).await;
-        assert_error(&reply, 400, message);
+        reply.expect_error(400, message);
         assert_eq!(reply.body["details"][0]["field"], field, "{}", reply.body);
         assert_eq!(reply.body["details"][0]["message"], message);
     }
@@ -134,8 +131,7 @@ async fn register_validation_errors(backend: Backend) {
     let mut body = valid.clone();
     body["password"] = json!("ada@example.com");
     body["confirm"] = json!("ada@example.com");
-    assert_error(
-        &app.post("/auth/register", body).await,
+    app.post("/auth/register", body).await.expect_error(
         400,
         "Password must not be the same as the email or username",
     );
@@ -178,11 +174,7 @@ async fn register_validation_errors(backend: Backend) {
 async fn register_body_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
     let reply = app.post("/auth/register", json!({})).await;
-    assert_error(
-        &reply,
-        400,
-        "\"name\" is required, \"email\" is required, \"password\" is required, \"confirm\" is required",
-    );
+    reply.expect_error(400, "\"name\" is required, \"email\" is required, \"password\" is required, \"confirm\" is required");
     assert_eq!(reply.body["details"].as_array().unwrap().len(), 4);
     let reply = app
         .post(
@@ -190,23 +182,17 @@ async fn register_body_errors(backend: Backend) {
             json!({"name": 5, "email": "a@example.com", "password": PASSWORD, "confirm": PASSWORD}),
         )
         .await;
-    assert_error(&reply, 400, "\"name\" must be a string");
-    assert_error(
-        &app.post_raw("/auth/register", "{\"name\": ").await,
-        400,
-        "Malformed JSON body",
-    );
-    assert_error(
-        &app.post_raw("/auth/register", "[1, 2]").await,
-        400,
-        "Request body must be a JSON object",
-    );
+    reply.expect_error(400, "\"name\" must be a string");
+    app.post_raw("/auth/register", "{\"name\": ")
+        .await
+        .expect_error(400, "Malformed JSON body");
+    app.post_raw("/auth/register", "[1, 2]")
+        .await
+        .expect_error(400, "Request body must be a JSON object");
     let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(17 * 1024));
-    assert_error(
-        &app.post_raw("/auth/register", huge).await,
-        413,
-        "Request body too large (limit 16384 bytes)",
-    );
+    app.post_raw("/auth/register", huge)
+        .await
+        .expect_error(413, "Request body too large (limit 16384 bytes)");
 }
 
 async fn register_rejects_a_taken_email_in_any_case(backend: Backend) {
@@ -219,7 +205,7 @@ async fn register_rejects_a_taken_email_in_any_case(backend: Backend) {
                 json!({"name": "Imposter", "email": email, "password": PASSWORD, "confirm": PASSWORD}),
             )
             .await;
-        assert_error(&reply, 400, "Email already taken");
+        reply.expect_error(400, "Email already taken");
     }
 }
 
@@ -238,7 +224,7 @@ async fn concurrent_registrations_of_one_email_give_one_account(backend: Backend
         .count();
     assert_eq!(created, 1, "exactly one registration wins");
     for reply in replies.iter().filter(|r| r.status != StatusCode::CREATED) {
-        assert_error(reply, 400, "Email already taken");
+        reply.expect_error(400, "Email already taken");
     }
 }
 
@@ -262,41 +248,28 @@ async fn login_failures_look_the_same(backend: Backend) {
     let unknown = app.login("ghost@example.com", PASSWORD).await;
     let nonsense = app.login("not an identifier!", PASSWORD).await;
     for reply in [&wrong, &unknown, &nonsense] {
-        assert_error(reply, 401, "Incorrect email or password");
+        reply.expect_error(401, "Incorrect email or password");
     }
     assert_eq!(wrong.body, unknown.body);
 }
 
 async fn login_body_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    assert_error(
-        &app.post("/auth/login", json!({"email": "a@example.com"}))
-            .await,
-        400,
-        "\"password\" is required",
-    );
-    assert_error(
-        &app.post("/auth/login", json!({"email": 1, "password": PASSWORD}))
-            .await,
-        400,
-        "\"email\" must be a string",
-    );
-    assert_error(
-        &app.post("/auth/login", json!({"email": "", "password": PASSWORD}))
-            .await,
-        400,
-        "\"email\" is not allowed to be empty",
-    );
-    assert_error(
-        &app.post_raw("/auth/login", "{oops").await,
-        400,
-        "Malformed JSON body",
-    );
-    assert_error(
-        &app.post_raw("/auth/login", "").await,
-        400,
-        "\"email\" is required, \"password\" is required",
-    );
+    app.post("/auth/login", json!({"email": "a@example.com"}))
+        .await
+        .expect_error(400, "\"password\" is required");
+    app.post("/auth/login", json!({"email": 1, "password": PASSWORD}))
+        .await
+        .expect_error(400, "\"email\" must be a string");
+    app.post("/auth/login", json!({"email": "", "password": PASSWORD}))
+        .await
+        .expect_error(400, "\"email\" is not allowed to be empty");
+    app.post_raw("/auth/login", "{oops")
+        .await
+        .expect_error(400, "Malformed JSON body");
+    app.post_raw("/auth/login", "")
+        .await
+        .expect_error(400, "\"email\" is required, \"password\" is required");
     let huge = format!("{{\"email\": \"{}\"}}", "x".repeat(20_000));
     assert_eq!(
         app.post_raw("/auth/login", huge).await.status,
@@ -316,13 +289,9 @@ async fn welcome_needs_a_live_access_token(backend: Backend) {
                "user": {"name": "Ada Lovelace", "bio": "Analyst", "email": "ada@example.com"}})
     );
     // Missing and malformed headers.
-    let no_header = app.client.post(app.url("/auth")).send().await.unwrap();
-    assert_eq!(no_header.status(), StatusCode::UNAUTHORIZED);
-    let body_of = no_header.json::<Value>().await.unwrap();
-    assert_eq!(
-        body_of,
-        json!({"code": 401, "message": "Please authenticate"})
-    );
+    app.send(app.client.post(app.url("/auth")))
+        .await
+        .expect_error(401, "Please authenticate");
     for header in [
         "Bearer",
         "Bearer ",
@@ -330,11 +299,9 @@ async fn welcome_needs_a_live_access_token(backend: Backend) {
         &access,
         &format!("Basic {access}"),
     ] {
-        assert_error(
-            &app.post_with_header("/auth", "Authorization", header).await,
-            401,
-            "Please authenticate",
-        );
+        app.post_with_header("/auth", "Authorization", header)
+            .await
+            .expect_error(401, "Please authenticate");
     }
     // The scheme is case-insensitive.
     let lower = app
@@ -348,11 +315,9 @@ async fn welcome_needs_a_live_access_token(backend: Backend) {
         token(&body, "refresh"),
         expired_copy(&access, TokenKind::Access),
     ] {
-        assert_error(
-            &app.post_bearer("/auth", &bad).await,
-            401,
-            "Please authenticate",
-        );
+        app.post_bearer("/auth", &bad)
+            .await
+            .expect_error(401, "Please authenticate");
     }
 }
 
@@ -366,8 +331,7 @@ async fn refresh_rotates_the_pair(backend: Backend) {
         )
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let keys: Vec<_> = reply.body.as_object().unwrap().keys().cloned().collect();
-    assert_eq!(keys, ["access", "refresh"]);
+    assert_eq!(sorted_keys(&reply.body), ["access", "refresh"]);
     assert_ne!(token(&reply.body, "refresh"), token(&body, "refresh"));
     parse_utc(reply.body["access"]["expires"].as_str().unwrap());
     // The new pair works, and so does the first access token (same live session).
@@ -404,7 +368,7 @@ async fn refresh_reuse_kills_the_session(backend: Backend) {
     let replay = app
         .post("/auth/refresh-tokens", json!({"refreshToken": first}))
         .await;
-    assert_error(&replay, 401, "Please authenticate");
+    replay.expect_error(401, "Please authenticate");
     // The whole family is dead: the newest refresh token and every access token.
     let newest = app
         .post(
@@ -412,18 +376,13 @@ async fn refresh_reuse_kills_the_session(backend: Backend) {
             json!({"refreshToken": token(&rotated.body, "refresh")}),
         )
         .await;
-    assert_error(&newest, 401, "Please authenticate");
-    assert_error(
-        &app.post_bearer("/auth", &token(&rotated.body, "access"))
-            .await,
-        401,
-        "Please authenticate",
-    );
-    assert_error(
-        &app.post_bearer("/auth", &token(&body, "access")).await,
-        401,
-        "Please authenticate",
-    );
+    newest.expect_error(401, "Please authenticate");
+    app.post_bearer("/auth", &token(&rotated.body, "access"))
+        .await
+        .expect_error(401, "Please authenticate");
+    app.post_bearer("/auth", &token(&body, "access"))
+        .await
+        .expect_error(401, "Please authenticate");
     // Other sessions of the user are untouched.
     let other = app.login("ada@example.com", PASSWORD).await;
     assert_eq!(
@@ -448,32 +407,25 @@ async fn refresh_refusals(backend: Backend) {
             .post("/auth/refresh-tokens", json!({"refreshToken": bad}))
             .await;
         if bad.is_empty() {
-            assert_error(&reply, 400, "\"refreshToken\" is not allowed to be empty");
+            reply.expect_error(400, "\"refreshToken\" is not allowed to be empty");
         } else {
-            assert_error(&reply, 401, "Please authenticate");
+            reply.expect_error(401, "Please authenticate");
         }
     }
-    assert_error(
-        &app.post("/auth/refresh-tokens", json!({})).await,
-        400,
-        "\"refreshToken\" is required",
-    );
-    assert_error(
-        &app.post_raw("/auth/refresh-tokens", "{").await,
-        400,
-        "Malformed JSON body",
-    );
+    app.post("/auth/refresh-tokens", json!({}))
+        .await
+        .expect_error(400, "\"refreshToken\" is required");
+    app.post_raw("/auth/refresh-tokens", "{")
+        .await
+        .expect_error(400, "Malformed JSON body");
     // After logout, the refresh token is revoked.
     let logout = app
         .post("/auth/logout", json!({"refreshToken": refresh}))
         .await;
     assert_eq!(logout.status, StatusCode::OK);
-    assert_error(
-        &app.post("/auth/refresh-tokens", json!({"refreshToken": refresh}))
-            .await,
-        401,
-        "Please authenticate",
-    );
+    app.post("/auth/refresh-tokens", json!({"refreshToken": refresh}))
+        .await
+        .expect_error(401, "Please authenticate");
 }
 
 async fn concurrent_refreshes_with_one_token_give_one_pair(backend: Backend) {
@@ -490,7 +442,7 @@ async fn concurrent_refreshes_with_one_token_give_one_pair(backend: Backend) {
         .count();
     assert_eq!(ok, 1, "exactly one rotation wins");
     for reply in replies.iter().filter(|r| r.status != StatusCode::OK) {
-        assert_error(reply, 401, "Please authenticate");
+        reply.expect_error(401, "Please authenticate");
     }
 }
 
@@ -506,11 +458,9 @@ async fn logout_kills_the_session_at_once(backend: Backend) {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body, json!({"message": "Logout successful"}));
-    assert_error(
-        &app.post_bearer("/auth", &token(&body, "access")).await,
-        401,
-        "Please authenticate",
-    );
+    app.post_bearer("/auth", &token(&body, "access"))
+        .await
+        .expect_error(401, "Please authenticate");
     // Only that session ended.
     assert_eq!(
         app.post_bearer("/auth", &token(&other.body, "access"))
@@ -538,22 +488,17 @@ async fn logout_refusals(backend: Backend) {
         json!({"refreshToken": refresh}),
     ];
     for case in cases {
-        assert_error(
-            &app.post("/auth/logout", case).await,
-            400,
-            "Invalid refresh token",
-        );
+        app.post("/auth/logout", case)
+            .await
+            .expect_error(400, "Invalid refresh token");
     }
     // Presenting the used token revoked the session: the rotated token is dead now too.
-    assert_error(
-        &app.post(
-            "/auth/logout",
-            json!({"refreshToken": token(&rotated.body, "refresh")}),
-        )
-        .await,
-        400,
-        "Invalid refresh token",
-    );
+    app.post(
+        "/auth/logout",
+        json!({"refreshToken": token(&rotated.body, "refresh")}),
+    )
+    .await
+    .expect_error(400, "Invalid refresh token");
     assert_eq!(
         app.post_raw("/auth/logout", "{").await.status,
         StatusCode::BAD_REQUEST
@@ -589,22 +534,15 @@ async fn forgot_password_says_the_same_either_way(backend: Backend) {
 
 async fn forgot_password_body_errors(backend: Backend) {
     let app = TestApp::spawn(backend).await;
-    assert_error(
-        &app.post("/auth/forgot-password", json!({})).await,
-        400,
-        "\"email\" is required",
-    );
-    assert_error(
-        &app.post("/auth/forgot-password", json!({"email": "nope"}))
-            .await,
-        400,
-        "Email must be a valid email address",
-    );
-    assert_error(
-        &app.post_raw("/auth/forgot-password", "nope").await,
-        400,
-        "Malformed JSON body",
-    );
+    app.post("/auth/forgot-password", json!({}))
+        .await
+        .expect_error(400, "\"email\" is required");
+    app.post("/auth/forgot-password", json!({"email": "nope"}))
+        .await
+        .expect_error(400, "Email must be a valid email address");
+    app.post_raw("/auth/forgot-password", "nope")
+        .await
+        .expect_error(400, "Malformed JSON body");
 }
 
 async fn reset_password_sets_the_password_and_ends_every_session(backend: Backend) {
@@ -623,26 +561,19 @@ async fn reset_password_sets_the_password_and_ends_every_session(backend: Backen
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.body, json!({"message": "Password reset successful"}));
     for body in [&first, &second] {
-        assert_error(
-            &app.post_bearer("/auth", &token(body, "access")).await,
-            401,
-            "Please authenticate",
-        );
-        assert_error(
-            &app.post(
-                "/auth/refresh-tokens",
-                json!({"refreshToken": token(body, "refresh")}),
-            )
-            .await,
-            401,
-            "Please authenticate",
-        );
+        app.post_bearer("/auth", &token(body, "access"))
+            .await
+            .expect_error(401, "Please authenticate");
+        app.post(
+            "/auth/refresh-tokens",
+            json!({"refreshToken": token(body, "refresh")}),
+        )
+        .await
+        .expect_error(401, "Please authenticate");
     }
-    assert_error(
-        &app.login("ada@example.com", PASSWORD).await,
-        401,
-        "Incorrect email or password",
-    );
+    app.login("ada@example.com", PASSWORD)
+        .await
+        .expect_error(401, "Incorrect email or password");
     assert_eq!(
         app.login("ada@example.com", "a brand new secret")
             .await
@@ -656,79 +587,61 @@ async fn reset_password_sets_the_password_and_ends_every_session(backend: Backen
             json!({"password": "yet another secret"}),
         )
         .await;
-    assert_error(&again, 401, "Password reset failed");
+    again.expect_error(401, "Password reset failed");
 }
 
 async fn reset_password_refusals(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("PORTCULLIS_RESET_TOKEN_TTL_SECS", "1")]).await;
     app.register("ada@example.com").await;
-    assert_error(
-        &app.post(
-            "/auth/reset-password",
-            json!({"password": "long enough pw"}),
-        )
-        .await,
-        400,
-        "\"token\" is required",
-    );
-    assert_error(
-        &app.post(
-            "/auth/reset-password?token=",
-            json!({"password": "long enough pw"}),
-        )
-        .await,
-        400,
-        "\"token\" is required",
-    );
-    assert_error(
-        &app.post(
-            "/auth/reset-password?token=unknown",
-            json!({"password": "long enough pw"}),
-        )
-        .await,
-        401,
-        "Password reset failed",
-    );
+    app.post(
+        "/auth/reset-password",
+        json!({"password": "long enough pw"}),
+    )
+    .await
+    .expect_error(400, "\"token\" is required");
+    app.post(
+        "/auth/reset-password?token=",
+        json!({"password": "long enough pw"}),
+    )
+    .await
+    .expect_error(400, "\"token\" is required");
+    app.post(
+        "/auth/reset-password?token=unknown",
+        json!({"password": "long enough pw"}),
+    )
+    .await
+    .expect_error(401, "Password reset failed");
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await;
     let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
     let path = format!("/auth/reset-password?token={secret}");
-    assert_error(
-        &app.post(&path, json!({"password": "short"})).await,
-        400,
-        "Password must be at least 8 characters",
-    );
-    assert_error(
-        &app.post(&path, json!({})).await,
-        400,
-        "\"password\" is required",
-    );
-    assert_error(
-        &app.post(&path, json!({"password": "ada@example.com"}))
-            .await,
-        400,
-        "Password must not be the same as the email or username",
-    );
+    app.post(&path, json!({"password": "short"}))
+        .await
+        .expect_error(400, "Password must be at least 8 characters");
+    app.post(&path, json!({}))
+        .await
+        .expect_error(400, "\"password\" is required");
+    app.post(&path, json!({"password": "ada@example.com"}))
+        .await
+        .expect_error(
+            400,
+            "Password must not be the same as the email or username",
+        );
     // A newer link replaces the older one.
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await;
     let newer = app.mailer.last_secret_for("ada@example.com").unwrap();
-    assert_error(
-        &app.post(&path, json!({"password": "long enough pw"})).await,
-        401,
-        "Password reset failed",
-    );
+    app.post(&path, json!({"password": "long enough pw"}))
+        .await
+        .expect_error(401, "Password reset failed");
     // An expired link (the TTL here is one second).
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    assert_error(
-        &app.post(
-            &format!("/auth/reset-password?token={newer}"),
-            json!({"password": "long enough pw"}),
-        )
-        .await,
-        401,
-        "Password reset failed",
-    );
+    app.post(
+        &format!("/auth/reset-password?token={newer}"),
+        json!({"password": "long enough pw"}),
+    )
+    .await
+    .expect_error(401, "Password reset failed");
     // The password was never changed by any of these.
     assert_eq!(
         app.login("ada@example.com", PASSWORD).await.status,
@@ -750,40 +663,16 @@ async fn health_endpoints(backend: Backend) {
 async fn readiness_fails_when_the_database_is_gone() {
     let app = TestApp::spawn(Backend::Postgres).await;
     assert_eq!(app.get("/readyz").await.status, StatusCode::OK);
-    let TestApp {
-        base,
-        client,
-        database,
-        ..
-    } = app;
+    let TestApp { api, database, .. } = app;
     drop_database(database).await;
-    let reply = client.get(format!("{base}/readyz")).send().await.unwrap();
-    assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        reply.json::<Value>().await.unwrap(),
-        json!({"status": "unavailable"})
-    );
+    let ready = api.get("/readyz").await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(ready.body, json!({"status": "unavailable"}));
     // Liveness is unaffected, and a use case fails cleanly with the dialect's 500.
-    assert_eq!(
-        client
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
-    let login = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-        .send()
+    assert_eq!(api.get("/healthz").await.status, StatusCode::OK);
+    api.login("ada@example.com", PASSWORD)
         .await
-        .unwrap();
-    assert_eq!(login.status(), StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(
-        login.json::<Value>().await.unwrap(),
-        json!({"code": 500, "message": "Internal server error"})
-    );
+        .expect_error(500, "Internal server error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -798,10 +687,8 @@ async fn oversized_bodies_are_413_on_every_endpoint() {
         "/auth/forgot-password",
         "/auth/reset-password?token=t",
     ] {
-        assert_error(
-            &app.post_raw(path, huge.clone()).await,
-            413,
-            "Request body too large (limit 16384 bytes)",
-        );
+        app.post_raw(path, huge.clone())
+            .await
+            .expect_error(413, "Request body too large (limit 16384 bytes)");
     }
 }

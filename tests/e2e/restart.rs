@@ -1,10 +1,10 @@
 //! With no `PORTCULLIS_JWT_SECRET`, the server generates a signing key on first start
 //! and keeps it in the database: tokens issued before a restart still work after it.
 
-mod support;
-
 use serde_json::json;
-use support::{Server, Session, TestDb, Tokens};
+
+use crate::support::backend::Backend;
+use crate::support::process::{Server, Session, TestDb, Tokens};
 
 #[tokio::test]
 async fn tokens_survive_a_restart_with_the_generated_secret() {
@@ -59,7 +59,7 @@ async fn tokens_survive_a_restart_with_the_generated_secret() {
 
 #[tokio::test]
 async fn tokens_do_not_survive_a_change_of_secret() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     let secret_a = [(
         "PORTCULLIS_JWT_SECRET",
         "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",

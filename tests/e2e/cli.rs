@@ -1,9 +1,9 @@
 //! The operator's command line: `migrate`, `user create`, `user reset-token`, checked
 //! through the HTTP API of a server on the same database.
 
-mod support;
-
-use support::{CliRun, Server, Session, TestDb, is_uuid, run_cli};
+use crate::support::backend::Backend;
+use crate::support::client::is_uuid;
+use crate::support::process::{CliRun, Server, Session, TestDb, run_cli};
 
 const EMAIL: &str = "grace@example.com";
 const NAME: &str = "Grace Hopper";
@@ -64,7 +64,7 @@ fn migrate_creates_a_fresh_sqlite_database() {
 
 #[tokio::test]
 async fn a_created_user_logs_in_by_email_and_by_username() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     let id = create_user_ok(&db, &["--username", USERNAME]);
 
     let server = Server::start(&db);
@@ -92,7 +92,7 @@ async fn a_created_user_logs_in_by_email_and_by_username() {
 
 #[tokio::test]
 async fn a_user_created_without_a_username_logs_in_by_email() {
-    let db = TestDb::postgres();
+    let db = TestDb::new(Backend::Postgres);
     let id = create_user_ok(&db, &[]);
     let server = Server::start(&db);
     let reply = server.api().login(EMAIL, PASSWORD).await;
@@ -104,7 +104,7 @@ async fn a_user_created_without_a_username_logs_in_by_email() {
 
 #[test]
 fn creating_a_user_with_a_taken_email_fails() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     create_user_ok(&db, &[]);
     let run = create_user(&db, &[], "some other password\n");
     run.assert_failure();
@@ -118,7 +118,7 @@ fn creating_a_user_with_a_taken_email_fails() {
 
 #[test]
 fn creating_a_user_with_a_too_short_password_fails() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     let run = create_user(&db, &[], "short\n");
     run.assert_failure();
     assert!(
@@ -130,7 +130,7 @@ fn creating_a_user_with_a_too_short_password_fails() {
 
 #[tokio::test]
 async fn reset_token_prints_a_token_that_resets_the_password() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     create_user_ok(&db, &[]);
     let server = Server::start(&db);
     let api = server.api();
@@ -171,7 +171,7 @@ async fn reset_token_prints_a_token_that_resets_the_password() {
 
 #[test]
 fn reset_token_for_an_unknown_email_fails() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     run_cli(&db, &["migrate"], "", &[]).assert_success();
     let run = run_cli(
         &db,
@@ -194,7 +194,7 @@ fn reset_token_for_an_unknown_email_fails() {
 
 #[test]
 fn creating_a_user_who_must_change_the_password_succeeds() {
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     create_user_ok(&db, &["--must-change-password"]);
     // The account exists: the email is taken.
     create_user(&db, &[], &format!("{PASSWORD}\n")).assert_failure();

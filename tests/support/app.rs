@@ -1,7 +1,8 @@
-//! The production application on a fresh database per test, driven over real HTTP.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+//! The in-process harness: the production application on a fresh database per test,
+//! driven over real HTTP.
 
 use std::collections::HashMap;
+use std::ops::Deref;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
@@ -14,20 +15,16 @@ use portcullis_domain::{
 };
 use portcullis_persistence::testing::TestDatabase;
 use portcullis_server::{Application, Config};
-use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use super::backend::{Backend, server_env};
+use super::client::{Api, Reply};
 
 /// A fixed signing key, so tests can mint tokens the server accepts (e.g. expired ones).
 pub const JWT_SECRET_B64: &str = "dGVzdC1vbmx5LXNpZ25pbmcta2V5LTAxMjM0NTY3ODlhYmNkZWY=";
 pub const PASSWORD: &str = "correct horse battery";
 /// How far a server-set time may be from the test's clock.
 pub const NOW_TOLERANCE_SECS: i64 = 60;
-
-#[derive(Clone, Copy, Debug)]
-pub enum Backend {
-    Postgres,
-    Sqlite,
-}
 
 /// Reset secrets the server "mailed".
 #[derive(Default)]
@@ -62,36 +59,32 @@ impl Mailer for CapturingMailer {
     }
 }
 
-/// The environment every test server starts from, on the database at `database_url`.
-fn default_vars(database_url: &str) -> HashMap<String, String> {
-    [
-        ("DATABASE_URL", database_url),
-        ("PORTCULLIS_BIND", "127.0.0.1:0"),
-        ("PORTCULLIS_WORKERS", "2"),
-        ("PORTCULLIS_JWT_SECRET", JWT_SECRET_B64),
-        ("PORTCULLIS_JWT_LEEWAY_SECS", "0"),
-        // Cheap hashing keeps the suite fast; the parameters' effect is the crypto
-        // crate's concern.
-        ("PORTCULLIS_ARGON2_MEMORY_KIB", "1024"),
-        ("PORTCULLIS_ARGON2_ITERATIONS", "1"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
+/// The environment of an in-process server on the database at `database_url`: the
+/// common one plus a known signing key and no leeway, so tests can mint tokens.
+fn vars(database_url: &str) -> HashMap<String, String> {
+    server_env(database_url)
+        .into_iter()
+        .chain([
+            ("PORTCULLIS_JWT_SECRET", JWT_SECRET_B64.to_owned()),
+            ("PORTCULLIS_JWT_LEEWAY_SECS", "0".to_owned()),
+        ])
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
 }
 
+/// A server running in the test's process; used as the [`Api`] client it holds.
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub mailer: Arc<CapturingMailer>,
     pub database: TestDatabase,
 }
 
-/// A response: status and JSON body (`Value::Null` when the body is not JSON).
-pub struct Reply {
-    pub status: StatusCode,
-    pub body: Value,
-    pub headers: reqwest::header::HeaderMap,
+impl Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl TestApp {
@@ -107,7 +100,7 @@ impl TestApp {
         })
         .await
         .unwrap();
-        let mut vars = default_vars(database.url());
+        let mut vars = vars(database.url());
         for (k, v) in overrides {
             vars.insert((*k).to_owned(), (*v).to_owned());
         }
@@ -117,95 +110,41 @@ impl TestApp {
         let base = format!("http://{}", app.local_addr());
         tokio::spawn(app.run());
         Self {
-            base,
-            client: reqwest::Client::new(),
+            api: Api::new(base),
             mailer,
             database,
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
-
-    pub async fn post(&self, path: &str, body: Value) -> Reply {
-        reply_of(
-            self.client
-                .post(self.url(path))
-                .json(&body)
-                .send()
-                .await
-                .unwrap(),
+    /// Registers through authapi and returns the 201 body.
+    pub async fn register(&self, email: &str) -> Value {
+        self.post(
+            "/auth/register",
+            json!({"name": "Ada Lovelace", "bio": "Analyst", "email": email,
+                   "password": PASSWORD, "confirm": PASSWORD}),
         )
         .await
+        .expect(201)
+        .clone()
     }
+}
 
+/// The requests only the in-process tests make.
+impl Api {
+    /// `POST path` with `body` as it is, declared JSON.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> Reply {
         let request = self
             .client
             .post(self.url(path))
             .header("content-type", "application/json")
             .body(body);
-        reply_of(request.send().await.unwrap()).await
+        self.send(request).await
     }
 
-    pub async fn post_bearer(&self, path: &str, token: &str) -> Reply {
-        reply_of(
-            self.client
-                .post(self.url(path))
-                .bearer_auth(token)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    }
-
+    /// `POST path` with one extra header and no body.
     pub async fn post_with_header(&self, path: &str, name: &str, value: &str) -> Reply {
-        reply_of(
-            self.client
-                .post(self.url(path))
-                .header(name, value)
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        reply_of(self.client.get(self.url(path)).send().await.unwrap()).await
-    }
-
-    /// Registers through authapi and returns the 201 body.
-    pub async fn register(&self, email: &str) -> Value {
-        let reply = self
-            .post(
-                "/auth/register",
-                json!({"name": "Ada Lovelace", "bio": "Analyst", "email": email,
-                       "password": PASSWORD, "confirm": PASSWORD}),
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.body);
-        reply.body
-    }
-
-    pub async fn login(&self, email: &str, password: &str) -> Reply {
-        self.post("/auth/login", json!({"email": email, "password": password}))
+        self.send(self.client.post(self.url(path)).header(name, value))
             .await
-    }
-}
-
-/// A response as a [`Reply`].
-pub async fn reply_of(response: reqwest::Response) -> Reply {
-    let status = response.status();
-    let headers = response.headers().clone();
-    let bytes = response.bytes().await.unwrap();
-    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    Reply {
-        status,
-        body,
-        headers,
     }
 }
 
@@ -213,13 +152,6 @@ pub async fn reply_of(response: reqwest::Response) -> Reply {
 pub fn token(body: &Value, kind: &str) -> String {
     let tokens = body.get("tokens").unwrap_or(body);
     tokens[kind]["token"].as_str().unwrap().to_owned()
-}
-
-/// Asserts an authapi error body.
-pub fn assert_error(reply: &Reply, status: u16, message: &str) {
-    assert_eq!(reply.status.as_u16(), status, "{}", reply.body);
-    assert_eq!(reply.body["code"], json!(status), "{}", reply.body);
-    assert_eq!(reply.body["message"], json!(message), "{}", reply.body);
 }
 
 /// Drops `database` (it blocks). Dropping the test database terminates the pool's
@@ -239,16 +171,11 @@ pub fn parse_utc(rfc3339: &str) -> DateTime<Utc> {
 
 // --- Accounts -------------------------------------------------------------------------
 
-/// The server configuration `TestApp` starts from (without `spawn_with`'s overrides),
-/// for a second service on `app`'s database.
-pub fn config_for(app: &TestApp) -> Config {
-    let vars = default_vars(app.database.url());
-    Config::from_lookup(|name| vars.get(name).cloned()).unwrap()
-}
-
-/// The domain service over `app`'s database, signing as `app` does.
+/// The domain service over `app`'s database, signing as `app` does (without
+/// `spawn_with`'s overrides).
 pub async fn service_for(app: &TestApp) -> Arc<AuthService> {
-    let config = config_for(app);
+    let vars = vars(app.database.url());
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
     let database = app.database.database().clone();
     let mailer = app.mailer.clone();
     let service = tokio::task::spawn_blocking(move || {
@@ -297,7 +224,7 @@ impl<'a> NewUserSpec<'a> {
     /// The domain's `NewUser` for this account.
     pub fn new_user(&self) -> NewUser {
         NewUser {
-            email: Email::parse(self.email).unwrap(),
+            email: Some(Email::parse(self.email).unwrap()),
             username: self.username.map(|u| Username::parse(u).unwrap()),
             name: DisplayName::parse("Ada Lovelace").unwrap(),
             bio: None,
@@ -328,23 +255,19 @@ pub fn codec_with(secret_b64: &str) -> JwtCodec {
     JwtCodec::new(config).unwrap()
 }
 
-/// A codec with the test server's key ([`JWT_SECRET_B64`]).
-pub fn test_codec() -> JwtCodec {
-    codec_with(JWT_SECRET_B64)
-}
-
 /// The claims of a token the server issued (signature and expiry checked).
 pub fn claims_of(token: &str, kind: TokenKind) -> Claims {
-    test_codec().verify(token, kind, SystemClock.now()).unwrap()
+    codec_with(JWT_SECRET_B64)
+        .verify(token, kind, SystemClock.now())
+        .unwrap()
 }
 
 /// A correctly signed copy of `token` that expired a minute ago.
 pub fn expired_copy(token: &str, kind: TokenKind) -> String {
-    let codec = test_codec();
-    let mut claims: Claims = codec.verify(token, kind, SystemClock.now()).unwrap();
+    let mut claims = claims_of(token, kind);
     claims.issued_at -= TimeDelta::hours(2);
     claims.expires_at = SystemClock.now() - TimeDelta::minutes(1);
-    codec.issue(&claims).unwrap()
+    codec_with(JWT_SECRET_B64).issue(&claims).unwrap()
 }
 
 /// `token` with the last character of its signature changed.
@@ -360,61 +283,4 @@ pub fn jwt_payload(token: &str) -> Value {
     let parts: Vec<&str> = token.split('.').collect();
     assert_eq!(parts.len(), 3, "not a JWT: {token}");
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap()
-}
-
-// --- URI components -------------------------------------------------------------------
-
-/// JavaScript's `encodeURIComponent`.
-pub fn encode_uri_component(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
-/// JavaScript's `decodeURIComponent`, for well-formed input. Written here rather than
-/// taken from the product, whose encoding the tests check.
-pub fn decode_uri_component(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-/// Runs each listed async test body once on PostgreSQL and once on SQLite.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),+ $(,)?) => {
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Postgres).await;
-                }
-            )+
-        }
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::support::Backend::Sqlite).await;
-                }
-            )+
-        }
-    };
 }

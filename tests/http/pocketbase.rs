@@ -1,39 +1,43 @@
-//! The pocketbase dialect (`002_*`): every row and error cell, over HTTP, on both
-//! databases.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
+//! The pocketbase dialect (`002_*`): every row and error cell, over HTTP.
 
 use chrono::{DateTime, Utc};
 use portcullis_crypto::{Argon2Hasher, Argon2Params};
 use portcullis_domain::{Password, PasswordHasher, Profile, User, UserId, UserRepository};
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, SET_COOKIE};
+use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
-use support::{
-    Backend, NOW_TOLERANCE_SECS, NewUserSpec, PASSWORD, TestApp, decode_uri_component,
-    drop_database, encode_uri_component, jwt_payload, parse_utc, token,
-};
 
-on_both_backends!(
-    login_by_username_returns_the_record_and_a_token,
-    login_by_email_in_any_case,
-    a_registered_user_gets_the_defaults,
-    profile_values_override_the_defaults,
-    the_body_needs_no_content_type,
-    the_token_carries_pocketbases_claims,
-    the_token_lifetime_is_configurable,
-    the_token_is_a_session_access_token,
-    the_cookie_is_the_sdks_export,
-    the_cookie_is_not_secure_when_configured_so,
-    an_oversized_cookie_carries_the_stripped_record,
-    no_cookie_when_switched_off,
-    wrong_credentials_fail_alike,
-    field_errors_on_the_shared_path,
-    field_errors_on_an_owned_path,
-    malformed_json_on_an_owned_path,
-    a_body_over_the_limit_is_413,
-);
+use crate::support::app::{
+    NOW_TOLERANCE_SECS, NewUserSpec, PASSWORD, TestApp, drop_database, jwt_payload, parse_utc,
+    token,
+};
+use crate::support::backend::Backend;
+use crate::support::client::Reply;
+use crate::support::uri::{decode_uri_component, encode_uri_component};
+
+crate::on_backends! {
+    both: [
+        login_by_username_returns_the_record_and_a_token,
+        login_by_email_in_any_case,
+        a_registered_user_gets_the_defaults,
+        profile_values_override_the_defaults,
+    ],
+    sqlite: [
+        the_body_needs_no_content_type,
+        the_token_carries_pocketbases_claims,
+        the_token_lifetime_is_configurable,
+        the_token_is_a_session_access_token,
+        the_cookie_is_the_sdks_export,
+        the_cookie_is_not_secure_when_configured_so,
+        an_oversized_cookie_carries_the_stripped_record,
+        no_cookie_when_switched_off,
+        wrong_credentials_fail_alike,
+        field_errors_on_the_shared_path,
+        field_errors_on_an_owned_path,
+        malformed_json_on_an_owned_path,
+        a_body_over_the_limit_is_413,
+    ],
+}
 
 const EMAIL: &str = "ada@example.com";
 const USERNAME: &str = "ada_l";
@@ -46,39 +50,10 @@ const SOMETHING_WENT_WRONG: &str = "Something went wrong while processing your r
 // Helpers
 // ---------------------------------------------------------------------------------------
 
-/// A response with its raw text, for checks of key order and exact bytes.
-struct Raw {
-    status: StatusCode,
-    headers: HeaderMap,
-    text: String,
-    body: Value,
-}
-
-impl Raw {
-    async fn from(response: reqwest::Response) -> Self {
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self {
-            status,
-            headers,
-            text,
-            body,
-        }
-    }
-
+/// Reading a login's body.
+impl Reply {
     fn token(&self) -> String {
         self.body["token"].as_str().unwrap().to_owned()
-    }
-
-    /// Every `Set-Cookie` header.
-    fn set_cookies(&self) -> Vec<String> {
-        self.headers
-            .get_all(SET_COOKIE)
-            .iter()
-            .map(|v| v.to_str().unwrap().to_owned())
-            .collect()
     }
 
     /// The record exactly as it appears in the body text.
@@ -89,31 +64,17 @@ impl Raw {
     }
 }
 
-/// `POST path` with a JSON body (and `Content-Type: application/json`).
-async fn post(app: &TestApp, path: &str, body: Value) -> Raw {
-    Raw::from(
-        app.client
-            .post(app.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
-
 /// `POST path` with `text` as the body and the given content type, or none.
-async fn post_text(app: &TestApp, path: &str, text: &str, content_type: Option<&str>) -> Raw {
+async fn post_text(app: &TestApp, path: &str, text: &str, content_type: Option<&str>) -> Reply {
     let mut request = app.client.post(app.url(path)).body(text.to_owned());
     if let Some(content_type) = content_type {
         request = request.header(CONTENT_TYPE, content_type);
     }
-    Raw::from(request.send().await.unwrap()).await
+    app.send(request).await
 }
 
-async fn pb_login(app: &TestApp, username: &str, password: &str) -> Raw {
-    post(
-        app,
+async fn pb_login(app: &TestApp, username: &str, password: &str) -> Reply {
+    app.post(
         "/auth/login",
         json!({"username": username, "password": password}),
     )
@@ -205,7 +166,7 @@ fn client_response_error(url: &str, status: u16, message: &str, data: Value) -> 
 }
 
 #[track_caller]
-fn assert_pb_error(reply: &Raw, url: &str, status: u16, message: &str, data: Value) {
+fn assert_pb_error(reply: &Reply, url: &str, status: u16, message: &str, data: Value) {
     assert_eq!(reply.status.as_u16(), status, "{}", reply.text);
     assert_eq!(
         reply.body,
@@ -237,7 +198,7 @@ fn http_date(seconds: i64) -> String {
 }
 
 /// The `pb_auth` cookie of a login: its decoded JSON text and its attributes.
-fn pb_auth_cookie(reply: &Raw) -> (String, String) {
+fn pb_auth_cookie(reply: &Reply) -> (String, String) {
     let cookies = reply.set_cookies();
     assert_eq!(cookies.len(), 1, "one cookie: {cookies:?}");
     let (pair, attributes) = cookies[0].split_once("; ").unwrap();
@@ -675,12 +636,12 @@ async fn wrong_credentials_fail_alike(backend: Backend) {
         assert_eq!(reply.text, wrong.text, "{username:?}");
     }
     // The URL is the one called, query string included.
-    let reply = post(
-        &app,
-        "/auth/login?expand=profile",
-        json!({"username": USERNAME, "password": "nope"}),
-    )
-    .await;
+    let reply = app
+        .post(
+            "/auth/login?expand=profile",
+            json!({"username": USERNAME, "password": "nope"}),
+        )
+        .await;
     assert_pb_error(
         &reply,
         &app.url("/auth/login?expand=profile"),
@@ -731,7 +692,7 @@ async fn field_errors_on_the_shared_path(backend: Backend) {
         ),
     ];
     for (body, fields) in cases {
-        let reply = post(&app, "/auth/login", body.clone()).await;
+        let reply = app.post("/auth/login", body.clone()).await;
         assert_pb_error(
             &reply,
             &url,
@@ -748,16 +709,16 @@ async fn field_errors_on_the_shared_path(backend: Backend) {
         );
     }
     // A body without `username` is authapi's (the path's owner), whatever else it has.
-    let authapi = post(&app, "/auth/login", json!({"password": PASSWORD})).await;
+    let authapi = app.post("/auth/login", json!({"password": PASSWORD})).await;
     assert_eq!(authapi.status, StatusCode::BAD_REQUEST);
     assert_eq!(authapi.body["message"], "\"email\" is required");
     // And one with both keys too: authapi claims `email` first.
-    let both = post(
-        &app,
-        "/auth/login",
-        json!({"email": EMAIL, "username": USERNAME, "password": PASSWORD}),
-    )
-    .await;
+    let both = app
+        .post(
+            "/auth/login",
+            json!({"email": EMAIL, "username": USERNAME, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(both.status, StatusCode::OK);
     assert!(both.body.get("tokens").is_some(), "{}", both.text);
 }
@@ -771,7 +732,7 @@ async fn field_errors_on_an_owned_path(backend: Backend) {
         (json!({}), &["password", "username"]),
         (json!({"email": EMAIL}), &["password", "username"]),
     ] {
-        let reply = post(&app, "/pb/auth/login", body).await;
+        let reply = app.post("/pb/auth/login", body).await;
         assert_pb_error(
             &reply,
             &url,
@@ -792,12 +753,12 @@ async fn field_errors_on_an_owned_path(backend: Backend) {
         );
     }
     // The prefixed login works.
-    let reply = post(
-        &app,
-        "/pb/auth/login",
-        json!({"username": USERNAME, "password": PASSWORD}),
-    )
-    .await;
+    let reply = app
+        .post(
+            "/pb/auth/login",
+            json!({"username": USERNAME, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
     assert_eq!(reply.body["record"]["username"], USERNAME);
     // The unprefixed path is authapi's alone now.
@@ -838,12 +799,9 @@ async fn malformed_json_on_an_owned_path(backend: Backend) {
         "Invalid json",
         json!({}),
     );
-    let reply = post(
-        &alone,
-        "/auth/login",
-        json!({"email": EMAIL, "password": PASSWORD}),
-    )
-    .await;
+    let reply = alone
+        .post("/auth/login", json!({"email": EMAIL, "password": PASSWORD}))
+        .await;
     assert_pb_error(
         &reply,
         &alone.url("/auth/login"),
@@ -877,16 +835,13 @@ async fn a_body_over_the_limit_is_413(backend: Backend) {
 async fn an_internal_failure_is_a_500_in_the_same_shape() {
     let app = TestApp::spawn(Backend::Postgres).await;
     let url = app.url("/auth/login");
-    let TestApp {
-        client, database, ..
-    } = app;
+    let TestApp { api, database, .. } = app;
     drop_database(database).await;
-    let response = client
-        .post(&url)
-        .json(&json!({"username": USERNAME, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    let reply = Raw::from(response).await;
+    let reply = api
+        .post(
+            "/auth/login",
+            json!({"username": USERNAME, "password": PASSWORD}),
+        )
+        .await;
     assert_pb_error(&reply, &url, 500, SOMETHING_WENT_WRONG, json!({}));
 }

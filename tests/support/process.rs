@@ -4,10 +4,8 @@
 //! Every wait is bounded. The server's stderr is drained on a thread into a shared
 //! buffer (so the pipe never fills), which tests search for log lines.
 
-// Each test file compiles this module on its own and uses a part of it.
-#![allow(dead_code)]
-
 use std::io::{BufRead, BufReader, Read, Write};
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, Command, ExitStatus, Stdio};
@@ -20,6 +18,10 @@ use portcullis_persistence::testing::TestDatabase;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
+use super::backend::{Backend, server_env};
+use super::client::{Api, Reply, sorted_keys};
+use super::uri::encode_uri_component;
+
 /// How long a server may take from spawn to its listening line.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long an expected log line may take to appear.
@@ -28,28 +30,14 @@ const LOG_TIMEOUT: Duration = Duration::from_secs(15);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a command-line run (`migrate`, `user ...`) may take.
 const CLI_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long one HTTP request may take.
-const HTTP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The marker of the development mailer's log line.
 pub const RESET_TOKEN_LINE: &str = "password reset token issued (development mailer)";
 const LISTENING_LINE: &str = "portcullis listening";
 
-/// The binary under test: `PORTCULLIS_BIN`, else the workspace's debug build.
-pub fn binary() -> PathBuf {
-    let path = std::env::var_os("PORTCULLIS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/portcullis")
-        });
-    if !path.is_file() {
-        panic!(
-            "no portcullis binary at {}: build it first: cargo build -p portcullis (make test does)",
-            path.display()
-        );
-    }
-    path
-}
+/// The binary under test: the one Cargo built for this test run, whatever the profile
+/// or target directory.
+const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 
 // ---------------------------------------------------------------------------------------
 // Databases
@@ -67,18 +55,16 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    /// A fresh PostgreSQL database (see `scripts/test-db.sh`).
-    pub fn postgres() -> Self {
-        Self::Postgres(TestDatabase::postgres())
+    /// A fresh database: a PostgreSQL one (see `scripts/test-db.sh`), or a SQLite file,
+    /// not yet created, in a fresh directory, with `DATABASE_URL` `sqlite://PATH`.
+    pub fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Postgres => Self::Postgres(TestDatabase::postgres()),
+            Backend::Sqlite => Self::new_sqlite(|path| format!("sqlite://{}", path.display())),
+        }
     }
 
-    /// A SQLite file, not yet created, in a fresh directory; `DATABASE_URL` is
-    /// `sqlite://PATH`.
-    pub fn sqlite() -> Self {
-        Self::new_sqlite(|path| format!("sqlite://{}", path.display()))
-    }
-
-    /// Like [`TestDb::sqlite`], but `DATABASE_URL` is the plain path.
+    /// A SQLite database like [`TestDb::new`]'s, but `DATABASE_URL` is the plain path.
     pub fn sqlite_plain_path() -> Self {
         Self::new_sqlite(|path| path.display().to_string())
     }
@@ -138,20 +124,15 @@ impl TestDb {
     }
 }
 
-/// The environment every child gets (and nothing else from ours): the database, a
-/// port picked by the kernel on loopback, cheap argon2 so tests stay fast, few workers
-/// and connections so parallel tests do not exhaust the machine or PostgreSQL.
+/// The environment every child gets (and nothing else from ours): the common test
+/// environment, few connections so parallel tests do not exhaust PostgreSQL, and a
+/// short grace period on shutdown.
 fn base_command(db: &TestDb) -> Command {
-    let mut command = Command::new(binary());
+    let mut command = Command::new(BINARY);
     command
         .env_clear()
         .current_dir(db.work_dir())
-        .env("DATABASE_URL", db.url())
-        .env("PORTCULLIS_BIND", "127.0.0.1:0")
-        .env("PORTCULLIS_ARGON2_MEMORY_KIB", "1024")
-        .env("PORTCULLIS_ARGON2_ITERATIONS", "1")
-        .env("PORTCULLIS_ARGON2_PARALLELISM", "1")
-        .env("PORTCULLIS_WORKERS", "2")
+        .envs(server_env(&db.url()))
         .env("PORTCULLIS_DB_POOL_SIZE", "4")
         .env("PORTCULLIS_SHUTDOWN_TIMEOUT_SECS", "5")
         .env("RUST_LOG", "info");
@@ -323,7 +304,7 @@ pub struct Server<'db> {
     child: Option<Child>,
     logs: Logs,
     address: SocketAddr,
-    db: &'db TestDb,
+    database: PhantomData<&'db TestDb>,
 }
 
 impl<'db> Server<'db> {
@@ -342,7 +323,7 @@ impl<'db> Server<'db> {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+            .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
         let logs = match child.stderr.take() {
             Some(stderr) => Logs::capture(stderr),
             None => panic!("the child's stderr was not captured"),
@@ -351,7 +332,7 @@ impl<'db> Server<'db> {
             child: Some(child),
             logs,
             address: SocketAddr::from(([127, 0, 0, 1], 0)),
-            db,
+            database: PhantomData,
         };
         server.address = server.wait_until_listening();
         server
@@ -405,10 +386,6 @@ impl<'db> Server<'db> {
     /// A client for this server.
     pub fn api(&self) -> Api {
         Api::new(self.base_url())
-    }
-
-    pub fn db(&self) -> &'db TestDb {
-        self.db
     }
 
     pub fn logs(&self) -> &Logs {
@@ -545,7 +522,7 @@ pub fn run_cli(db: &TestDb, args: &[&str], stdin: &str, env: &[(&str, &str)]) ->
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary().display()));
+        .unwrap_or_else(|e| panic!("cannot start {BINARY}: {e}"));
     // The child may exit without reading its input: a broken pipe is not our failure.
     if let Some(mut input) = child.stdin.take() {
         let _ = input.write_all(stdin.as_bytes());
@@ -584,69 +561,14 @@ fn drain(mut pipe: impl Read + Send + 'static) -> mpsc::Receiver<String> {
 }
 
 // ---------------------------------------------------------------------------------------
-// HTTP
+// authapi calls
 // ---------------------------------------------------------------------------------------
 
-/// A response: its status and its JSON body.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: u16,
-    pub body: Value,
-}
-
-impl Reply {
-    /// Fails the test unless the status is `status`; returns the body.
-    #[track_caller]
-    pub fn expect(&self, status: u16) -> &Value {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
-        &self.body
-    }
-
-    /// Fails the test unless this is the authapi error `{"code": status, "message": message}`.
-    #[track_caller]
-    pub fn expect_error(&self, status: u16, message: &str) {
-        assert_eq!(
-            (self.status, &self.body),
-            (status, &json!({"code": status, "message": message})),
-            "unexpected error response"
-        );
-    }
-}
-
-/// A JSON client for one server, on loopback, never through a proxy.
-#[derive(Clone)]
-pub struct Api {
-    client: reqwest::Client,
-    base: String,
-}
-
+/// The authapi calls the end-to-end tests make over and over.
 impl Api {
-    pub fn new(base: String) -> Self {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .timeout(HTTP_TIMEOUT)
-            .build()
-            .unwrap_or_else(|e| panic!("cannot build an HTTP client: {e}"));
-        Self { client, base }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.send(self.client.get(self.url(path))).await
-    }
-
-    /// `POST path` with a JSON body.
-    pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        self.send(self.client.post(self.url(path)).json(body)).await
-    }
-
     /// `POST /auth` with `Authorization: Bearer <access>`.
     pub async fn welcome(&self, access: &str) -> Reply {
-        self.send(self.client.post(self.url("/auth")).bearer_auth(access))
-            .await
+        self.post_bearer("/auth", access).await
     }
 
     /// `POST /auth` without credentials.
@@ -654,75 +576,33 @@ impl Api {
         self.send(self.client.post(self.url("/auth"))).await
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("request to {} failed: {e}", self.base));
-        let status = response.status().as_u16();
-        let text = response
-            .text()
-            .await
-            .unwrap_or_else(|e| panic!("cannot read a response body: {e}"));
-        let body = serde_json::from_str(&text)
-            .unwrap_or_else(|e| panic!("status {status}: the body is not JSON ({e}): {text:?}"));
-        Reply { status, body }
-    }
-
-    // The authapi calls the tests make over and over.
-
     pub async fn register(&self, name: &str, email: &str, password: &str) -> Reply {
         self.post(
             "/auth/register",
-            &json!({"name": name, "email": email, "password": password, "confirm": password}),
-        )
-        .await
-    }
-
-    pub async fn login(&self, login: &str, password: &str) -> Reply {
-        self.post(
-            "/auth/login",
-            &json!({"email": login, "password": password}),
+            json!({"name": name, "email": email, "password": password, "confirm": password}),
         )
         .await
     }
 
     pub async fn refresh(&self, refresh: &str) -> Reply {
-        self.post("/auth/refresh-tokens", &json!({"refreshToken": refresh}))
+        self.post("/auth/refresh-tokens", json!({"refreshToken": refresh}))
             .await
     }
 
     pub async fn logout(&self, refresh: &str) -> Reply {
-        self.post("/auth/logout", &json!({"refreshToken": refresh}))
+        self.post("/auth/logout", json!({"refreshToken": refresh}))
             .await
     }
 
     pub async fn forgot_password(&self, email: &str) -> Reply {
-        self.post("/auth/forgot-password", &json!({"email": email}))
+        self.post("/auth/forgot-password", json!({"email": email}))
             .await
     }
 
     pub async fn reset_password(&self, token: &str, password: &str) -> Reply {
-        let path = format!("/auth/reset-password?token={}", query_escape(token));
-        self.post(&path, &json!({"password": password})).await
+        let path = format!("/auth/reset-password?token={}", encode_uri_component(token));
+        self.post(&path, json!({"password": password})).await
     }
-}
-
-/// Percent-encodes everything but RFC 3986's unreserved characters.
-fn query_escape(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -813,16 +693,6 @@ impl Session {
     }
 }
 
-/// The keys of a JSON object, sorted (empty for anything else).
-pub fn sorted_keys(value: &Value) -> Vec<String> {
-    let mut keys: Vec<String> = value
-        .as_object()
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default();
-    keys.sort();
-    keys
-}
-
 /// `YYYY-MM-DDTHH:MM:SS[.fff]Z`, roughly: digits where digits belong, a `Z` at the end.
 pub fn is_utc_timestamp(text: &str) -> bool {
     let bytes = text.as_bytes();
@@ -839,15 +709,6 @@ pub fn is_utc_timestamp(text: &str) -> bool {
         && bytes[13] == b':'
         && bytes[16] == b':'
         && text.ends_with('Z')
-}
-
-/// A UUID in its canonical text form (8-4-4-4-12 hex digits).
-pub fn is_uuid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.iter().map(|g| g.len()).eq([8, 4, 4, 4, 12])
-        && groups
-            .iter()
-            .all(|g| g.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// Fails the test if `logs` contain any of `secrets` (or, for a JWT, its signature).

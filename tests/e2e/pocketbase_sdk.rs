@@ -5,13 +5,12 @@
 //!
 //! Needs Node.js and the SDK installed: `npm ci --prefix tests/js` (`make test` does).
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use support::{Server, TestDb, run_cli};
+use crate::support::backend::Backend;
+use crate::support::process::{Server, TestDb, run_cli};
 
 const NAME: &str = "Ada Lovelace";
 const EMAIL: &str = "ada@example.com";
@@ -23,7 +22,8 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// `tests/js`, with the SDK installed, or a failure saying how to install it.
 fn js_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("js");
+    // The manifest is the server package's, crates/server.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/js");
     let sdk = dir.join("node_modules/pocketbase/package.json");
     assert!(
         sdk.is_file(),
@@ -75,7 +75,7 @@ async fn run_sdk_script(server: &Server<'_>, identity: &str, secure_cookie: bool
 #[tokio::test]
 async fn pocketbase_sdk_logs_in_by_email_on_postgres() {
     js_dir();
-    let db = TestDb::postgres();
+    let db = TestDb::new(Backend::Postgres);
     let server = Server::start(&db);
     server
         .api()
@@ -90,7 +90,7 @@ async fn pocketbase_sdk_logs_in_by_email_on_postgres() {
 #[tokio::test]
 async fn pocketbase_sdk_logs_in_by_username_on_sqlite() {
     js_dir();
-    let db = TestDb::sqlite();
+    let db = TestDb::new(Backend::Sqlite);
     run_cli(
         &db,
         &[

@@ -2,10 +2,13 @@
 //! authenticate, rotate refresh tokens (and get caught reusing one), log out, forget
 //! the password and reset it. Once on PostgreSQL, once on SQLite; the same body.
 
-mod support;
-
 use serde_json::json;
-use support::{Api, Server, Session, TestDb, Tokens, assert_no_secrets_in};
+
+use crate::support::backend::Backend;
+use crate::support::client::Api;
+use crate::support::process::{
+    RESET_TOKEN_LINE, Server, Session, TestDb, Tokens, assert_no_secrets_in,
+};
 
 const NAME: &str = "Ada Lovelace";
 const BIO: &str = "Wrote the first program";
@@ -18,16 +21,8 @@ const PLEASE_AUTHENTICATE: &str = "Please authenticate";
 const INCORRECT_CREDENTIALS: &str = "Incorrect email or password";
 const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
 
-#[tokio::test]
-async fn full_journey_on_postgres() {
-    let db = TestDb::postgres();
-    full_journey(&db).await;
-}
-
-#[tokio::test]
-async fn full_journey_on_sqlite() {
-    let db = TestDb::sqlite();
-    full_journey(&db).await;
+crate::on_backends! {
+    both: [full_journey, concurrent_refreshes_rotate_once],
 }
 
 async fn login(api: &Api, password: &str) -> Session {
@@ -52,8 +47,9 @@ async fn assert_refused(api: &Api, access: &str) {
         .expect_error(401, PLEASE_AUTHENTICATE);
 }
 
-async fn full_journey(db: &TestDb) {
-    let server = Server::start(db);
+async fn full_journey(backend: Backend) {
+    let db = TestDb::new(backend);
+    let server = Server::start(&db);
     let api = server.api();
     // Every password and token the journey handles; none may reach the log.
     let mut secrets: Vec<String> =
@@ -63,7 +59,7 @@ async fn full_journey(db: &TestDb) {
     let reply = api
         .post(
             "/auth/register",
-            &json!({
+            json!({
                 "name": NAME, "bio": BIO, "email": EMAIL,
                 "password": PASSWORD, "confirm": PASSWORD,
             }),
@@ -163,7 +159,7 @@ async fn full_journey(db: &TestDb) {
         .text()
         .lines()
         .skip(mark)
-        .any(|l| l.contains(support::RESET_TOKEN_LINE) && l.contains("stranger@example.com"));
+        .any(|l| l.contains(RESET_TOKEN_LINE) && l.contains("stranger@example.com"));
     assert!(
         !stranger_line,
         "a reset token was issued for an unknown email"
@@ -231,8 +227,9 @@ async fn full_journey(db: &TestDb) {
 
 /// Several clients race to rotate the same refresh token: exactly one wins; the others
 /// are reuses, which revoke the session, so the winner's new tokens die too.
-async fn concurrent_refreshes_rotate_once(db: &TestDb) {
-    let server = Server::start(db);
+async fn concurrent_refreshes_rotate_once(backend: Backend) {
+    let db = TestDb::new(backend);
+    let server = Server::start(&db);
     let api = server.api();
     let reply = api.register(NAME, EMAIL, PASSWORD).await;
     let session = Session::from_body(reply.expect(201), NAME, None, EMAIL);
@@ -243,7 +240,7 @@ async fn concurrent_refreshes_rotate_once(db: &TestDb) {
         racers.spawn(async move { api.refresh(&refresh).await });
     }
     let replies = racers.join_all().await;
-    let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    let statuses: Vec<u16> = replies.iter().map(|r| r.status.as_u16()).collect();
     let winners: Vec<_> = replies.iter().filter(|r| r.status == 200).collect();
     assert_eq!(winners.len(), 1, "statuses: {statuses:?}");
     for loser in replies.iter().filter(|r| r.status != 200) {
@@ -254,16 +251,4 @@ async fn concurrent_refreshes_rotate_once(db: &TestDb) {
     api.refresh(&rotated.refresh)
         .await
         .expect_error(401, PLEASE_AUTHENTICATE);
-}
-
-#[tokio::test]
-async fn concurrent_refreshes_rotate_once_on_postgres() {
-    let db = TestDb::postgres();
-    concurrent_refreshes_rotate_once(&db).await;
-}
-
-#[tokio::test]
-async fn concurrent_refreshes_rotate_once_on_sqlite() {
-    let db = TestDb::sqlite();
-    concurrent_refreshes_rotate_once(&db).await;
 }

@@ -1,0 +1,20 @@
+//! The end-to-end suite: the real `portcullis` binary, run as a child process on a
+//! fresh database, driven over HTTP and its command line.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The support both suites share (`tests/support`), and the child-process harness.
+#[path = "../support"]
+mod support {
+    pub mod backend;
+    pub mod client;
+    pub mod process;
+    pub mod uri;
+}
+
+mod cli;
+mod dialects;
+mod expiry;
+mod journey;
+mod pocketbase_sdk;
+mod restart;
+mod startup;

@@ -1,0 +1,22 @@
+//! The in-process suite: the production application (`portcullis_server::Application`)
+//! on a fresh database per test, driven over real HTTP. One module per dialect, plus
+//! the routing between them.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+/// The support both suites share (`tests/support`), and the in-process harness.
+#[path = "../support"]
+mod support {
+    pub mod app;
+    pub mod backend;
+    pub mod client;
+    pub mod uri;
+}
+
+mod authapi;
+mod cbs;
+mod cross_site;
+mod dispatch;
+mod hostile_input;
+mod ioweyou;
+mod ioweyou_signup;
+mod pocketbase;
