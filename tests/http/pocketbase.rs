@@ -137,6 +137,7 @@ async fn insert_user(app: &TestApp, account: NewAccount) -> User {
             password_changed_at: account.created_at,
             created_at: account.created_at,
             updated_at: account.updated_at,
+            credential_version: 0,
         };
         database.create(&user).unwrap();
         user

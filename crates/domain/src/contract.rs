@@ -274,7 +274,9 @@ pub fn duplicate_user_id_is_a_store_error<S: Repositories + ?Sized>(store: &S) {
 }
 
 /// [`UserRepository::replace_password_hash`] sets the hash and `updated_at` but keeps
-/// `password_changed_at`; for an unknown user it is `Ok(false)`.
+/// `password_changed_at` and `credential_version`, only while the stored hash is the
+/// one verified; for an unknown user, or a hash changed meanwhile, it is `Ok(false)`
+/// and nothing changes.
 pub fn replace_password_hash_updates_existing_users_only<S: Repositories + ?Sized>(store: &S) {
     let ada = stored_user(store, "ada@example.com");
     let later = ada.updated_at + hours(1);
@@ -282,17 +284,28 @@ pub fn replace_password_hash_updates_existing_users_only<S: Repositories + ?Size
 
     assert!(
         store
-            .replace_password_hash(ada.id, &rehashed, later)
+            .replace_password_hash(ada.id, &ada.password_hash, &rehashed, later)
             .unwrap()
     );
     let stored = user(store, ada.id);
     assert_eq!(stored.password_hash, rehashed);
     assert_eq!(stored.password_changed_at, ada.password_changed_at);
+    assert_eq!(stored.credential_version, ada.credential_version);
     assert_eq!(stored.updated_at, later);
+
+    // The password changed since `ada.password_hash` was verified: the re-hash of the
+    // old one must not overwrite it.
+    let stale = PasswordHash::new("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$b2xk".into());
+    assert!(
+        !store
+            .replace_password_hash(ada.id, &ada.password_hash, &stale, later + hours(1))
+            .unwrap()
+    );
+    assert_eq!(user(store, ada.id), stored);
 
     assert!(
         !store
-            .replace_password_hash(UserId::generate(later), &rehashed, later)
+            .replace_password_hash(UserId::generate(later), &rehashed, &rehashed, later)
             .unwrap()
     );
 }
@@ -337,6 +350,7 @@ pub fn timestamps_round_trip_exactly<S: Repositories + ?Sized>(store: &S) {
         last_refreshed_at: Some(base + micros(500_000)),
         revoked_at: Some(base + hours(1) + micros(7)),
         revocation_reason: Some(RevocationReason::Logout),
+        credential_version: 41,
     };
     SessionRepository::create(store, &stored, &token_for(stored.id, base)).unwrap();
     assert_eq!(session(store, stored.id), stored);
@@ -784,6 +798,7 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
     let reset = user(store, ada.id);
     assert_eq!(reset.password_hash, new_hash);
     assert_eq!(reset.password_changed_at, t1);
+    assert_eq!(reset.credential_version, ada.credential_version + 1);
     assert!(!reset.must_change_password);
     for id in sessions.iter().map(|s| s.id) {
         let ended = session(store, id);
@@ -799,7 +814,13 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
         store.complete_reset(&record.token_hash, &other, t1),
         Err(CompleteResetError::InvalidToken)
     ));
-    assert_eq!(user(store, ada.id).password_hash, new_hash);
+    assert_eq!(user(store, ada.id), reset, "a refused reset changes nothing");
+
+    // A second reset moves the version again.
+    let again = reset_record(&ada, "again", t1, hours(1));
+    ResetTokenRepository::create(store, &again).unwrap();
+    store.complete_reset(&again.token_hash, &other, t1 + micros(1)).unwrap();
+    assert_eq!(user(store, ada.id).credential_version, ada.credential_version + 2);
 }
 
 /// A reset with an unknown or expired token is [`CompleteResetError::InvalidToken`] and

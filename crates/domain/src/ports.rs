@@ -101,12 +101,16 @@ pub trait UserRepository: Send + Sync {
     fn find_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
 
     /// Replaces the stored hash of an unchanged password (a re-hash with current
-    /// parameters); `password_changed_at` stays. MUST return `Ok(false)` when the user
-    /// no longer exists, `Ok(true)` when updated.
+    /// parameters) with `new`, only if the stored hash is still `verified` (a
+    /// conditional update: a password changed meanwhile is never overwritten with the
+    /// old one); `password_changed_at` and `credential_version` stay. MUST return
+    /// `Ok(false)` when the user no longer exists or its hash is no longer `verified`,
+    /// `Ok(true)` when updated.
     fn replace_password_hash(
         &self,
         id: UserId,
-        hash: &PasswordHash,
+        verified: &PasswordHash,
+        new: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 }
@@ -240,7 +244,8 @@ pub trait ResetTokenRepository: Send + Sync {
     /// The whole reset, in one transaction: marks the token used (a conditional update,
     /// so of two concurrent calls one wins and the other gets
     /// [`CompleteResetError::InvalidToken`]), sets the user's password hash,
-    /// `password_changed_at = now`, clears `must_change_password`, and revokes every
+    /// `password_changed_at = now`, adds one to its `credential_version`, clears
+    /// `must_change_password`, and revokes every
     /// active session of the user with [`RevocationReason::PasswordReset`]. Returns the
     /// user's id. On any error nothing changes.
     fn complete_reset(

@@ -258,6 +258,9 @@ impl AuthService {
             .users
             .find_by_id(claims.subject)?
             .ok_or(AuthenticateError::UserGone)?;
+        if user.credential_version != session.credential_version {
+            return Err(AuthenticateError::SessionInactive);
+        }
         Ok(Principal {
             user,
             session,
@@ -314,7 +317,7 @@ impl AuthService {
                 return Err(RefreshError::Invalid);
             }
         }
-        if !session.is_active(now) {
+        if !session.is_active(now) || !self.credentials_current(&session)? {
             return Err(RefreshError::SessionInactive);
         }
         // Encoded before the rotation commits, so a signing failure cannot spend the token.
@@ -345,6 +348,16 @@ impl AuthService {
             .tokens
             .verify(refresh_token, TokenKind::Refresh, now)
             .map_err(|_| LogoutError::InvalidToken)?;
+        // A session made under credentials changed since is dead already.
+        let current = match self.ports.sessions.find(claims.session)? {
+            Some(session) if session.user_id == claims.subject => {
+                self.credentials_current(&session)?
+            }
+            _ => false,
+        };
+        if !current {
+            return Err(LogoutError::InvalidToken);
+        }
         match self.ports.sessions.end_by_refresh_token(
             claims.token_id,
             RevocationReason::Logout,
@@ -518,6 +531,7 @@ impl AuthService {
             profile: new.profile,
             password_hash,
             password_changed_at: now,
+            credential_version: 0,
             created_at: now,
             updated_at: now,
         };
@@ -552,6 +566,16 @@ impl AuthService {
 
     /// Upgrades an outdated hash after a successful login. A failure only costs the
     /// upgrade, not the login.
+    /// Whether the session was made under its user's current credentials (no password
+    /// change since); a user gone counts as no.
+    fn credentials_current(&self, session: &Session) -> Result<bool, StoreError> {
+        Ok(self
+            .ports
+            .users
+            .find_by_id(session.user_id)?
+            .is_some_and(|user| user.credential_version == session.credential_version))
+    }
+
     fn rehash(&self, user: &User, password: &Password) {
         let result = self
             .ports
@@ -561,7 +585,7 @@ impl AuthService {
             .and_then(|hash| {
                 self.ports
                     .users
-                    .replace_password_hash(user.id, &hash, self.now())
+                    .replace_password_hash(user.id, &user.password_hash, &hash, self.now())
                     .map_err(InternalError::from)
             });
         if let Err(error) = result {
@@ -583,6 +607,7 @@ impl AuthService {
             last_refreshed_at: None,
             revoked_at: None,
             revocation_reason: None,
+            credential_version: user.credential_version,
         };
         let mut extra = options.extra_claims.clone();
         if let Some(user_claims) = options.user_claims {

@@ -54,6 +54,9 @@ pub struct Session {
     pub revoked_at: Option<DateTime<Utc>>,
     /// Why it was ended early: set exactly when `revoked_at` is.
     pub revocation_reason: Option<RevocationReason>,
+    /// The user's [`crate::User::credential_version`] when the session was made; the
+    /// session works only while the user's is still this one.
+    pub credential_version: i64,
 }
 
 impl Session {

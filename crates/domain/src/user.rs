@@ -64,6 +64,10 @@ pub struct User {
     pub password_hash: PasswordHash,
     /// When the password was last set; a re-hash of the same password keeps it.
     pub password_changed_at: DateTime<Utc>,
+    /// Moves forward with every password change (a reset). A session records the
+    /// version it was made under, and one made under an older version is dead, even if
+    /// it was created after the change by a login that raced it.
+    pub credential_version: i64,
     /// When the account was created.
     pub created_at: DateTime<Utc>,
     /// When the stored account last changed.

@@ -57,6 +57,7 @@ fn user(email: &str, username: Option<&str>) -> User {
         password_changed_at: now(),
         created_at: now(),
         updated_at: now(),
+        credential_version: 0,
     }
 }
 
@@ -69,6 +70,7 @@ fn session_of(user: &User) -> Session {
         last_refreshed_at: None,
         revoked_at: None,
         revocation_reason: None,
+        credential_version: user.credential_version,
     }
 }
 
@@ -521,8 +523,10 @@ fn login_rehashes_an_outdated_hash() {
     h.users
         .expect_replace_password_hash()
         .times(1)
-        .withf(move |uid, hash, _| *uid == id && hash.as_str() == "fresh")
-        .returning(|_, _, _| Ok(true));
+        .withf(move |uid, verified, new, _| {
+            *uid == id && verified.as_str() == "stored-hash" && new.as_str() == "fresh"
+        })
+        .returning(|_, _, _, _| Ok(true));
     expect_session_created(&mut h);
     let (service, _) = h.service();
     assert!(
@@ -662,10 +666,7 @@ fn refresh_rotates_within_the_session_and_keeps_extra_claims() {
     let owner = user("ada@example.com", None);
     let session = session_of(&owner);
     let mut h = Harness::new();
-    let found = session.clone();
-    h.sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(found.clone())));
+    expect_current_session(&mut h, &owner, &session);
     let (token, presented) = {
         let (token, mut claims) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
         claims.extra.insert("identifier".into(), json!("ada"));
@@ -698,10 +699,7 @@ fn refresh_reuse_revokes_the_whole_session() {
     let owner = user("ada@example.com", None);
     let session = session_of(&owner);
     let mut h = Harness::new();
-    let found = session.clone();
-    h.sessions
-        .expect_find()
-        .returning(move |_| Ok(Some(found.clone())));
+    expect_current_session(&mut h, &owner, &session);
     let sid = session.id;
     h.sessions
         .expect_rotate()
@@ -726,6 +724,10 @@ fn refresh_refusals() {
             .into_iter()
             .find(|s| s.id == id))
     });
+    let stored = owner.clone();
+    h.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(stored.clone())));
     h.sessions
         .expect_rotate()
         .returning(|_, _, _| Err(RotateError::UnknownToken));
@@ -758,6 +760,18 @@ fn refresh_refusals() {
 
 // ---- logout ----
 
+/// `session` found, with `owner`'s credentials still the ones it was made under.
+fn expect_current_session(h: &mut Harness, owner: &User, session: &Session) {
+    let found = session.clone();
+    h.sessions
+        .expect_find()
+        .returning(move |_| Ok(Some(found.clone())));
+    let stored = owner.clone();
+    h.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(stored.clone())));
+}
+
 #[test]
 fn logout_ends_the_session_of_the_refresh_token() {
     let owner = user("ada@example.com", None);
@@ -765,6 +779,7 @@ fn logout_ends_the_session_of_the_refresh_token() {
     let mut h = Harness::new();
     let (token, claims) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
     let (jti, sid) = (claims.token_id, session.id);
+    expect_current_session(&mut h, &owner, &session);
     h.sessions
         .expect_end_by_refresh_token()
         .times(1)
@@ -781,6 +796,7 @@ fn logout_refusals_are_one_error() {
     let mut h = Harness::new();
     let (used, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
     let (expired, _) = h.token(&session, TokenKind::Refresh, now() - TimeDelta::seconds(1));
+    expect_current_session(&mut h, &owner, &session);
     h.sessions
         .expect_end_by_refresh_token()
         .returning(|_, _, _| Err(EndSessionError::AlreadyUsed));
@@ -994,6 +1010,10 @@ fn guarded_harness(owner: &User, session: &Session, rotations: usize) -> Harness
     h.users
         .expect_find_by_email()
         .returning(move |email| Ok((stored.email.as_ref() == Some(email)).then(|| stored.clone())));
+    let stored = owner.clone();
+    h.users
+        .expect_find_by_id()
+        .returning(move |_| Ok(Some(stored.clone())));
     h
 }
 
@@ -1071,4 +1091,81 @@ fn guarded_refresh_refuses_a_foreign_or_forged_access_token() {
             Err(RefreshError::Invalid)
         ));
     }
+}
+
+// ---- a login racing a password reset ----
+
+/// A reset that completes while a login is hashing (between reading the account and
+/// creating its session) leaves that session dead: authenticate, refresh and logout all
+/// refuse it, since it was made under the credentials the reset replaced. And the
+/// login's re-hash of the old password does not overwrite the new one.
+#[test]
+fn a_login_racing_a_reset_leaves_no_live_session() {
+    let store = portcullis_memory::MemoryStore::new();
+    let ada = user("ada@example.com", None);
+    UserRepository::create(&store, &ada).unwrap();
+    let secret = ResetSecret::from_presented("reset-secret");
+    let reset = ResetTokenRecord {
+        token_hash: ResetTokenHash::of(&secret),
+        user_id: ada.id,
+        created_at: now(),
+        expires_at: now() + TimeDelta::hours(1),
+        used_at: None,
+    };
+    ResetTokenRepository::create(&store, &reset).unwrap();
+
+    let mut hasher = MockPasswordHasher::new();
+    let racing = store.clone();
+    let new_hash = PasswordHash::new("new-password-hash".into());
+    let replacement = new_hash.clone();
+    hasher.expect_verify().times(1).returning(move |_, _| {
+        // The reset completes while argon2 runs for the login.
+        racing
+            .complete_reset(&ResetTokenHash::of(&secret), &replacement, now())
+            .unwrap();
+        Ok(PasswordVerdict::ValidNeedsRehash)
+    });
+    hasher
+        .expect_hash()
+        .returning(|_| Ok(PasswordHash::new("rehash-of-the-old-password".into())));
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(now);
+    let issued: Arc<Mutex<HashMap<String, Claims>>> = Arc::default();
+    let service = AuthService::new(
+        Ports {
+            users: Arc::new(store.clone()),
+            sessions: Arc::new(store.clone()),
+            reset_tokens: Arc::new(store.clone()),
+            hasher: Arc::new(hasher),
+            tokens: Arc::new(codec(issued)),
+            clock: Arc::new(clock),
+            mailer: Arc::new(MockMailer::new()),
+        },
+        AuthConfig::default(),
+    );
+
+    let login = service
+        .login(
+            "ada@example.com",
+            &Password::new("old password"),
+            &IssueOptions::default(),
+        )
+        .unwrap();
+    assert!(matches!(
+        service.authenticate(&login.tokens.access.token),
+        Err(AuthenticateError::SessionInactive)
+    ));
+    assert!(matches!(
+        service.refresh(&login.tokens.refresh.token),
+        Err(RefreshError::SessionInactive)
+    ));
+    assert!(matches!(
+        service.logout(&login.tokens.refresh.token),
+        Err(LogoutError::InvalidToken)
+    ));
+    assert_eq!(
+        store.find_by_id(ada.id).unwrap().unwrap().password_hash,
+        new_hash,
+        "the re-hash of the old password did not overwrite the new one"
+    );
 }

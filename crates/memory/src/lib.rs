@@ -232,14 +232,19 @@ impl UserRepository for MemoryStore {
     fn replace_password_hash(
         &self,
         id: UserId,
-        hash: &PasswordHash,
+        verified: &PasswordHash,
+        new: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let mut tables = self.tables()?;
-        let Some(user) = tables.users.get_mut(&id) else {
+        let Some(user) = tables
+            .users
+            .get_mut(&id)
+            .filter(|user| user.password_hash == *verified)
+        else {
             return Ok(false);
         };
-        user.password_hash = hash.clone();
+        user.password_hash = new.clone();
         user.updated_at = now;
         Ok(true)
     }
@@ -426,6 +431,7 @@ impl ResetTokenRepository for MemoryStore {
         if let Some(user) = tables.users.get_mut(&user_id) {
             user.password_hash = new_password_hash.clone();
             user.password_changed_at = now;
+            user.credential_version += 1;
             user.must_change_password = false;
             user.updated_at = now;
         }
@@ -464,6 +470,7 @@ mod tests {
             password_changed_at: now,
             created_at: now,
             updated_at: now,
+            credential_version: 0,
         }
     }
 
@@ -477,6 +484,7 @@ mod tests {
             last_refreshed_at: None,
             revoked_at: None,
             revocation_reason: None,
+            credential_version: user.credential_version,
         };
         let token = RefreshTokenRecord {
             id: TokenId::generate(now),

@@ -22,6 +22,8 @@ pub mod testing;
 mod types;
 
 use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
@@ -32,6 +34,7 @@ use portcullis_domain::{
     SessionId, SessionRepository, StoreError, TokenId, User, UserId, UserRepository, Username,
 };
 
+pub use connect::PoolOptions;
 pub use error::{ConnectError, MigrationError};
 
 /// Which database a [`Database`] talks to.
@@ -61,6 +64,8 @@ enum Pools {
 #[derive(Clone)]
 pub struct Database {
     pools: Pools,
+    checkout_timeout: Duration,
+    health: Arc<connect::ConnectHealth>,
 }
 
 impl fmt::Debug for Database {
@@ -71,26 +76,41 @@ impl fmt::Debug for Database {
     }
 }
 
+/// A connection within `timeout`, else an unavailable [`StoreError`]: every connection
+/// is busy, or none can be opened (the database is down or unreachable). When the last
+/// attempt to open one was refused for good (no such database, login refused), it is a
+/// plain failure instead: waiting will not help.
 fn checkout<C: R2D2Connection + 'static>(
     pool: &Pool<ConnectionManager<C>>,
+    timeout: Duration,
+    health: &connect::ConnectHealth,
 ) -> Result<PooledConnection<ConnectionManager<C>>, StoreError> {
-    pool.get().map_err(StoreError::new)
+    pool.get_timeout(timeout).map_err(|error| {
+        if health.misconfigured() {
+            StoreError::new(error)
+        } else {
+            StoreError::unavailable(error)
+        }
+    })
 }
 
 /// Runs `$body` with `$conn` a pooled connection and `$q` the query module of the
 /// database's backend: the body is written once and compiled for both.
 macro_rules! with_conn {
     ($db:expr, |$conn:ident, $q:ident| $body:expr) => {
+        with_conn!($db, $db.checkout_timeout, |$conn, $q| $body)
+    };
+    ($db:expr, $timeout:expr, |$conn:ident, $q:ident| $body:expr) => {
         match &$db.pools {
             Pools::Postgres(pool) => {
                 use crate::backend::pg as $q;
-                let mut pooled = checkout(pool)?;
+                let mut pooled = checkout(pool, $timeout, &$db.health)?;
                 let $conn = &mut *pooled;
                 $body
             }
             Pools::Sqlite(pool) => {
                 use crate::backend::sqlite as $q;
-                let mut pooled = checkout(pool)?;
+                let mut pooled = checkout(pool, $timeout, &$db.health)?;
                 let $conn = &mut *pooled;
                 $body
             }
@@ -104,8 +124,18 @@ impl Database {
     /// directory is not). Opens one connection to check the URL, then a pool of
     /// `pool_size` connections. Does not run the migrations.
     pub fn connect(url: &str, pool_size: u32) -> Result<Database, ConnectError> {
+        Self::connect_with(url, PoolOptions::with_size(pool_size))
+    }
+
+    /// [`Database::connect`] with the pool's size and checkout timeout. Every operation
+    /// waits at most `options.checkout_timeout` for a connection; past it, it fails
+    /// with an unavailable [`StoreError`] (a lost connection is one too).
+    pub fn connect_with(url: &str, options: PoolOptions) -> Result<Database, ConnectError> {
+        let health = Arc::default();
         Ok(Database {
-            pools: connect::pools(url, pool_size)?,
+            pools: connect::pools(url, options.size, &health)?,
+            checkout_timeout: options.checkout_timeout,
+            health,
         })
     }
 
@@ -142,6 +172,17 @@ impl Database {
         with_conn!(self, |conn, q| q::ping(conn))
     }
 
+    /// [`Database::ping`], waiting at most `timeout` (or the checkout timeout, if
+    /// shorter) for a connection.
+    pub fn ping_within(&self, timeout: Duration) -> Result<(), StoreError> {
+        with_conn!(self, timeout.min(self.checkout_timeout), |conn, q| q::ping(conn))
+    }
+
+    /// How long an operation waits for a connection.
+    pub fn checkout_timeout(&self) -> Duration {
+        self.checkout_timeout
+    }
+
     /// The stored secret `name`; if there is none yet, stores `generate()` and returns
     /// it. Race-safe across processes: whichever inserts first wins, and every caller
     /// gets that value. `generate` runs only when the secret is absent.
@@ -176,11 +217,12 @@ impl UserRepository for Database {
     fn replace_password_hash(
         &self,
         id: UserId,
-        hash: &PasswordHash,
+        verified: &PasswordHash,
+        new: &PasswordHash,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         with_conn!(self, |conn, q| q::replace_password_hash(
-            conn, id, hash, now
+            conn, id, verified, new, now
         ))
     }
 }

@@ -16,7 +16,8 @@ use crate::rows::{NO_EMAIL, ResetTokenRow, SessionRow, UserRow};
 use crate::sql::lower;
 use crate::types::{DbJson, DbUuid};
 
-const USER_COLUMNS: (
+/// The columns of `users`, in [`UserRow`]'s order.
+type UserColumns = (
     users::id,
     users::email,
     users::username,
@@ -29,7 +30,10 @@ const USER_COLUMNS: (
     users::password_changed_at,
     users::created_at,
     users::updated_at,
-) = (
+    users::credential_version,
+);
+
+const USER_COLUMNS: UserColumns = (
     users::id,
     users::email,
     users::username,
@@ -42,6 +46,7 @@ const USER_COLUMNS: (
     users::password_changed_at,
     users::created_at,
     users::updated_at,
+    users::credential_version,
 );
 
 const SESSION_COLUMNS: (
@@ -52,6 +57,7 @@ const SESSION_COLUMNS: (
     sessions::last_refreshed_at,
     sessions::revoked_at,
     sessions::revocation_reason,
+    sessions::credential_version,
 ) = (
     sessions::id,
     sessions::user_id,
@@ -60,6 +66,7 @@ const SESSION_COLUMNS: (
     sessions::last_refreshed_at,
     sessions::revoked_at,
     sessions::revocation_reason,
+    sessions::credential_version,
 );
 
 const RESET_TOKEN_COLUMNS: (
@@ -100,6 +107,7 @@ pub(crate) fn create_user(conn: &mut Conn, user: &User) -> Result<(), CreateUser
             users::password_changed_at.eq(user.password_changed_at),
             users::created_at.eq(user.created_at),
             users::updated_at.eq(user.updated_at),
+            users::credential_version.eq(user.credential_version),
         ))
         .execute(conn)
         .map(drop)
@@ -153,12 +161,17 @@ pub(crate) fn find_user_by_username(
 pub(crate) fn replace_password_hash(
     conn: &mut Conn,
     id: UserId,
-    hash: &PasswordHash,
+    verified: &PasswordHash,
+    new: &PasswordHash,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let updated = diesel::update(users::table.find(DbUuid(id.as_uuid())))
-        .set((
-            users::password_hash.eq(hash.as_str()),
+    let updated = diesel::update(
+        users::table
+            .find(DbUuid(id.as_uuid()))
+            .filter(users::password_hash.eq(verified.as_str())),
+    )
+    .set((
+            users::password_hash.eq(new.as_str()),
             users::updated_at.eq(now),
         ))
         .execute(conn)
@@ -194,6 +207,7 @@ pub(crate) fn create_session(
                 sessions::revoked_at.eq(session.revoked_at),
                 sessions::revocation_reason
                     .eq(session.revocation_reason.map(RevocationReason::as_str)),
+                sessions::credential_version.eq(session.credential_version),
             ))
             .execute(c)?;
         insert_refresh_token(c, first_token)
@@ -488,6 +502,7 @@ pub(crate) fn complete_reset(
             .set((
                 users::password_hash.eq(new_password_hash.as_str()),
                 users::password_changed_at.eq(now),
+                users::credential_version.eq(users::credential_version + 1),
                 users::must_change_password.eq(false),
                 users::updated_at.eq(now),
             ))

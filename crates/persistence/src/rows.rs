@@ -33,6 +33,7 @@ pub(crate) struct UserRow {
     password_changed_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
+    credential_version: i64,
 }
 
 impl UserRow {
@@ -67,6 +68,7 @@ impl UserRow {
             password_changed_at: self.password_changed_at,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            credential_version: self.credential_version,
         })
     }
 }
@@ -81,6 +83,7 @@ pub(crate) struct SessionRow {
     last_refreshed_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     revocation_reason: Option<String>,
+    credential_version: i64,
 }
 
 impl SessionRow {
@@ -104,6 +107,7 @@ impl SessionRow {
             last_refreshed_at: self.last_refreshed_at,
             revoked_at: self.revoked_at,
             revocation_reason,
+            credential_version: self.credential_version,
         })
     }
 }

@@ -30,6 +30,7 @@ pub fn new_user(email: &str, username: Option<&str>) -> User {
         password_changed_at: now,
         created_at: now,
         updated_at: now,
+        credential_version: 0,
     }
 }
 
@@ -67,6 +68,7 @@ pub fn stored_session<S: SessionRepository + ?Sized>(
         last_refreshed_at: None,
         revoked_at: None,
         revocation_reason: None,
+        credential_version: user.credential_version,
     };
     let token = token_for(session.id, created_at);
     SessionRepository::create(store, &session, &token).expect("the session is stored");

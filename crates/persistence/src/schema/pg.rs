@@ -14,6 +14,7 @@ diesel::table! {
         password_changed_at -> Timestamptz,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        credential_version -> BigInt,
     }
 }
 
@@ -26,6 +27,7 @@ diesel::table! {
         last_refreshed_at -> Nullable<Timestamptz>,
         revoked_at -> Nullable<Timestamptz>,
         revocation_reason -> Nullable<Text>,
+        credential_version -> BigInt,
     }
 }
 

@@ -14,6 +14,7 @@ diesel::table! {
         password_changed_at -> TimestamptzSqlite,
         created_at -> TimestamptzSqlite,
         updated_at -> TimestamptzSqlite,
+        credential_version -> BigInt,
     }
 }
 
@@ -26,6 +27,7 @@ diesel::table! {
         last_refreshed_at -> Nullable<TimestamptzSqlite>,
         revoked_at -> Nullable<TimestamptzSqlite>,
         revocation_reason -> Nullable<Text>,
+        credential_version -> BigInt,
     }
 }
 
