@@ -17,6 +17,7 @@ mod cbs;
 mod cross_site;
 mod dispatch;
 mod hostile_input;
+mod hygiene;
 mod ioweyou;
 mod ioweyou_signup;
 mod pocketbase;
