@@ -7,7 +7,7 @@
 # A PostgreSQL that cannot be reached fails the run: tests never skip silently.
 set -euo pipefail
 
-DEFAULT_URL="postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres?sslmode=disable"
+DEFAULT_URL="postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres?sslmode=disable&gssencmode=disable"
 url="${TEST_DATABASE_URL:-$DEFAULT_URL}"
 
 wait_ready() {

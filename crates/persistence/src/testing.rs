@@ -27,7 +27,7 @@ use crate::{Backend, Database, Pools};
 
 /// The admin URL used when `TEST_DATABASE_URL` is not set.
 pub const DEFAULT_ADMIN_URL: &str =
-    "postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres?sslmode=disable";
+    "postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres?sslmode=disable&gssencmode=disable";
 
 /// Enough connections for the concurrency tests' threads to race for real.
 const POOL_SIZE: u32 = 10;
