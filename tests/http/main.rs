@@ -20,4 +20,5 @@ mod hostile_input;
 mod hygiene;
 mod ioweyou;
 mod ioweyou_signup;
+mod overload;
 mod pocketbase;

@@ -1,14 +1,16 @@
 //! Portcullis's crypto adapters: the domain's [`PasswordHasher`] port as argon2id
-//! ([`Argon2Hasher`]) and its [`TokenCodec`] port as HS256 JWTs ([`JwtCodec`]).
+//! ([`Argon2Hasher`], run on a bounded [`HashPool`] of threads) and its [`TokenCodec`] port as HS256 JWTs ([`JwtCodec`]).
 //!
 //! [`PasswordHasher`]: portcullis_domain::PasswordHasher
 //! [`TokenCodec`]: portcullis_domain::TokenCodec
 
 mod jwt;
 mod password;
+mod pool;
 
 pub use jwt::{JwtCodec, JwtConfig, JwtSecret};
 pub use password::{Argon2Hasher, Argon2Params};
+pub use pool::{HashPool, HashPoolConfig};
 
 /// A JWT secret or codec setting that cannot be used. The messages never contain the
 /// secret, so they are safe to log and to show an operator.

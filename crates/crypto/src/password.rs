@@ -1,7 +1,7 @@
 //! Password hashing with argon2id, stored as PHC strings.
 
-use argon2::password_hash::{self, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::password_hash::{self, Output, ParamsString, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use portcullis_domain::{HashError, PasswordHasher, PasswordVerdict};
 use portcullis_domain::{Password, PasswordHash};
 
@@ -41,18 +41,18 @@ impl Argon2Params {
     /// panics (in builds with overflow checks) on a huge `p`.
     fn to_argon2(self) -> Result<Params, HashError> {
         if self.parallelism > Params::MAX_P_COST {
-            return Err(HashError(format!(
+            return Err(HashError::Failed(format!(
                 "argon2 parallelism must be at most {}",
                 Params::MAX_P_COST
             )));
         }
         if self.memory_kib > MAX_MEMORY_KIB {
-            return Err(HashError(format!(
+            return Err(HashError::Failed(format!(
                 "argon2 memory must be at most {MAX_MEMORY_KIB} KiB"
             )));
         }
         Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| HashError(format!("invalid argon2 parameters: {e}")))
+            .map_err(|e| HashError::Failed(format!("invalid argon2 parameters: {e}")))
     }
 }
 
@@ -95,17 +95,139 @@ impl std::fmt::Debug for Argon2Hasher {
     }
 }
 
-impl PasswordHasher for Argon2Hasher {
-    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+/// argon2's working memory, kept between hashes: a hashing thread owns one and reuses
+/// it for every hash, so hashing memory does not grow with the number of requests.
+#[derive(Debug, Default)]
+pub(crate) struct Memory {
+    blocks: Vec<Block>,
+    /// How many times a buffer was allocated for this memory (tests check reuse).
+    pub(crate) allocations: usize,
+}
+
+impl Memory {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Runs `work` on at least `count` blocks: this memory's own, grown to `count` if
+    /// it is smaller. A hash made with a larger memory cost than the configured one
+    /// (an old hash being verified) gets a buffer of its own, freed when done, so the
+    /// memory kept stays at the configured cost.
+    fn with<T>(&mut self, count: usize, keep: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+        if count > keep.max(self.blocks.len()) {
+            self.allocations += 1;
+            return work(&mut vec![Block::default(); count]);
+        }
+        if self.blocks.len() < count {
+            self.allocations += 1;
+            self.blocks = vec![Block::default(); keep.max(count)];
+        }
+        work(&mut self.blocks[..count])
+    }
+}
+
+impl Argon2Hasher {
+    /// Its parameters.
+    pub fn params(&self) -> Argon2Params {
+        self.params
+    }
+
+    /// argon2 blocks (1 KiB each) a hash with the configured parameters needs.
+    pub(crate) fn block_count(&self) -> usize {
+        self.argon2_params().map_or(0, |p| p.block_count())
+    }
+
+    fn argon2_params(&self) -> Result<Params, HashError> {
+        self.params.to_argon2()
+    }
+
+    /// [`PasswordHasher::hash`] in `memory`.
+    pub(crate) fn hash_in(
+        &self,
+        password: &Password,
+        memory: &mut Memory,
+    ) -> Result<PasswordHash, HashError> {
+        let failed = |e: &dyn std::fmt::Display| HashError::Failed(e.to_string());
         let mut salt = [0u8; SALT_LEN];
         getrandom::fill(&mut salt)
-            .map_err(|e| HashError(format!("no randomness for a salt: {e}")))?;
-        let salt = SaltString::encode_b64(&salt).map_err(|e| HashError(e.to_string()))?;
-        let hash = self
-            .argon2
-            .hash_password(password.expose().as_bytes(), &salt)
-            .map_err(|e| HashError(e.to_string()))?;
-        Ok(PasswordHash::new(hash.to_string()))
+            .map_err(|e| HashError::Failed(format!("no randomness for a salt: {e}")))?;
+        let salt_string = SaltString::encode_b64(&salt).map_err(|e| failed(&e))?;
+        let params = self.argon2_params()?;
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        memory
+            .with(params.block_count(), self.block_count(), |blocks| {
+                self.argon2.hash_password_into_with_memory(
+                    password.expose().as_bytes(),
+                    &salt,
+                    &mut out,
+                    blocks,
+                )
+            })
+            .map_err(|e| failed(&e))?;
+        let phc = password_hash::PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params: ParamsString::try_from(&params).map_err(|e| failed(&e))?,
+            salt: Some(salt_string.as_salt()),
+            hash: Some(Output::new(&out).map_err(|e| failed(&e))?),
+        };
+        Ok(PasswordHash::new(phc.to_string()))
+    }
+
+    /// [`PasswordHasher::verify`] in `memory`.
+    pub(crate) fn verify_in(
+        &self,
+        password: &Password,
+        hash: &PasswordHash,
+        memory: &mut Memory,
+    ) -> Result<PasswordVerdict, HashError> {
+        let unreadable =
+            |why: &dyn std::fmt::Display| HashError::Failed(format!("unreadable password hash: {why}"));
+        let stored = password_hash::PasswordHash::new(hash.as_str()).map_err(|e| unreadable(&e))?;
+        // The password-hash crate reports a missing salt or output as a wrong
+        // password; it is a damaged hash, which the port says is an error.
+        let (Some(salt), Some(expected)) = (stored.salt, stored.hash) else {
+            return Err(unreadable(&"no salt or no hash output"));
+        };
+        let params = stored_params(&stored).map_err(|e| unreadable(&e))?;
+        let algorithm = Algorithm::try_from(stored.algorithm).map_err(|e| unreadable(&e))?;
+        let version = match stored.version {
+            Some(version) => Version::try_from(version).map_err(|e| unreadable(&e))?,
+            None => Version::V0x13,
+        };
+        let mut salt_bytes = [0u8; 64];
+        let salt = salt.decode_b64(&mut salt_bytes).map_err(|e| unreadable(&e))?;
+        let mut out = [0u8; Output::MAX_LENGTH];
+        let out = &mut out[..expected.len()];
+        memory
+            .with(params.block_count(), self.block_count(), |blocks| {
+                Argon2::new(algorithm, version, params.clone()).hash_password_into_with_memory(
+                    password.expose().as_bytes(),
+                    salt,
+                    out,
+                    blocks,
+                )
+            })
+            .map_err(|e| unreadable(&e))?;
+        // `Output`'s `Eq` is constant-time.
+        if Output::new(out).map_err(|e| unreadable(&e))? != expected {
+            return Ok(PasswordVerdict::Invalid);
+        }
+        if self.is_current(&stored, &params) {
+            Ok(PasswordVerdict::Valid)
+        } else {
+            Ok(PasswordVerdict::ValidNeedsRehash)
+        }
+    }
+}
+
+/// Hashes on the calling thread, with working memory allocated for each hash. The
+/// server runs hashes on a [`crate::HashPool`] instead, which bounds how many run at
+/// once and reuses their memory.
+impl PasswordHasher for Argon2Hasher {
+    fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
+        self.hash_in(password, &mut Memory::default())
     }
 
     fn verify(
@@ -113,25 +235,7 @@ impl PasswordHasher for Argon2Hasher {
         password: &Password,
         hash: &PasswordHash,
     ) -> Result<PasswordVerdict, HashError> {
-        let unreadable = |why: String| HashError(format!("unreadable password hash: {why}"));
-        let stored = password_hash::PasswordHash::new(hash.as_str())
-            .map_err(|e| unreadable(e.to_string()))?;
-        // The password-hash crate reports a missing salt or output as a wrong
-        // password; it is a damaged hash, which the port says is an error.
-        if stored.salt.is_none() || stored.hash.is_none() {
-            return Err(unreadable("no salt or no hash output".into()));
-        }
-        let params = stored_params(&stored).map_err(unreadable)?;
-        match self
-            .argon2
-            .verify_password(password.expose().as_bytes(), &stored)
-        {
-            // The comparison inside is constant-time (`password_hash::Output`'s `Eq`).
-            Ok(()) if self.is_current(&stored, &params) => Ok(PasswordVerdict::Valid),
-            Ok(()) => Ok(PasswordVerdict::ValidNeedsRehash),
-            Err(password_hash::Error::Password) => Ok(PasswordVerdict::Invalid),
-            Err(e) => Err(unreadable(e.to_string())),
-        }
+        self.verify_in(password, hash, &mut Memory::default())
     }
 }
 
@@ -150,6 +254,8 @@ fn stored_params(stored: &password_hash::PasswordHash<'_>) -> Result<Params, Str
 
 #[cfg(test)]
 mod tests {
+    use argon2::PasswordHasher as _;
+
     use super::*;
 
     /// Cheap parameters so the tests run fast; the defaults get one test of their own.

@@ -26,10 +26,10 @@ pub const READINESS_DEADLINE: Duration = Duration::from_millis(900);
 /// stops routing here.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let readiness = state.readiness.clone();
-    // The check itself is told the deadline (its connection checkout gives up then);
-    // the timeout around it also covers a wait for a blocking thread or a query that
-    // hangs on a dead connection.
-    let check = run_blocking(move || readiness.check(READINESS_DEADLINE));
+    // The check should give up by the deadline itself (its connection checkout); the
+    // timeout around it also covers a wait for a blocking thread or a query that hangs
+    // on a dead connection.
+    let check = run_blocking(move || readiness.check());
     let reason = match actix_web::rt::time::timeout(READINESS_DEADLINE, check).await {
         Ok(Ok(Ok(()))) => return HttpResponse::Ok().json(json!({"status": "ready"})),
         Ok(Ok(Err(reason))) => reason,

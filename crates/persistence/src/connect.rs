@@ -1,16 +1,45 @@
 //! From a database URL to a connection pool.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
-use diesel::r2d2::{Builder, ConnectionManager, CustomizeConnection, Pool, R2D2Connection};
+use diesel::r2d2::{
+    Builder, ConnectionManager, CustomizeConnection, HandleError, Pool, R2D2Connection,
+};
 use diesel::{Connection, PgConnection, SqliteConnection};
 
 use crate::error::{ConnectError, connect_error};
 use crate::{Backend, Pools};
 
-/// How long filling the pool, or a query waiting for a free connection, may take.
-const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long filling the pool at start-up may take. A query's wait for a connection is
+/// bounded by [`PoolOptions::checkout_timeout`] instead.
+const FILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The connection pool's size and patience.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Connections kept open. At least 1.
+    pub size: u32,
+    /// How long an operation waits for a connection (a free one, or a new one to an
+    /// unreachable database) before it fails with an unavailable
+    /// [`StoreError`](portcullis_domain::StoreError).
+    pub checkout_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// The default checkout timeout: 2 s.
+    pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(2);
+
+    /// `size` connections, with the default checkout timeout.
+    pub fn with_size(size: u32) -> Self {
+        Self {
+            size,
+            checkout_timeout: Self::DEFAULT_CHECKOUT_TIMEOUT,
+        }
+    }
+}
 
 /// Applied to every SQLite connection. `busy_timeout` comes first so that even the
 /// switch to WAL waits for a lock rather than failing.
@@ -58,10 +87,51 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqlitePragma
     }
 }
 
-fn builder<C: R2D2Connection + 'static>(pool_size: u32) -> Builder<ConnectionManager<C>> {
+/// What the pool's last failed attempt to open a connection said: whether the database
+/// refused us for good (it does not exist, the login is refused: the configuration is
+/// wrong) rather than could not be reached (refused, reset, closed, starting up or
+/// shutting down: an outage). A checkout that times out is an outage unless the last
+/// attempt said the configuration is wrong.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectHealth {
+    misconfigured: AtomicBool,
+}
+
+impl ConnectHealth {
+    pub(crate) fn misconfigured(&self) -> bool {
+        self.misconfigured.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, message: &str) {
+        let message = message.to_lowercase();
+        let misconfigured = ["does not exist", "authentication failed", "pg_hba.conf"]
+            .iter()
+            .any(|sign| message.contains(sign));
+        self.misconfigured.store(misconfigured, Ordering::Relaxed);
+    }
+}
+
+/// r2d2's error handler: records each failed connection attempt (see
+/// [`ConnectHealth`]) and logs it, as r2d2's default handler would.
+#[derive(Debug)]
+struct RecordErrors(Arc<ConnectHealth>);
+
+impl HandleError<diesel::r2d2::Error> for RecordErrors {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        let message = error.to_string();
+        self.0.record(&message);
+        tracing::warn!(error = %message, "cannot open a database connection");
+    }
+}
+
+fn builder<C: R2D2Connection + 'static>(
+    pool_size: u32,
+    health: &Arc<ConnectHealth>,
+) -> Builder<ConnectionManager<C>> {
     Pool::builder()
         .max_size(pool_size)
-        .connection_timeout(CHECKOUT_TIMEOUT)
+        .connection_timeout(FILL_TIMEOUT)
+        .error_handler(Box::new(RecordErrors(health.clone())))
 }
 
 /// Opens one connection first, so that a wrong URL, a refused login or an unreachable
@@ -69,7 +139,11 @@ fn builder<C: R2D2Connection + 'static>(pool_size: u32) -> Builder<ConnectionMan
 /// Then fills the whole pool before returning: with no connection being opened in the
 /// background, no pool thread is inside libpq's OpenSSL when the process exits, which
 /// OpenSSL's exit handlers answer with a segfault.
-pub(crate) fn pools(url: &str, pool_size: u32) -> Result<Pools, ConnectError> {
+pub(crate) fn pools(
+    url: &str,
+    pool_size: u32,
+    health: &Arc<ConnectHealth>,
+) -> Result<Pools, ConnectError> {
     let target = Target::parse(url)?;
     if pool_size == 0 {
         return Err(ConnectError::ZeroPoolSize);
@@ -78,7 +152,7 @@ pub(crate) fn pools(url: &str, pool_size: u32) -> Result<Pools, ConnectError> {
         Target::Postgres => {
             let failed = |e: &dyn std::fmt::Display| connect_error(Backend::Postgres, url, e);
             PgConnection::establish(url).map_err(|e| failed(&e))?;
-            let pool = builder(pool_size)
+            let pool = builder(pool_size, health)
                 .build(ConnectionManager::new(url))
                 .map_err(|e| failed(&e))?;
             Ok(Pools::Postgres(pool))
@@ -89,7 +163,7 @@ pub(crate) fn pools(url: &str, pool_size: u32) -> Result<Pools, ConnectError> {
             SqlitePragmas
                 .on_acquire(&mut probe)
                 .map_err(|e| failed(&e))?;
-            let pool = builder(pool_size)
+            let pool = builder(pool_size, health)
                 .connection_customizer(Box::new(SqlitePragmas))
                 .build(ConnectionManager::new(path))
                 .map_err(|e| failed(&e))?;

@@ -45,8 +45,29 @@ pub enum MigrationError {
     Migration(#[source] BoxError),
 }
 
+/// A Diesel error as the ports' error: [`StoreError::unavailable`] when the connection
+/// was lost or the database is locked past its busy timeout (see [`is_unreachable`]).
 pub(crate) fn store(error: DieselError) -> StoreError {
-    StoreError::new(error)
+    if is_unreachable(&error) {
+        StoreError::unavailable(error)
+    } else {
+        StoreError::new(error)
+    }
+}
+
+/// Whether `error` says the database could not be reached, rather than refused or
+/// failed the statement: the connection closed or broke (the server stopped or
+/// restarted, the network failed), or SQLite stayed locked past `busy_timeout`.
+pub(crate) fn is_unreachable(error: &DieselError) -> bool {
+    match error {
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _,
+        ) => true,
+        DieselError::DatabaseError(_, info) => info.message().contains("database is locked"),
+        DieselError::RollbackErrorOnCommit { commit_error, .. } => is_unreachable(commit_error),
+        _ => false,
+    }
 }
 
 /// What a unique-constraint violation on `users` means, by the index that caught it:
