@@ -22,3 +22,4 @@ mod ioweyou;
 mod ioweyou_signup;
 mod overload;
 mod pocketbase;
+mod refresh_grace;

@@ -18,6 +18,11 @@ pub struct AuthConfig {
     pub session_lifetime: TimeDelta,
     /// Password-reset link lifetime. Default 30 minutes.
     pub reset_token_ttl: TimeDelta,
+    /// How long after a rotation the spent refresh token still buys the same successor
+    /// (and a fresh access token) instead of counting as reuse, so a client's parallel
+    /// requests renewing at once do not revoke its session (RFC 9700 §4.14.2).
+    /// Default 10 s; zero turns it off.
+    pub refresh_grace: TimeDelta,
     /// What a new password must meet.
     pub password_policy: PasswordPolicy,
 }
@@ -29,6 +34,7 @@ impl Default for AuthConfig {
             refresh_ttl: TimeDelta::days(14),
             session_lifetime: TimeDelta::days(30),
             reset_token_ttl: TimeDelta::minutes(30),
+            refresh_grace: TimeDelta::seconds(10),
             password_policy: PasswordPolicy::default(),
         }
     }

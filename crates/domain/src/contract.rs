@@ -88,6 +88,7 @@ macro_rules! repository_contract {
             rotate_spends_the_token_and_stores_the_successor
             rotate_unknown_token
             rotate_replay_is_refused_and_revokes_the_session
+            rotate_within_the_grace_period_returns_the_one_successor
             rotate_on_revoked_session_changes_nothing
             rotate_on_expired_session
             end_by_refresh_token_revokes_the_session
@@ -116,6 +117,9 @@ macro_rules! repository_contract {
 
 /// Threads released together in each concurrency case.
 pub const THREADS: usize = 8;
+
+/// No grace period: a spent refresh token presented again is always a replay.
+const NO_GRACE: TimeDelta = TimeDelta::zero();
 /// Races per concurrency case: one race may not overlap the threads' transactions.
 const ROUNDS: usize = 10;
 
@@ -402,21 +406,21 @@ pub fn rotate_spends_the_token_and_stores_the_successor<S: Repositories + ?Sized
 
     let t1 = created + micros(1_500_001);
     let second = token_for(stored.id, t1);
-    store.rotate(first.id, &second, t1).unwrap();
+    store.rotate(first.id, &second, t1, NO_GRACE).unwrap();
     assert_eq!(session(store, stored.id).last_refreshed_at, Some(t1));
 
     // The successor works in turn.
     let t2 = t1 + hours(1);
     let third = token_for(stored.id, t2);
-    store.rotate(second.id, &third, t2).unwrap();
+    store.rotate(second.id, &third, t2, NO_GRACE).unwrap();
     assert_eq!(session(store, stored.id).last_refreshed_at, Some(t2));
     // A spent token presented again is a replay: the whole family dies with it.
     assert!(matches!(
-        store.rotate(first.id, &token_for(stored.id, t2), t2),
+        store.rotate(first.id, &token_for(stored.id, t2), t2, NO_GRACE),
         Err(RotateError::AlreadyUsed { session }) if session == stored.id
     ));
     assert!(matches!(
-        store.rotate(third.id, &token_for(stored.id, t2), t2),
+        store.rotate(third.id, &token_for(stored.id, t2), t2, NO_GRACE),
         Err(RotateError::SessionInactive)
     ));
 }
@@ -427,7 +431,7 @@ pub fn rotate_unknown_token<S: Repositories + ?Sized>(store: &S) {
     let (stored, _) = stored_session(store, &ada, now(), hours(24));
     let unknown = TokenId::generate(now());
     assert!(matches!(
-        store.rotate(unknown, &token_for(stored.id, now()), now()),
+        store.rotate(unknown, &token_for(stored.id, now()), now(), NO_GRACE),
         Err(RotateError::UnknownToken)
     ));
 }
@@ -441,13 +445,13 @@ pub fn rotate_replay_is_refused_and_revokes_the_session<S: Repositories + ?Sized
     let (stored, first) = stored_session(store, &ada, created, hours(24));
     let t1 = created + hours(1);
     store
-        .rotate(first.id, &token_for(stored.id, t1), t1)
+        .rotate(first.id, &token_for(stored.id, t1), t1, NO_GRACE)
         .unwrap();
 
     let t2 = t1 + hours(1);
     let replayed_successor = token_for(stored.id, t2);
     assert!(matches!(
-        store.rotate(first.id, &replayed_successor, t2),
+        store.rotate(first.id, &replayed_successor, t2, NO_GRACE),
         Err(RotateError::AlreadyUsed { session }) if session == stored.id
     ));
     let after = session(store, stored.id);
@@ -461,14 +465,74 @@ pub fn rotate_replay_is_refused_and_revokes_the_session<S: Repositories + ?Sized
     // A later replay is still a replay, and keeps the first revocation.
     let t3 = t2 + hours(1);
     assert!(matches!(
-        store.rotate(first.id, &token_for(stored.id, t3), t3),
+        store.rotate(first.id, &token_for(stored.id, t3), t3, NO_GRACE),
         Err(RotateError::AlreadyUsed { .. })
     ));
     assert_eq!(session(store, stored.id).revoked_at, Some(t2));
     // The refused successor was not stored.
     assert!(matches!(
-        store.rotate(replayed_successor.id, &token_for(stored.id, t2), t2),
+        store.rotate(
+            replayed_successor.id,
+            &token_for(stored.id, t2),
+            t2,
+            NO_GRACE
+        ),
         Err(RotateError::UnknownToken)
+    ));
+}
+
+/// A spent token presented again less than the grace period after its rotation is
+/// [`RotateError::RecentlyRotated`] with the one successor it was rotated into, and
+/// changes nothing; from the end of the period it is a replay again, and a token of a
+/// revoked session buys no successor, within its period or not.
+pub fn rotate_within_the_grace_period_returns_the_one_successor<S: Repositories + ?Sized>(
+    store: &S,
+) {
+    let grace = TimeDelta::seconds(10);
+    let ada = stored_user(store, "ada@example.com");
+    let created = now();
+    let (stored, first) = stored_session(store, &ada, created, hours(24));
+    let t1 = created + hours(1);
+    let successor = token_for(stored.id, t1);
+    store.rotate(first.id, &successor, t1, grace).unwrap();
+
+    for (attempt, at) in [t1, t1 + micros(1), t1 + grace - micros(1)]
+        .into_iter()
+        .enumerate()
+    {
+        let other = token_for(stored.id, at);
+        match store.rotate(first.id, &other, at, grace) {
+            Err(RotateError::RecentlyRotated { successor: found }) => {
+                assert_eq!(found, successor, "attempt {attempt}");
+            }
+            outcome => panic!("attempt {attempt}: {outcome:?}"),
+        }
+        // Nothing stored, nothing revoked.
+        assert!(matches!(
+            store.rotate(other.id, &token_for(stored.id, at), at, grace),
+            Err(RotateError::UnknownToken)
+        ));
+        assert!(session(store, stored.id).is_active(at));
+    }
+    // The successor itself rotates as usual.
+    let t2 = t1 + micros(2);
+    let third = token_for(stored.id, t2);
+    store.rotate(successor.id, &third, t2, grace).unwrap();
+
+    // At the end of the period the first token is a replay: the family is revoked.
+    let late = t1 + grace;
+    assert!(matches!(
+        store.rotate(first.id, &token_for(stored.id, late), late, grace),
+        Err(RotateError::AlreadyUsed { .. })
+    ));
+    assert_eq!(
+        session(store, stored.id).revocation_reason,
+        Some(RevocationReason::RefreshReuse)
+    );
+    // ... and within its period, the successor of a revoked session buys nothing.
+    assert!(matches!(
+        store.rotate(successor.id, &token_for(stored.id, late), late, grace),
+        Err(RotateError::AlreadyUsed { .. })
     ));
 }
 
@@ -486,16 +550,16 @@ pub fn rotate_on_revoked_session_changes_nothing<S: Repositories + ?Sized>(store
 
     let successor = token_for(stored.id, t1);
     assert!(matches!(
-        store.rotate(first.id, &successor, t1),
+        store.rotate(first.id, &successor, t1, NO_GRACE),
         Err(RotateError::SessionInactive)
     ));
     assert!(matches!(
-        store.rotate(successor.id, &token_for(stored.id, t1), t1),
+        store.rotate(successor.id, &token_for(stored.id, t1), t1, NO_GRACE),
         Err(RotateError::UnknownToken)
     ));
     // The token was not spent: presented again, it is refused alike, not as a replay.
     assert!(matches!(
-        store.rotate(first.id, &successor, t1),
+        store.rotate(first.id, &successor, t1, NO_GRACE),
         Err(RotateError::SessionInactive)
     ));
     assert_eq!(session(store, stored.id), revoked);
@@ -504,13 +568,13 @@ pub fn rotate_on_revoked_session_changes_nothing<S: Repositories + ?Sized>(store
     // keeps the first revocation's reason.
     let (other, other_first) = stored_session(store, &ada, created, hours(24));
     store
-        .rotate(other_first.id, &token_for(other.id, t1), t1)
+        .rotate(other_first.id, &token_for(other.id, t1), t1, NO_GRACE)
         .unwrap();
     store
         .revoke(other.id, RevocationReason::Logout, t1)
         .unwrap();
     assert!(matches!(
-        store.rotate(other_first.id, &token_for(other.id, t1), t1),
+        store.rotate(other_first.id, &token_for(other.id, t1), t1, NO_GRACE),
         Err(RotateError::AlreadyUsed { .. })
     ));
     assert_eq!(
@@ -527,13 +591,23 @@ pub fn rotate_on_expired_session<S: Repositories + ?Sized>(store: &S) {
 
     let at_expiry = stored.expires_at;
     assert!(matches!(
-        store.rotate(first.id, &token_for(stored.id, at_expiry), at_expiry),
+        store.rotate(
+            first.id,
+            &token_for(stored.id, at_expiry),
+            at_expiry,
+            NO_GRACE
+        ),
         Err(RotateError::SessionInactive)
     ));
     assert_eq!(session(store, stored.id).last_refreshed_at, None);
     let just_before = stored.expires_at - micros(1);
     store
-        .rotate(first.id, &token_for(stored.id, just_before), just_before)
+        .rotate(
+            first.id,
+            &token_for(stored.id, just_before),
+            just_before,
+            NO_GRACE,
+        )
         .unwrap();
 }
 
@@ -571,7 +645,7 @@ pub fn end_by_refresh_token_with_used_token_revokes_for_reuse<S: Repositories + 
     let (stored, first) = stored_session(store, &ada, created, hours(24));
     let t1 = created + hours(1);
     store
-        .rotate(first.id, &token_for(stored.id, t1), t1)
+        .rotate(first.id, &token_for(stored.id, t1), t1, NO_GRACE)
         .unwrap();
 
     let t2 = t1 + hours(1);
@@ -814,13 +888,22 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
         store.complete_reset(&record.token_hash, &other, t1),
         Err(CompleteResetError::InvalidToken)
     ));
-    assert_eq!(user(store, ada.id), reset, "a refused reset changes nothing");
+    assert_eq!(
+        user(store, ada.id),
+        reset,
+        "a refused reset changes nothing"
+    );
 
     // A second reset moves the version again.
     let again = reset_record(&ada, "again", t1, hours(1));
     ResetTokenRepository::create(store, &again).unwrap();
-    store.complete_reset(&again.token_hash, &other, t1 + micros(1)).unwrap();
-    assert_eq!(user(store, ada.id).credential_version, ada.credential_version + 2);
+    store
+        .complete_reset(&again.token_hash, &other, t1 + micros(1))
+        .unwrap();
+    assert_eq!(
+        user(store, ada.id).credential_version,
+        ada.credential_version + 2
+    );
 }
 
 /// A reset with an unknown or expired token is [`CompleteResetError::InvalidToken`] and
@@ -866,7 +949,7 @@ pub fn concurrent_rotations_exactly_one_wins<S: Repositories + ?Sized>(store: &S
             .collect();
 
         let results = race(store, |store, i| {
-            store.rotate(first.id, &successors[i], created)
+            store.rotate(first.id, &successors[i], created, NO_GRACE)
         });
         let winner = sole_winner(&results);
         for result in &results {
@@ -884,7 +967,12 @@ pub fn concurrent_rotations_exactly_one_wins<S: Repositories + ?Sized>(store: &S
             Some(RevocationReason::RefreshReuse)
         );
         for (i, successor) in successors.iter().enumerate() {
-            let outcome = store.rotate(successor.id, &token_for(stored.id, created), created);
+            let outcome = store.rotate(
+                successor.id,
+                &token_for(stored.id, created),
+                created,
+                NO_GRACE,
+            );
             if i == winner {
                 assert!(
                     matches!(outcome, Err(RotateError::SessionInactive)),

@@ -5,7 +5,7 @@
 //! every use case on a blocking thread. An adapter MUST NOT panic on bad data it reads;
 //! it reports [`StoreError`] instead.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
@@ -132,6 +132,14 @@ pub enum RotateError {
     /// The token's session is revoked or past its absolute expiry. Nothing was changed.
     #[error("session no longer active")]
     SessionInactive,
+    /// The token was rotated at most the grace period ago (parallel requests of one
+    /// client racing to renew): not a replay. Nothing was changed; `successor` is the
+    /// one token it was rotated into, so the caller can hand that out again.
+    #[error("refresh token rotated moments ago")]
+    RecentlyRotated {
+        /// The token the presented one was rotated into.
+        successor: RefreshTokenRecord,
+    },
     /// The storage failed (storing the successor included). Nothing was changed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -167,22 +175,28 @@ pub trait SessionRepository: Send + Sync {
     /// are returned as they are; the caller judges them.
     fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
 
-    /// Rotation, in one transaction: marks the token `presented` used at `now`, stores
-    /// `successor` (same session) and sets the session's `last_refreshed_at` to `now`.
+    /// Rotation, in one transaction: marks the token `presented` used at `now` and
+    /// rotated into `successor`, stores `successor` (same session) and sets the
+    /// session's `last_refreshed_at` to `now`.
     ///
     /// Checked inside that transaction, in this order: the token exists, else
-    /// [`RotateError::UnknownToken`]; the token is unused, else (a replay) the session is
-    /// revoked with [`RevocationReason::RefreshReuse`], committed, and
-    /// [`RotateError::AlreadyUsed`] returned; its session is active at `now` (not
-    /// revoked, not past `expires_at`), else [`RotateError::SessionInactive`]. Of
-    /// concurrent calls with one token exactly one MUST succeed and every other MUST get
-    /// `AlreadyUsed` (a conditional update on `used_at IS NULL`, not a read followed by a
-    /// write). On any other error nothing changes.
+    /// [`RotateError::UnknownToken`]; the token is unused, else: if it was used less
+    /// than `grace` before `now` (never, for a zero `grace`) and its session is active, [`RotateError::RecentlyRotated`]
+    /// with the record of the token it was rotated into, nothing changed; otherwise (a
+    /// replay) the session is revoked with [`RevocationReason::RefreshReuse`],
+    /// committed, and [`RotateError::AlreadyUsed`] returned; its session is active at
+    /// `now` (not revoked, not past `expires_at`), else [`RotateError::SessionInactive`].
+    /// Of concurrent calls with one token exactly one MUST succeed and every other MUST
+    /// get `RecentlyRotated` (within `grace`) or `AlreadyUsed` (a conditional update on
+    /// `used_at IS NULL`, not a read followed by a write; the losers judge the winner's
+    /// committed `used_at`). A token has at most one successor. On any other error
+    /// nothing changes.
     fn rotate(
         &self,
         presented: TokenId,
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
+        grace: TimeDelta,
     ) -> Result<(), RotateError>;
 
     /// Logout by refresh token, in one transaction: if the token is unknown,

@@ -323,12 +323,38 @@ impl AuthService {
         // Encoded before the rotation commits, so a signing failure cannot spend the token.
         let (tokens, record) =
             self.issue_pair(&session, claims.extra.clone(), self.config.access_ttl, now)?;
-        match self.ports.sessions.rotate(claims.token_id, &record, now) {
-            Ok(()) => Ok(Refreshed {
-                user_id: session.user_id,
-                session_id: session.id,
-                tokens,
-            }),
+        let refreshed = |tokens| Refreshed {
+            user_id: session.user_id,
+            session_id: session.id,
+            tokens,
+        };
+        match self
+            .ports
+            .sessions
+            .rotate(claims.token_id, &record, now, self.config.refresh_grace)
+        {
+            Ok(()) => Ok(refreshed(tokens)),
+            Err(RotateError::RecentlyRotated { successor }) => {
+                // The identical successor string (a token is a pure function of its
+                // claims and the key), so parallel renewals converge on one family
+                // member, with a fresh access token beside it.
+                let refresh = IssuedToken {
+                    token: self.ports.tokens.issue(&Claims {
+                        subject: session.user_id,
+                        session: session.id,
+                        token_id: successor.id,
+                        kind: TokenKind::Refresh,
+                        issued_at: successor.issued_at.trunc_subsecs(0),
+                        expires_at: successor.expires_at,
+                        extra: claims.extra.clone(),
+                    })?,
+                    expires_at: successor.expires_at,
+                };
+                Ok(refreshed(TokenPair {
+                    access: tokens.access,
+                    refresh,
+                }))
+            }
             Err(RotateError::UnknownToken) => Err(RefreshError::Invalid),
             Err(RotateError::SessionInactive) => Err(RefreshError::SessionInactive),
             Err(RotateError::AlreadyUsed { session }) => {

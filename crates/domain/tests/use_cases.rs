@@ -681,10 +681,13 @@ fn refresh_rotates_within_the_session_and_keeps_extra_claims() {
     h.sessions
         .expect_rotate()
         .times(1)
-        .withf(move |used, successor, at| {
-            *used == jti && successor.session_id == sid && *at == now()
+        .withf(move |used, successor, at, grace| {
+            *used == jti
+                && successor.session_id == sid
+                && *at == now()
+                && *grace == TimeDelta::seconds(10)
         })
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     let (service, issued) = h.service();
     let refreshed = service.refresh(&token).unwrap();
     assert_eq!(refreshed.session_id, session.id);
@@ -703,7 +706,7 @@ fn refresh_reuse_revokes_the_whole_session() {
     let sid = session.id;
     h.sessions
         .expect_rotate()
-        .returning(move |_, _, _| Err(RotateError::AlreadyUsed { session: sid }));
+        .returning(move |_, _, _, _| Err(RotateError::AlreadyUsed { session: sid }));
     // The adapter revokes within the rotation; the service must not do it twice.
     h.sessions.expect_revoke().never();
     let (token, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
@@ -730,7 +733,7 @@ fn refresh_refusals() {
         .returning(move |_| Ok(Some(stored.clone())));
     h.sessions
         .expect_rotate()
-        .returning(|_, _, _| Err(RotateError::UnknownToken));
+        .returning(|_, _, _, _| Err(RotateError::UnknownToken));
     let (expired, _) = h.token(&live, TokenKind::Refresh, now() - TimeDelta::seconds(1));
     let (access, _) = h.token(&live, TokenKind::Access, now() + TimeDelta::minutes(1));
     let (of_revoked, _) = h.token(&revoked, TokenKind::Refresh, now() + TimeDelta::days(1));
@@ -997,7 +1000,7 @@ fn guarded_harness(owner: &User, session: &Session, rotations: usize) -> Harness
     h.sessions
         .expect_rotate()
         .times(rotations)
-        .returning(|_, _, _| Ok(()));
+        .returning(|_, _, _, _| Ok(()));
     let stored = owner.clone();
     h.users.expect_find_by_username().returning(move |name| {
         Ok(stored

@@ -62,7 +62,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
     CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
     ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
@@ -107,6 +107,8 @@ struct Tables {
     users: HashMap<UserId, User>,
     sessions: HashMap<SessionId, Session>,
     refresh_tokens: HashMap<TokenId, RefreshTokenRecord>,
+    /// The token each spent refresh token was rotated into.
+    successors: HashMap<TokenId, TokenId>,
     reset_tokens: HashMap<ResetTokenHash, ResetTokenRecord>,
 }
 
@@ -287,15 +289,26 @@ impl SessionRepository for MemoryStore {
         presented: TokenId,
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
+        grace: TimeDelta,
     ) -> Result<(), RotateError> {
         let mut tables = self.tables()?;
         let Some((token, session)) = tables.presented(presented) else {
             return Err(RotateError::UnknownToken);
         };
-        let (session_id, used, active) =
-            (session.id, token.used_at.is_some(), session.is_active(now));
+        let (session_id, used_at, active) = (session.id, token.used_at, session.is_active(now));
+        let recent =
+            grace > TimeDelta::zero() && used_at.is_some_and(|used_at| now < used_at + grace);
+        let rotated_into = tables
+            .successors
+            .get(&presented)
+            .and_then(|id| tables.refresh_tokens.get(id));
+        if let (true, true, Some(successor)) = (recent, active, rotated_into) {
+            return Err(RotateError::RecentlyRotated {
+                successor: successor.clone(),
+            });
+        }
         // A spent token is a replay whatever the session's state.
-        if used {
+        if used_at.is_some() {
             tables.revoke_if_active(session_id, RevocationReason::RefreshReuse, now);
             return Err(RotateError::AlreadyUsed {
                 session: session_id,
@@ -316,6 +329,7 @@ impl SessionRepository for MemoryStore {
         tables
             .refresh_tokens
             .insert(successor.id, successor.clone());
+        tables.successors.insert(presented, successor.id);
         Ok(())
     }
 

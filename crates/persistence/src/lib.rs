@@ -25,7 +25,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
@@ -175,7 +175,9 @@ impl Database {
     /// [`Database::ping`], waiting at most `timeout` (or the checkout timeout, if
     /// shorter) for a connection.
     pub fn ping_within(&self, timeout: Duration) -> Result<(), StoreError> {
-        with_conn!(self, timeout.min(self.checkout_timeout), |conn, q| q::ping(conn))
+        with_conn!(self, timeout.min(self.checkout_timeout), |conn, q| q::ping(
+            conn
+        ))
     }
 
     /// How long an operation waits for a connection.
@@ -249,8 +251,11 @@ impl SessionRepository for Database {
         presented: TokenId,
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
+        grace: TimeDelta,
     ) -> Result<(), RotateError> {
-        with_conn!(self, |conn, q| q::rotate(conn, presented, successor, now))
+        with_conn!(self, |conn, q| q::rotate(
+            conn, presented, successor, now, grace
+        ))
     }
 
     fn end_by_refresh_token(

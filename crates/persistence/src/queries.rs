@@ -2,7 +2,7 @@
 // after defining `schema` (their tables), `Conn` (their connection) and `write_tx`
 // (their kind of read-write transaction).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use portcullis_domain::{
     Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash,
@@ -171,11 +171,11 @@ pub(crate) fn replace_password_hash(
             .filter(users::password_hash.eq(verified.as_str())),
     )
     .set((
-            users::password_hash.eq(new.as_str()),
-            users::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map_err(store)?;
+        users::password_hash.eq(new.as_str()),
+        users::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map_err(store)?;
     Ok(updated > 0)
 }
 
@@ -309,15 +309,17 @@ pub(crate) fn rotate(
     presented: TokenId,
     successor: &RefreshTokenRecord,
     now: DateTime<Utc>,
+    grace: TimeDelta,
 ) -> Result<(), RotateError> {
     let replayed = write_tx(conn, |c| {
         let Some(token) = presented_token(c, presented, now)? else {
             return Err(Abort::Refuse(RotateError::UnknownToken));
         };
         // A spent token is a replay whatever the session's state, so that every loser
-        // of a concurrent rotation sees `AlreadyUsed`.
+        // of a concurrent rotation sees `AlreadyUsed`, unless it was spent within the
+        // grace period.
         if token.used {
-            return revoke_replayed(c, token.session, now);
+            return spent_again(c, presented, &token, now, grace);
         }
         if !token.session_active {
             return Err(Abort::Refuse(RotateError::SessionInactive));
@@ -329,10 +331,13 @@ pub(crate) fn rotate(
                 .find(DbUuid(presented.as_uuid()))
                 .filter(refresh_tokens::used_at.is_null()),
         )
-        .set(refresh_tokens::used_at.eq(now))
+        .set((
+            refresh_tokens::used_at.eq(now),
+            refresh_tokens::replaced_by.eq(DbUuid(successor.id.as_uuid())),
+        ))
         .execute(c)?;
         if spent == 0 {
-            return revoke_replayed(c, token.session, now);
+            return spent_again(c, presented, &token, now, grace);
         }
         // Re-checked under the row lock: a revocation may have committed since the read.
         let refreshed = diesel::update(
@@ -357,6 +362,54 @@ pub(crate) fn rotate(
         }),
         None => Ok(()),
     }
+}
+
+/// A spent refresh token presented again: within `grace` of its rotation, with its
+/// session active, the successor it was rotated into (the winner's committed row, read
+/// now); otherwise a replay.
+fn spent_again(
+    conn: &mut Conn,
+    presented: TokenId,
+    token: &PresentedToken,
+    now: DateTime<Utc>,
+    grace: TimeDelta,
+) -> Result<Option<DbUuid>, Abort<RotateError>> {
+    let (used_at, replaced_by) = refresh_tokens::table
+        .find(DbUuid(presented.as_uuid()))
+        .select((refresh_tokens::used_at, refresh_tokens::replaced_by))
+        .first::<(Option<DateTime<Utc>>, Option<DbUuid>)>(conn)?;
+    let recent = grace > TimeDelta::zero() && used_at.is_some_and(|used_at| now < used_at + grace);
+    if recent && token.session_active {
+        if let Some(successor) = replaced_by {
+            let record = refresh_tokens::table
+                .find(successor)
+                .select((
+                    refresh_tokens::jti,
+                    refresh_tokens::session_id,
+                    refresh_tokens::issued_at,
+                    refresh_tokens::expires_at,
+                    refresh_tokens::used_at,
+                ))
+                .first::<(
+                    DbUuid,
+                    DbUuid,
+                    DateTime<Utc>,
+                    DateTime<Utc>,
+                    Option<DateTime<Utc>>,
+                )>(conn)?;
+            let (id, session_id, issued_at, expires_at, used_at) = record;
+            return Err(Abort::Refuse(RotateError::RecentlyRotated {
+                successor: RefreshTokenRecord {
+                    id: TokenId::from_uuid(id.0),
+                    session_id: SessionId::from_uuid(session_id.0),
+                    issued_at,
+                    expires_at,
+                    used_at,
+                },
+            }));
+        }
+    }
+    revoke_replayed(conn, token.session, now)
 }
 
 /// A replayed refresh token: its session is revoked (if still active) in the same

@@ -118,6 +118,13 @@ pub struct Settings {
           default_value_t = AuthConfig::default().reset_token_ttl.num_seconds(),
           value_parser = value_parser!(i64).range(1..=MAX_TTL_SECS), help_heading = "Tokens")]
     reset_token_ttl_secs: i64,
+    /// How long after a rotation the spent refresh token still buys the same successor
+    /// instead of counting as reuse (parallel renewals), in seconds, 0 to 300; 0 turns
+    /// it off
+    #[arg(long, env = "PORTCULLIS_REFRESH_GRACE_SECS",
+          default_value_t = AuthConfig::default().refresh_grace.num_seconds(),
+          value_parser = value_parser!(i64).range(0..=300), help_heading = "Tokens")]
+    refresh_grace_secs: i64,
 
     /// Fewest characters a password may have, after NFKC normalisation (1 to the
     /// maximum)
@@ -350,6 +357,7 @@ impl Settings {
                 refresh_ttl: TimeDelta::seconds(self.refresh_token_ttl_secs),
                 session_lifetime: TimeDelta::seconds(self.session_ttl_secs),
                 reset_token_ttl: TimeDelta::seconds(self.reset_token_ttl_secs),
+                refresh_grace: TimeDelta::seconds(self.refresh_grace_secs),
                 password_policy: PasswordPolicy {
                     min_chars: self.password_min_length,
                     max_chars: self.password_max_length,
@@ -552,6 +560,8 @@ mod tests {
             ("RUST_LOG", "info,[=bad"),
             ("PORTCULLIS_ALLOWED_ORIGINS", "https://app.example/login"),
             ("PORTCULLIS_ALLOWED_ORIGINS", "app.example"),
+            ("PORTCULLIS_REFRESH_GRACE_SECS", "301"),
+            ("PORTCULLIS_REFRESH_GRACE_SECS", "-1"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
             let message = error.to_string();

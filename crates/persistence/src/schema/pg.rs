@@ -38,6 +38,7 @@ diesel::table! {
         issued_at -> Timestamptz,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+        replaced_by -> Nullable<Uuid>,
     }
 }
 
@@ -48,6 +49,7 @@ diesel::table! {
         created_at -> Timestamptz,
         expires_at -> Timestamptz,
         used_at -> Nullable<Timestamptz>,
+        replaced_by -> Nullable<Uuid>,
     }
 }
 

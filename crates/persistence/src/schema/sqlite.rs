@@ -38,6 +38,7 @@ diesel::table! {
         issued_at -> TimestamptzSqlite,
         expires_at -> TimestamptzSqlite,
         used_at -> Nullable<TimestamptzSqlite>,
+        replaced_by -> Nullable<Text>,
     }
 }
 
@@ -48,6 +49,7 @@ diesel::table! {
         created_at -> TimestamptzSqlite,
         expires_at -> TimestamptzSqlite,
         used_at -> Nullable<TimestamptzSqlite>,
+        replaced_by -> Nullable<Text>,
     }
 }
 

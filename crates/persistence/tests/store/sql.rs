@@ -138,7 +138,12 @@ fn deleting_a_user_cascades(t: &TestDatabase) {
     );
     assert_eq!(db.find(ended.id).unwrap(), None);
     assert!(matches!(
-        db.rotate(token.id, &token_for(ended.id, created), created),
+        db.rotate(
+            token.id,
+            &token_for(ended.id, created),
+            created,
+            chrono::TimeDelta::zero()
+        ),
         Err(RotateError::UnknownToken)
     ));
     assert_eq!(db.find_valid(&record.token_hash, created).unwrap(), None);
