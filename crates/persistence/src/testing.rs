@@ -26,8 +26,7 @@ use crate::error::redact_url;
 use crate::{Backend, Database, Pools};
 
 /// The admin URL used when `TEST_DATABASE_URL` is not set.
-pub const DEFAULT_ADMIN_URL: &str =
-    "postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres?sslmode=disable&gssencmode=disable";
+pub const DEFAULT_ADMIN_URL: &str = "postgres://portcullis_test:portcullis_test@127.0.0.1:5432/postgres?sslmode=disable&gssencmode=disable";
 
 /// Enough connections for the concurrency tests' threads to race for real.
 const POOL_SIZE: u32 = 10;
