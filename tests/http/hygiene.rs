@@ -16,6 +16,8 @@ crate::on_backends! {
         every_answer_is_no_store_and_nosniff,
         the_reset_token_may_come_in_the_body,
         the_session_cookie_is_read_with_spaces_trimmed,
+        a_stalled_body_gets_408_and_the_connection_closes,
+        probes_answer_a_wrong_method_with_405,
     ],
 }
 
@@ -125,4 +127,56 @@ async fn the_session_cookie_is_read_with_spaces_trimmed(backend: Backend) {
         .send(app.client.get(app.url("/api/user")).header(COOKIE, spaced))
         .await;
     assert_eq!(me.expect(200)["username"], "ada");
+}
+
+/// A client that sends its headers and then stalls (or trickles) its body is answered
+/// 408 in the dialect's format once the body timeout passes, and its connection closed,
+/// so a few thousand such sockets cannot hold the server's file descriptors.
+async fn a_stalled_body_gets_408_and_the_connection_closes(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = TestApp::spawn_with(backend, &[("PORTCULLIS_BODY_TIMEOUT_SECS", "1")]).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    for (path, expected) in [
+        (
+            "/auth/register",
+            "{\"code\":408,\"message\":\"Request body not received in time\"}",
+        ),
+        (
+            "/api/login",
+            "{\"errors\":[\"Request body not received in time\"]}",
+        ),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"email\":"
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        // The server closes the connection after answering: read to the end, bounded.
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered and closed within the timeout")
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        assert!(answer.ends_with(expected), "{answer}");
+    }
+}
+
+async fn probes_answer_a_wrong_method_with_405(backend: Backend) {
+    let app = TestApp::spawn(backend).await;
+    for path in ["/healthz", "/readyz"] {
+        let reply = app.post(path, json!({})).await;
+        assert_eq!(reply.status.as_u16(), 405, "{path}: {}", reply.text);
+        assert_eq!(header(&reply, "allow"), Some("GET"));
+        assert_eq!(reply.body, json!({"status": "method not allowed"}));
+    }
 }

@@ -5,6 +5,8 @@
 //! instead of actix's plain-text defaults, and so that the content type is not
 //! required (some clients omit it).
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::web;
 use serde_json::{Map, Value};
@@ -20,6 +22,9 @@ pub enum BodyError {
     Malformed,
     /// JSON, but not an object.
     NotAnObject,
+    /// The body did not arrive within the configured time (a stalled or trickling
+    /// client holding a connection).
+    TimedOut,
 }
 
 impl BodyError {
@@ -27,6 +32,7 @@ impl BodyError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut => StatusCode::REQUEST_TIMEOUT,
             Self::Incomplete | Self::Malformed | Self::NotAnObject => StatusCode::BAD_REQUEST,
         }
     }
@@ -38,20 +44,22 @@ impl BodyError {
             Self::Incomplete => "Request body could not be read".into(),
             Self::Malformed => "Malformed JSON body".into(),
             Self::NotAnObject => "Request body must be a JSON object".into(),
+            Self::TimedOut => "Request body not received in time".into(),
         }
     }
 }
 
-/// Reads the whole body, at most `limit` bytes, as a JSON object. An empty body reads
-/// as `{}`, as body-parsing middleware commonly does, so that it gets the same
-/// "field is required" errors as an empty object.
+/// Reads the whole body, at most `limit` bytes within `timeout`, as a JSON object. An
+/// empty body reads as `{}`, as body-parsing middleware commonly does, so that it gets
+/// the same "field is required" errors as an empty object.
 pub async fn read_json_object(
     payload: web::Payload,
     limit: usize,
+    timeout: Duration,
 ) -> Result<JsonObject, BodyError> {
-    let bytes = payload
-        .to_bytes_limited(limit)
+    let bytes = actix_web::rt::time::timeout(timeout, payload.to_bytes_limited(limit))
         .await
+        .map_err(|_| BodyError::TimedOut)?
         .map_err(|_| BodyError::TooLarge { limit })?
         .map_err(|_| BodyError::Incomplete)?;
     parse_json_object(&bytes)

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use actix_web::http::header::ALLOW;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -9,8 +10,23 @@ use crate::blocking::run_blocking;
 use crate::state::AppState;
 
 pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+    cfg.service(
+        web::resource("/healthz")
+            .route(web::get().to(healthz))
+            .default_service(web::to(method_not_allowed)),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(readyz))
+            .default_service(web::to(method_not_allowed)),
+    );
+}
+
+/// A probe asked with another method than GET.
+async fn method_not_allowed() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((ALLOW, "GET"))
+        .json(json!({"status": "method not allowed"}))
 }
 
 /// The process is up and serving.

@@ -18,7 +18,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use actix_web::http::Method;
-use actix_web::http::header::{ALLOW, CACHE_CONTROL, HeaderValue};
+use actix_web::http::header::{ALLOW, CACHE_CONTROL, CONNECTION, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::body::{BodyError, JsonObject, read_json_object};
@@ -110,10 +110,26 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                 move |state: web::Data<AppState>, request: HttpRequest, payload: web::Payload| {
                     let group = group.clone();
                     async move {
-                        let body = read_json_object(payload, state.config.body_limit).await;
+                        let config = &state.config;
+                        let body =
+                            read_json_object(payload, config.body_limit, config.body_timeout)
+                                .await;
                         let Some((dialect, endpoint)) = group.pick(&body) else {
                             return HttpResponse::NotFound().finish();
                         };
+                        if let Err(error @ BodyError::TimedOut) = body {
+                            // A client that stalls is not waited for again on this
+                            // connection.
+                            let mut response = refuse(
+                                dialect.as_ref(),
+                                &request,
+                                &Refusal::UnreadableBody(error),
+                            );
+                            response
+                                .headers_mut()
+                                .insert(CONNECTION, HeaderValue::from_static("close"));
+                            return response;
+                        }
                         let origin = cross_site::allowed_origin(&request, &state.config);
                         let mut response = if endpoint.session_cookie
                             && origin.is_none()

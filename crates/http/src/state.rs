@@ -1,6 +1,7 @@
 //! What every handler shares: the service, the readiness probe and the HTTP limits.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use portcullis_domain::AuthService;
 
@@ -17,6 +18,9 @@ pub trait Readiness: Send + Sync {
 pub struct HttpConfig {
     /// Largest request body accepted, in bytes. Default 16 KiB.
     pub body_limit: usize,
+    /// How long a request body may take to arrive once the headers have; then 408 and
+    /// the connection is closed. Default 10 s.
+    pub body_timeout: Duration,
     /// Whether every cookie Portcullis sets carries `Secure`. Default true; off only for
     /// plain-HTTP development.
     pub cookie_secure: bool,
@@ -30,6 +34,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             body_limit: 16 * 1024,
+            body_timeout: Duration::from_secs(10),
             cookie_secure: true,
             allowed_origins: Vec::new(),
         }

@@ -144,7 +144,8 @@ impl Application {
         .shutdown_timeout(config.shutdown_timeout.as_secs())
         // Each worker's runtime runs database calls (and callers waiting for a hash) on
         // its own blocking pool; actix's default would be 512 / cores threads each.
-        .worker_max_blocking_threads(config.db_blocking_threads);
+        .worker_max_blocking_threads(config.db_blocking_threads)
+        .max_connections(config.max_connections_per_worker);
         if let Some(workers) = config.workers {
             server = server.workers(workers);
         }

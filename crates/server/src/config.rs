@@ -43,6 +43,16 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", default_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new())]
     cookie_secure: bool,
+    /// How long a request body may take to arrive once its headers have, in seconds
+    /// (1 to 300); a slower one gets 408 and its connection is closed
+    #[arg(long, env = "PORTCULLIS_BODY_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = value_parser!(u64).range(1..=300))]
+    body_timeout_secs: u64,
+    /// Open connections each HTTP worker serves at most (1 to 65535); more wait in the
+    /// kernel's backlog. Keep workers × this under the process's file limit
+    #[arg(long, env = "PORTCULLIS_MAX_CONNECTIONS_PER_WORKER", default_value_t = 1024,
+          value_parser = value_parser!(u16).range(1..))]
+    max_connections_per_worker: u16,
     /// Origins (https://app.example) whose pages may call the cookie endpoints across
     /// sites, with CORS and credentials; comma-separated. Default none: such requests
     /// are refused with 403
@@ -244,6 +254,8 @@ pub struct Config {
     pub workers: Option<usize>,
     /// How long in-flight requests get to finish after SIGINT/SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Open connections each worker serves at most.
+    pub max_connections_per_worker: usize,
     /// The log filter.
     pub log_filter: String,
     /// The HTTP limits and the cookie switch.
@@ -372,7 +384,9 @@ impl Settings {
             workers: self.workers.map(usize::from),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             log_filter: self.log_filter,
+            max_connections_per_worker: usize::from(self.max_connections_per_worker),
             http: HttpConfig {
+                body_timeout: Duration::from_secs(self.body_timeout_secs),
                 cookie_secure: self.cookie_secure,
                 allowed_origins: self.allowed_origins,
                 ..HttpConfig::default()
@@ -561,6 +575,8 @@ mod tests {
             ("PORTCULLIS_ALLOWED_ORIGINS", "https://app.example/login"),
             ("PORTCULLIS_ALLOWED_ORIGINS", "app.example"),
             ("PORTCULLIS_REFRESH_GRACE_SECS", "301"),
+            ("PORTCULLIS_BODY_TIMEOUT_SECS", "0"),
+            ("PORTCULLIS_MAX_CONNECTIONS_PER_WORKER", "0"),
             ("PORTCULLIS_REFRESH_GRACE_SECS", "-1"),
         ] {
             let error = config(&[(name, value)]).unwrap_err();

@@ -77,6 +77,7 @@ impl PbError {
         let message = match refusal {
             Refusal::MethodNotAllowed => "Method not allowed.",
             Refusal::UnreadableBody(BodyError::TooLarge { .. }) => TOO_LARGE,
+            Refusal::UnreadableBody(BodyError::TimedOut) => "Request timeout.",
             Refusal::UnreadableBody(_) => INVALID_JSON,
             Refusal::TooManyRequests { .. } => "Too many requests.",
             Refusal::Busy { .. } => "Service Unavailable.",
