@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 //! A fifth dialect is one module and one line in the list of dialects: this test adds a
 //! toy one, with a setting of its own, and serves it over real HTTP beside the four,
 //! on one user store. Nothing else in the workspace names it.
@@ -8,11 +7,10 @@ use std::sync::Arc;
 
 use actix_web::{App, HttpServer};
 use clap::Command;
-use portcullis_crypto::{Argon2Hasher, Argon2Params, JwtCodec, JwtConfig, JwtSecret};
-use portcullis_domain::{AuthConfig, AuthService, Ports, SystemClock};
-use portcullis_http::{AppState, DialectSpec, HttpConfig, Readiness, settings};
-use portcullis_memory::MemoryStore;
+use portcullis_http::{AppState, DialectSpec, HttpConfig, settings};
 use serde_json::{Value, json};
+
+use crate::{AlwaysReady, service};
 
 /// The toy dialect: `GET /hello` says its configured greeting; `POST /whoami` with
 /// `{"token": <access token>}` names the account. Errors are `{"toy_error": ...}`.
@@ -127,34 +125,6 @@ const WITH_TOY: &[&DialectSpec] = &[
     &portcullis_http::pocketbase::DIALECT,
     &toy::DIALECT,
 ];
-
-struct AlwaysReady;
-
-impl Readiness for AlwaysReady {
-    fn check(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
-
-fn service() -> AuthService {
-    let store = MemoryStore::new();
-    let cheap = Argon2Params {
-        memory_kib: 1024,
-        iterations: 1,
-        parallelism: 1,
-    };
-    let secret = JwtSecret::from_bytes(vec![7; 32]).unwrap();
-    let ports = Ports {
-        users: Arc::new(store.clone()),
-        sessions: Arc::new(store.clone()),
-        reset_tokens: Arc::new(store),
-        hasher: Arc::new(Argon2Hasher::new(cheap).unwrap()),
-        tokens: Arc::new(JwtCodec::new(JwtConfig::new(secret, "toy", "toy")).unwrap()),
-        clock: Arc::new(SystemClock),
-        mailer: Arc::new(portcullis_domain::MockMailer::new()),
-    };
-    AuthService::new(ports, AuthConfig::default())
-}
 
 #[actix_web::test]
 async fn a_fifth_dialect_is_one_module_and_one_line() {
