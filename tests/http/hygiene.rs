@@ -18,6 +18,7 @@ crate::on_backends! {
         the_session_cookie_is_read_with_spaces_trimmed,
         a_stalled_body_gets_408_and_the_connection_closes,
         probes_answer_a_wrong_method_with_405,
+        forwarded_headers_count_only_from_trusted_proxies,
     ],
 }
 
@@ -178,5 +179,32 @@ async fn probes_answer_a_wrong_method_with_405(backend: Backend) {
         assert_eq!(reply.status.as_u16(), 405, "{path}: {}", reply.text);
         assert_eq!(header(&reply, "allow"), Some("GET"));
         assert_eq!(reply.body, json!({"status": "method not allowed"}));
+    }
+}
+
+/// pocketbase's errors echo the URL called: a client's own `X-Forwarded-Host` is not
+/// believed, a trusted proxy's is.
+async fn forwarded_headers_count_only_from_trusted_proxies(backend: Backend) {
+    for (trusted, expected_prefix) in [
+        (None, "http://127.0.0.1:"),
+        (Some("127.0.0.1"), "https://auth.example/auth/login"),
+    ] {
+        let overrides: Vec<(&str, &str)> = trusted
+            .map(|t| ("PORTCULLIS_TRUSTED_PROXIES", t))
+            .into_iter()
+            .collect();
+        let app = TestApp::spawn_with(backend, &overrides).await;
+        let reply = app
+            .send(
+                app.client
+                    .post(app.url("/auth/login"))
+                    .header("x-forwarded-host", "auth.example")
+                    .header("x-forwarded-proto", "https")
+                    .json(&json!({"username": "nobody", "password": "wrong password"})),
+            )
+            .await;
+        assert_eq!(reply.status.as_u16(), 400, "{}", reply.text);
+        let url = reply.body["url"].as_str().unwrap();
+        assert!(url.starts_with(expected_prefix), "{trusted:?}: {url}");
     }
 }

@@ -8,13 +8,13 @@
 //! acting for someone else, and pass.
 
 use actix_web::HttpRequest;
+use actix_web::HttpResponse;
 use actix_web::http::Method;
 use actix_web::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_MAX_AGE, ACCESS_CONTROL_REQUEST_HEADERS,
     ACCESS_CONTROL_REQUEST_METHOD, HeaderName, HeaderValue, ORIGIN, VARY,
 };
-use actix_web::HttpResponse;
 
 use crate::state::HttpConfig;
 
@@ -34,15 +34,14 @@ pub(crate) fn allowed_origin(request: &HttpRequest, config: &HttpConfig) -> Opti
 }
 
 /// Whether a browser sent the request for a page of another site.
-pub(crate) fn is_cross_site(request: &HttpRequest) -> bool {
+pub(crate) fn is_cross_site(request: &HttpRequest, config: &HttpConfig) -> bool {
     if let Some(site) = request.headers().get(SEC_FETCH_SITE) {
         return site.as_bytes().eq_ignore_ascii_case(b"cross-site");
     }
     match request.headers().get(ORIGIN) {
         None => false,
         Some(origin) => {
-            let info = request.connection_info();
-            let own = format!("{}://{}", info.scheme(), info.host());
+            let own = crate::origin::origin(request, config);
             !origin
                 .to_str()
                 .is_ok_and(|origin| origin.eq_ignore_ascii_case(&own))
@@ -71,7 +70,9 @@ pub(crate) fn preflight(
     methods: &str,
 ) -> Option<HttpResponse> {
     if request.method() != Method::OPTIONS
-        || !request.headers().contains_key(ACCESS_CONTROL_REQUEST_METHOD)
+        || !request
+            .headers()
+            .contains_key(ACCESS_CONTROL_REQUEST_METHOD)
     {
         return None;
     }

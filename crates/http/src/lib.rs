@@ -50,6 +50,7 @@ mod cross_site;
 pub mod dialect;
 mod health;
 pub mod ioweyou;
+mod origin;
 pub mod pocketbase;
 mod routing;
 pub mod settings;

@@ -112,19 +112,15 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                     async move {
                         let config = &state.config;
                         let body =
-                            read_json_object(payload, config.body_limit, config.body_timeout)
-                                .await;
+                            read_json_object(payload, config.body_limit, config.body_timeout).await;
                         let Some((dialect, endpoint)) = group.pick(&body) else {
                             return HttpResponse::NotFound().finish();
                         };
                         if let Err(error @ BodyError::TimedOut) = body {
                             // A client that stalls is not waited for again on this
                             // connection.
-                            let mut response = refuse(
-                                dialect.as_ref(),
-                                &request,
-                                &Refusal::UnreadableBody(error),
-                            );
+                            let mut response =
+                                refuse(dialect.as_ref(), &request, &Refusal::UnreadableBody(error));
                             response
                                 .headers_mut()
                                 .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -133,7 +129,7 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                         let origin = cross_site::allowed_origin(&request, &state.config);
                         let mut response = if endpoint.session_cookie
                             && origin.is_none()
-                            && cross_site::is_cross_site(&request)
+                            && cross_site::is_cross_site(&request, &state.config)
                         {
                             refuse(dialect.as_ref(), &request, &Refusal::Forbidden)
                         } else {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use portcullis_domain::AuthService;
 
 /// Reports whether the server can serve: its database answers.
@@ -28,6 +29,9 @@ pub struct HttpConfig {
     /// read the answers (CORS, with credentials). Default none: cross-site requests to
     /// cookie endpoints are refused and no CORS header is sent.
     pub allowed_origins: Vec<String>,
+    /// The proxies whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are believed.
+    /// Default none: a client's own claims about the host it called are ignored.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -37,6 +41,7 @@ impl Default for HttpConfig {
             body_timeout: Duration::from_secs(10),
             cookie_secure: true,
             allowed_origins: Vec::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -4,13 +4,14 @@
 //! crate ([`portcullis_http::settings`]), derived from each dialect's name.
 
 use std::ffi::OsString;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use clap::builder::BoolishValueParser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
+use ipnet::IpNet;
 use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret};
 use portcullis_domain::{AuthConfig, PasswordPolicy};
 use portcullis_http::{DialectMount, HttpConfig};
@@ -59,6 +60,11 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_ALLOWED_ORIGINS", value_name = "ORIGINS",
           value_delimiter = ',', value_parser = parse_origin)]
     allowed_origins: Vec<String>,
+    /// Proxies (CIDR ranges or addresses, comma-separated) whose Forwarded and
+    /// X-Forwarded-* headers are believed. Default none: those headers are ignored
+    #[arg(long, env = "PORTCULLIS_TRUSTED_PROXIES", value_name = "CIDRS",
+          value_delimiter = ',', value_parser = parse_network)]
+    trusted_proxies: Vec<IpNet>,
 
     /// postgres:// or postgresql:// for PostgreSQL; sqlite://PATH, sqlite:PATH or a
     /// plain path for SQLite
@@ -205,6 +211,14 @@ fn parse_origin(text: &str) -> Result<String, String> {
     }
 }
 
+/// A CIDR range (`10.0.0.0/8`, `fd00::/8`) or a single address.
+fn parse_network(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("cannot use {text:?}: expected a CIDR range or an IP address"))
+}
+
 fn non_blank(text: &str) -> Result<String, String> {
     let text = text.trim();
     if text.is_empty() {
@@ -346,7 +360,9 @@ impl Settings {
             None => HashPoolConfig::default(),
         };
         let hash_pool = HashPoolConfig {
-            queue: self.hash_queue.map_or(hash_pool.queue, |queue| queue as usize),
+            queue: self
+                .hash_queue
+                .map_or(hash_pool.queue, |queue| queue as usize),
             ..hash_pool
         };
         let db_blocking_threads = self.db_blocking_threads.map_or(
@@ -389,6 +405,7 @@ impl Settings {
                 body_timeout: Duration::from_secs(self.body_timeout_secs),
                 cookie_secure: self.cookie_secure,
                 allowed_origins: self.allowed_origins,
+                trusted_proxies: self.trusted_proxies,
                 ..HttpConfig::default()
             },
             dialects,
@@ -576,6 +593,8 @@ mod tests {
             ("PORTCULLIS_ALLOWED_ORIGINS", "app.example"),
             ("PORTCULLIS_REFRESH_GRACE_SECS", "301"),
             ("PORTCULLIS_BODY_TIMEOUT_SECS", "0"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("PORTCULLIS_TRUSTED_PROXIES", "proxy.internal"),
             ("PORTCULLIS_MAX_CONNECTIONS_PER_WORKER", "0"),
             ("PORTCULLIS_REFRESH_GRACE_SECS", "-1"),
         ] {
@@ -605,6 +624,19 @@ mod tests {
             message.contains("PORTCULLIS_PASSWORD_MAX_LENGTH (20)"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn trusted_proxies_are_ranges_or_addresses() {
+        let config =
+            config(&[("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7,::1")]).unwrap();
+        let shown: Vec<String> = config
+            .http
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["10.0.0.0/8", "192.0.2.7/32", "::1/128"]);
     }
 
     #[test]

@@ -29,7 +29,9 @@ use request::LoginRequest;
 use response::{AuthBody, COLLECTION_ID, RecordBody, TOKEN_TYPE, auth_cookie};
 
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::origin::{config_of, origin};
 use crate::settings::{DialectSettings, DialectSpec, SettingsError};
+use crate::state::HttpConfig;
 
 /// The pocketbase dialect, with its settings `token-ttl-secs` and `cookie`.
 pub const DIALECT: DialectSpec = DialectSpec {
@@ -95,13 +97,13 @@ impl Dialect for PocketbaseConfig {
 
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
         PbError::refused(refusal)
-            .at(request_url(request))
+            .at(request_url(request, &config_of(request)))
             .error_response()
     }
 }
 
 async fn login(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbError> {
-    let url = request_url(&call.request);
+    let url = request_url(&call.request, &call.state.config);
     authenticate(call, config)
         .await
         .map_err(|error| error.at(url))
@@ -153,13 +155,12 @@ fn user_claims(user: &User) -> Map<String, Value> {
 
 /// The absolute URL the client called (scheme, host, path and query), as the SDK puts
 /// it in its errors.
-fn request_url(request: &HttpRequest) -> String {
-    let info = request.connection_info();
+fn request_url(request: &HttpRequest, config: &HttpConfig) -> String {
     let path = request
         .uri()
         .path_and_query()
         .map_or_else(|| request.path(), |pq| pq.as_str());
-    format!("{}://{}{}", info.scheme(), info.host(), path)
+    format!("{}{path}", origin(request, config))
 }
 
 #[cfg(test)]
@@ -175,20 +176,32 @@ mod tests {
             .insert_header(("host", "auth.example.com:8443"))
             .to_http_request();
         assert_eq!(
-            request_url(&request),
+            request_url(&request, &HttpConfig::default()),
             "http://auth.example.com:8443/pb/auth/login?expand=x&a=%20b"
         );
     }
 
     #[test]
-    fn the_url_follows_a_proxys_forwarded_headers() {
+    fn the_url_follows_a_trusted_proxys_forwarded_headers_only() {
         let request = TestRequest::post()
             .uri("/auth/login")
+            .peer_addr("10.0.0.7:4000".parse().unwrap())
             .insert_header(("host", "127.0.0.1:8080"))
             .insert_header(("x-forwarded-proto", "https"))
             .insert_header(("x-forwarded-host", "auth.example.com"))
             .to_http_request();
-        assert_eq!(request_url(&request), "https://auth.example.com/auth/login");
+        let trusting = HttpConfig {
+            trusted_proxies: vec!["10.0.0.0/8".parse().unwrap()],
+            ..HttpConfig::default()
+        };
+        assert_eq!(
+            request_url(&request, &trusting),
+            "https://auth.example.com/auth/login"
+        );
+        assert_eq!(
+            request_url(&request, &HttpConfig::default()),
+            "http://127.0.0.1:8080/auth/login"
+        );
     }
 
     #[test]
