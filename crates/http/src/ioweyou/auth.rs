@@ -98,8 +98,8 @@ fn app_state(request: &HttpRequest) -> Result<web::Data<AppState>, IoweyouError>
 ///   reuse detection as everywhere): the request passes and the response carries the
 ///   new cookie in an extra `Set-Cookie`.
 /// - Anything else is answered here with 401 `{"errors": ["Not authenticated."]}`; the
-///   wrapped service is not called. Internal failures are 500
-///   `{"errors": ["Internal server error"]}`.
+///   wrapped service is not called. An unreachable database is 503 with `Retry-After`;
+///   other internal failures are 500 `{"errors": ["Internal server error"]}`.
 ///
 /// Needs [`AppState`] as `web::Data<AppState>` in the app data, as
 /// [`crate::configure`] registers it.
