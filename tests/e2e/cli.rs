@@ -62,6 +62,45 @@ fn migrate_creates_a_fresh_sqlite_database() {
     );
 }
 
+#[test]
+fn purge_prints_what_it_removed() {
+    let db = TestDb::sqlite_plain_path();
+    run_cli(&db, &["migrate"], "", &[]).assert_success();
+    let purged = run_cli(&db, &["purge"], "", &[]);
+    purged.assert_success();
+    assert_eq!(
+        purged.stdout, "sessions: 0\nrefresh tokens: 0\nreset tokens: 0\n",
+        "{}",
+        purged.stderr
+    );
+}
+
+/// Every setting is also a flag, and a flag wins over its variable: a bad variable
+/// does not matter when the flag is given, and a bad value of either stops the command
+/// with status 2 and the variable's name.
+#[test]
+fn a_flag_overrides_its_variable_and_bad_values_name_it() {
+    let db = TestDb::sqlite_plain_path();
+    let bad_env = [("PORTCULLIS_DB_POOL_SIZE", "0")];
+    run_cli(&db, &["migrate", "--db-pool-size", "2"], "", &bad_env).assert_success();
+    let refused = run_cli(&db, &["migrate"], "", &bad_env);
+    assert_eq!(refused.status.code(), Some(2), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("PORTCULLIS_DB_POOL_SIZE"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("panicked"), "{}", refused.stderr);
+    let workers = run_cli(&db, &["serve"], "", &[("PORTCULLIS_WORKERS", "0")]);
+    assert_eq!(workers.status.code(), Some(2), "{}", workers.stderr);
+    assert!(
+        workers.stderr.contains("PORTCULLIS_WORKERS"),
+        "{}",
+        workers.stderr
+    );
+    assert!(!workers.stderr.contains("panicked"), "{}", workers.stderr);
+}
+
 #[tokio::test]
 async fn a_created_user_logs_in_by_email_and_by_username() {
     let db = TestDb::new(Backend::Sqlite);

@@ -15,6 +15,23 @@ pub(crate) mod pg {
         conn.transaction(f)
     }
 
+    /// Whether this transaction may purge: a transaction-level advisory lock, so of
+    /// the instances sharing the database one purges at a time and the others skip.
+    fn purge_lock(conn: &mut Conn) -> diesel::QueryResult<bool> {
+        use diesel::RunQueryDsl as _;
+        use diesel::sql_types::{BigInt, Bool};
+
+        #[derive(diesel::QueryableByName)]
+        struct Locked {
+            #[diesel(sql_type = Bool)]
+            locked: bool,
+        }
+        diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+            .bind::<BigInt, _>(crate::purge::PURGE_LOCK_KEY)
+            .get_result::<Locked>(conn)
+            .map(|row| row.locked)
+    }
+
     include!("queries.rs");
 }
 
@@ -31,6 +48,11 @@ pub(crate) mod sqlite {
         E: From<diesel::result::Error>,
     {
         conn.immediate_transaction(f)
+    }
+
+    /// The IMMEDIATE transaction's write lock already makes purges take turns.
+    fn purge_lock(_: &mut Conn) -> diesel::QueryResult<bool> {
+        Ok(true)
     }
 
     include!("queries.rs");

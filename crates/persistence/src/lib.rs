@@ -14,6 +14,7 @@ mod backend;
 mod connect;
 mod error;
 mod migrations;
+mod purge;
 mod rows;
 mod schema;
 mod sql;
@@ -36,6 +37,7 @@ use portcullis_domain::{
 
 pub use connect::PoolOptions;
 pub use error::{ConnectError, MigrationError};
+pub use purge::Purged;
 
 /// Which database a [`Database`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -183,6 +185,13 @@ impl Database {
     /// How long an operation waits for a connection.
     pub fn checkout_timeout(&self) -> Duration {
         self.checkout_timeout
+    }
+
+    /// Deletes expired sessions (with their refresh tokens), expired refresh tokens and
+    /// used or expired reset tokens, as of `now`. `Ok(None)` when another instance is
+    /// purging the same database at this moment (PostgreSQL; they take turns).
+    pub fn purge(&self, now: DateTime<Utc>) -> Result<Option<Purged>, StoreError> {
+        with_conn!(self, |conn, q| q::purge(conn, now))
     }
 
     /// The stored secret `name`; if there is none yet, stores `generate()` and returns

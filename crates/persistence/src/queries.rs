@@ -12,6 +12,7 @@ use portcullis_domain::{
 use schema::{password_reset_tokens, refresh_tokens, server_secrets, sessions, users};
 
 use crate::error::{Abort, create_user_error, store};
+use crate::purge::Purged;
 use crate::rows::{NO_EMAIL, ResetTokenRow, SessionRow, UserRow};
 use crate::sql::lower;
 use crate::types::{DbJson, DbUuid};
@@ -379,35 +380,36 @@ fn spent_again(
         .select((refresh_tokens::used_at, refresh_tokens::replaced_by))
         .first::<(Option<DateTime<Utc>>, Option<DbUuid>)>(conn)?;
     let recent = grace > TimeDelta::zero() && used_at.is_some_and(|used_at| now < used_at + grace);
-    if recent && token.session_active {
-        if let Some(successor) = replaced_by {
-            let record = refresh_tokens::table
-                .find(successor)
-                .select((
-                    refresh_tokens::jti,
-                    refresh_tokens::session_id,
-                    refresh_tokens::issued_at,
-                    refresh_tokens::expires_at,
-                    refresh_tokens::used_at,
-                ))
-                .first::<(
-                    DbUuid,
-                    DbUuid,
-                    DateTime<Utc>,
-                    DateTime<Utc>,
-                    Option<DateTime<Utc>>,
-                )>(conn)?;
-            let (id, session_id, issued_at, expires_at, used_at) = record;
-            return Err(Abort::Refuse(RotateError::RecentlyRotated {
-                successor: RefreshTokenRecord {
-                    id: TokenId::from_uuid(id.0),
-                    session_id: SessionId::from_uuid(session_id.0),
-                    issued_at,
-                    expires_at,
-                    used_at,
-                },
-            }));
-        }
+    if recent
+        && token.session_active
+        && let Some(successor) = replaced_by
+    {
+        let record = refresh_tokens::table
+            .find(successor)
+            .select((
+                refresh_tokens::jti,
+                refresh_tokens::session_id,
+                refresh_tokens::issued_at,
+                refresh_tokens::expires_at,
+                refresh_tokens::used_at,
+            ))
+            .first::<(
+                DbUuid,
+                DbUuid,
+                DateTime<Utc>,
+                DateTime<Utc>,
+                Option<DateTime<Utc>>,
+            )>(conn)?;
+        let (id, session_id, issued_at, expires_at, used_at) = record;
+        return Err(Abort::Refuse(RotateError::RecentlyRotated {
+            successor: RefreshTokenRecord {
+                id: TokenId::from_uuid(id.0),
+                session_id: SessionId::from_uuid(session_id.0),
+                issued_at,
+                expires_at,
+                used_at,
+            },
+        }));
     }
     revoke_replayed(conn, token.session, now)
 }
@@ -594,4 +596,45 @@ pub(crate) fn load_or_create_secret(
         .map_err(store)?;
     stored(conn)?
         .ok_or_else(|| StoreError::new(format!("server secret {name:?} vanished after insert")))
+}
+
+/// Deletes what can no longer matter, in one transaction: sessions past their absolute
+/// expiry (their tokens cannot outlive it, so nothing can present them; their refresh
+/// tokens go with them), refresh tokens past their own expiry (the codec refuses them
+/// before any lookup), and reset tokens used or expired. Spent refresh tokens of live
+/// sessions stay: reuse detection needs them. `None` when another instance is purging.
+pub(crate) fn purge(conn: &mut Conn, now: DateTime<Utc>) -> Result<Option<Purged>, StoreError> {
+    write_tx(conn, |c| {
+        if !purge_lock(c)? {
+            return Ok(None);
+        }
+        let refresh_tokens = diesel::delete(
+            refresh_tokens::table.filter(
+                refresh_tokens::expires_at
+                    .le(now)
+                    .or(refresh_tokens::session_id.eq_any(
+                        sessions::table
+                            .filter(sessions::expires_at.le(now))
+                            .select(sessions::id),
+                    )),
+            ),
+        )
+        .execute(c)?;
+        let sessions =
+            diesel::delete(sessions::table.filter(sessions::expires_at.le(now))).execute(c)?;
+        let reset_tokens = diesel::delete(
+            password_reset_tokens::table.filter(
+                password_reset_tokens::used_at
+                    .is_not_null()
+                    .or(password_reset_tokens::expires_at.le(now)),
+            ),
+        )
+        .execute(c)?;
+        Ok(Some(Purged {
+            sessions,
+            refresh_tokens,
+            reset_tokens,
+        }))
+    })
+    .map_err(store)
 }

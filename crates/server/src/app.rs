@@ -2,7 +2,7 @@
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
@@ -12,7 +12,7 @@ use anyhow::Context;
 use portcullis_crypto::{
     Argon2Hasher, ConfigError as JwtConfigError, HashPool, JwtCodec, JwtConfig, JwtSecret,
 };
-use portcullis_domain::{AuthService, Mailer, Ports, SystemClock};
+use portcullis_domain::{AuthService, Clock as _, Mailer, Ports, SystemClock};
 use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
 use portcullis_persistence::{Database, PoolOptions};
 use tracing::Instrument;
@@ -110,6 +110,8 @@ impl Readiness for DatabaseReadiness {
 pub struct Application {
     server: Server,
     local_addr: SocketAddr,
+    database: Database,
+    purge_interval: Option<Duration>,
 }
 
 impl Application {
@@ -126,7 +128,7 @@ impl Application {
         .context("start-up task failed")??;
         let state = AppState {
             auth: Arc::new(service),
-            readiness: Arc::new(DatabaseReadiness(database)),
+            readiness: Arc::new(DatabaseReadiness(database.clone())),
             config: config.http.clone(),
         };
         let listener = TcpListener::bind(config.bind)
@@ -150,16 +152,51 @@ impl Application {
             server = server.workers(workers);
         }
         let server = server.listen(listener)?.run();
-        Ok(Self { server, local_addr })
+        Ok(Self {
+            server,
+            local_addr,
+            database,
+            purge_interval: config.purge_interval,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Purges
+    /// the database every `purge_interval` meanwhile.
     pub async fn run(self) -> std::io::Result<()> {
-        self.server.await
+        let purging = self
+            .purge_interval
+            .map(|every| actix_web::rt::spawn(purge_periodically(self.database.clone(), every)));
+        let served = self.server.await;
+        if let Some(task) = purging {
+            task.abort();
+        }
+        served
+    }
+}
+
+/// Purges every `every`, the first time one interval after start-up; a failure is
+/// logged and the next tick tries again.
+async fn purge_periodically(database: Database, every: Duration) {
+    let mut ticks = actix_web::rt::time::interval(every);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let database = database.clone();
+        match tokio::task::spawn_blocking(move || database.purge(SystemClock.now())).await {
+            Ok(Ok(Some(purged))) => tracing::info!(
+                sessions = purged.sessions,
+                refresh_tokens = purged.refresh_tokens,
+                reset_tokens = purged.reset_tokens,
+                "purged expired rows"
+            ),
+            Ok(Ok(None)) => tracing::debug!("purge skipped: another instance is purging"),
+            Ok(Err(error)) => tracing::warn!(%error, "purge failed"),
+            Err(error) => tracing::warn!(%error, "purge task failed"),
+        }
     }
 }
 

@@ -90,6 +90,11 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_DB_BLOCKING_THREADS",
           value_parser = value_parser!(u16).range(1..=4096), help_heading = "Database")]
     db_blocking_threads: Option<u16>,
+    /// How often the server deletes expired sessions, refresh tokens and used or expired
+    /// reset tokens, in seconds (0 turns it off; `portcullis purge` does it on demand)
+    #[arg(long, env = "PORTCULLIS_PURGE_INTERVAL_SECS", default_value_t = 3600,
+          value_parser = value_parser!(u64).range(0..=604_800), help_heading = "Database")]
+    purge_interval_secs: u64,
     /// Run pending migrations at start-up
     #[arg(long, env = "PORTCULLIS_MIGRATE_ON_START", default_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
@@ -270,6 +275,8 @@ pub struct Config {
     pub shutdown_timeout: Duration,
     /// Open connections each worker serves at most.
     pub max_connections_per_worker: usize,
+    /// How often expired rows are purged; `None`: never (but by `portcullis purge`).
+    pub purge_interval: Option<Duration>,
     /// The log filter.
     pub log_filter: String,
     /// The HTTP limits and the cookie switch.
@@ -401,6 +408,8 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             log_filter: self.log_filter,
             max_connections_per_worker: usize::from(self.max_connections_per_worker),
+            purge_interval: (self.purge_interval_secs > 0)
+                .then(|| Duration::from_secs(self.purge_interval_secs)),
             http: HttpConfig {
                 body_timeout: Duration::from_secs(self.body_timeout_secs),
                 cookie_secure: self.cookie_secure,
@@ -593,6 +602,7 @@ mod tests {
             ("PORTCULLIS_ALLOWED_ORIGINS", "app.example"),
             ("PORTCULLIS_REFRESH_GRACE_SECS", "301"),
             ("PORTCULLIS_BODY_TIMEOUT_SECS", "0"),
+            ("PORTCULLIS_PURGE_INTERVAL_SECS", "-1"),
             ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("PORTCULLIS_TRUSTED_PROXIES", "proxy.internal"),
             ("PORTCULLIS_MAX_CONNECTIONS_PER_WORKER", "0"),

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use portcullis_domain::{DisplayName, Email, NewUser, Password, Profile, RegisterError, Username};
+use portcullis_domain::{
+    Clock as _, DisplayName, Email, NewUser, Password, Profile, RegisterError, SystemClock, Username,
+};
 use portcullis_server::config::{naming_variable, with_settings};
 use portcullis_server::{Application, Config, LogMailer, build_service, open_database};
 use tracing_subscriber::EnvFilter;
@@ -30,6 +32,10 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
+    /// Delete expired sessions, refresh tokens and used or expired reset tokens now,
+    /// and print how many of each (the server also does it every
+    /// PORTCULLIS_PURGE_INTERVAL_SECS).
+    Purge,
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -81,6 +87,17 @@ fn main() -> anyhow::Result<()> {
             config.migrate_on_start = true;
             open_database(&config)?;
             tracing::info!("database schema is up to date");
+            Ok(())
+        }
+        Command::Purge => {
+            let database = open_database(&config)?;
+            let Some(purged) = database.purge(SystemClock.now())? else {
+                bail!("another instance is purging this database right now; try again");
+            };
+            let mut out = io::stdout().lock();
+            writeln!(out, "sessions: {}", purged.sessions)?;
+            writeln!(out, "refresh tokens: {}", purged.refresh_tokens)?;
+            writeln!(out, "reset tokens: {}", purged.reset_tokens)?;
             Ok(())
         }
         Command::User { action } => manage_user(&config, action),
@@ -152,6 +169,7 @@ fn command_line() -> clap::Command {
     Cli::command()
         .mut_subcommand("serve", with_settings)
         .mut_subcommand("migrate", with_settings)
+        .mut_subcommand("purge", with_settings)
         .mut_subcommand("user", |user| {
             user.mut_subcommand("create", with_settings)
                 .mut_subcommand("reset-token", with_settings)

@@ -43,6 +43,7 @@ on_each_backend!(
     migrations_revert_and_reapply,
     concurrent_migrations_take_turns,
     deleting_a_user_cascades,
+    purge_removes_only_what_can_no_longer_matter,
 );
 
 fn ping_answers(t: &TestDatabase) {
@@ -151,4 +152,46 @@ fn deleting_a_user_cascades(t: &TestDatabase) {
     assert_eq!(t.execute("DELETE FROM refresh_tokens"), 1);
     assert_eq!(t.execute("DELETE FROM sessions"), 1);
     assert_eq!(t.execute("DELETE FROM password_reset_tokens"), 0);
+}
+
+/// A purge deletes sessions past their expiry (with their tokens), expired refresh
+/// tokens and used or expired reset tokens; a live session's spent token stays, so a
+/// replay of it is still detected.
+fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
+    let db = t.database();
+    let now = SystemClock.now();
+    let hour = TimeDelta::hours(1);
+    let ada = stored_user(db, "ada@example.com");
+    let (expired, _) = stored_session(db, &ada, now - hour * 3, hour);
+    let (live, first) = stored_session(db, &ada, now - hour, hour * 24);
+    let second = token_for(live.id, now - hour / 2);
+    db.rotate(first.id, &second, now - hour / 2, TimeDelta::zero())
+        .unwrap();
+    let used = reset_record(&ada, "used", now - hour, hour * 2);
+    ResetTokenRepository::create(db, &used).unwrap();
+    db.complete_reset(&used.token_hash, &ada.password_hash, now - hour / 4)
+        .unwrap();
+    // Unused but expired (creating it retired nothing left unused).
+    let stale = reset_record(&ada, "stale", now - hour * 2, hour);
+    ResetTokenRepository::create(db, &stale).unwrap();
+
+    let purged = db.purge(now).unwrap().unwrap();
+    assert_eq!(
+        (purged.sessions, purged.refresh_tokens, purged.reset_tokens),
+        (1, 1, 2)
+    );
+    assert!(db.find(expired.id).unwrap().is_none());
+    // The live session's spent token is still known: presenting it again is a replay.
+    assert!(matches!(
+        db.rotate(first.id, &token_for(live.id, now), now, TimeDelta::zero()),
+        Err(RotateError::AlreadyUsed { .. })
+    ));
+    // A live reset token stays; nothing else is left to purge.
+    let valid = reset_record(&ada, "valid", now, hour);
+    ResetTokenRepository::create(db, &valid).unwrap();
+    let again = db.purge(now).unwrap().unwrap();
+    assert_eq!(
+        (again.sessions, again.refresh_tokens, again.reset_tokens),
+        (0, 0, 0)
+    );
 }

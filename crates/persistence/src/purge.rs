@@ -1,0 +1,15 @@
+//! What a purge removes, and the lock that keeps instances from purging at once.
+
+/// The PostgreSQL advisory lock that lets one instance purge at a time ("purge").
+pub(crate) const PURGE_LOCK_KEY: i64 = 0x0070_7572_6765;
+
+/// How many rows of each kind a [`Database::purge`] deleted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Sessions past their absolute expiry.
+    pub sessions: usize,
+    /// Refresh tokens expired, or of those sessions.
+    pub refresh_tokens: usize,
+    /// Reset tokens used or expired.
+    pub reset_tokens: usize,
+}
