@@ -61,7 +61,12 @@ fn retry_after(reply: &Reply) -> &str {
 
 #[track_caller]
 fn authapi_busy(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
     assert_eq!(
         reply.body,
         json!({"code": 503, "message": "Service unavailable, please try again later"})
@@ -70,7 +75,12 @@ fn authapi_busy(reply: &Reply) {
 
 #[track_caller]
 fn ioweyou_busy(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
     assert_eq!(
         reply.body,
         json!({"errors": ["Service unavailable, please try again later."]})
@@ -80,8 +90,14 @@ fn ioweyou_busy(reply: &Reply) {
 /// cbs's login answers flat; its refresh in the result model.
 #[track_caller]
 fn cbs_busy(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text);
-    let busy = json!({"code": 1006, "desc": "Server busy, try again later", "error": "server_busy"});
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
+    let busy =
+        json!({"code": 1006, "desc": "Server busy, try again later", "error": "server_busy"});
     assert!(
         reply.body == busy || reply.body == json!({ "result": busy }),
         "{}",
@@ -91,11 +107,24 @@ fn cbs_busy(reply: &Reply) {
 
 #[track_caller]
 fn pocketbase_busy(reply: &Reply) {
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{}", reply.text);
+    assert_eq!(
+        reply.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        reply.text
+    );
     assert_eq!(reply.body["status"], 503, "{}", reply.text);
     assert_eq!(reply.body["code"], 503, "{}", reply.text);
-    assert_eq!(reply.body["message"], "Service Unavailable.", "{}", reply.text);
-    assert_eq!(reply.body["name"], "ClientResponseError 503", "{}", reply.text);
+    assert_eq!(
+        reply.body["message"], "Service Unavailable.",
+        "{}",
+        reply.text
+    );
+    assert_eq!(
+        reply.body["name"], "ClientResponseError 503",
+        "{}",
+        reply.text
+    );
 }
 
 fn hashing_paths(email: &str) -> Vec<HashingPath> {
@@ -256,7 +285,10 @@ async fn authenticated_requests_are_served_while_logins_flood() {
             .all(|s| [StatusCode::OK, StatusCode::SERVICE_UNAVAILABLE].contains(s)),
         "{statuses:?}"
     );
-    assert!(statuses.contains(&StatusCode::SERVICE_UNAVAILABLE), "never busy");
+    assert!(
+        statuses.contains(&StatusCode::SERVICE_UNAVAILABLE),
+        "never busy"
+    );
     assert!(statuses.contains(&StatusCode::OK), "never served");
 }
 
@@ -440,7 +472,11 @@ async fn a_database_outage_is_503_and_service_recovers() {
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let mut chains = Vec::new();
     for _ in 0..3 {
-        let body = api.login("ada@example.com", PASSWORD).await.expect(200).clone();
+        let body = api
+            .login("ada@example.com", PASSWORD)
+            .await
+            .expect(200)
+            .clone();
         chains.push(token(&body, "refresh"));
     }
 
@@ -482,6 +518,16 @@ async fn a_database_outage_is_503_and_service_recovers() {
         .await;
     ioweyou_busy(&reply);
     assert!(!retry_after(&reply).is_empty());
+    // A logout that cannot reach the session keeps the cookie, so the client retries.
+    let reply = api
+        .send(
+            api.client
+                .get(api.url("/api/logout"))
+                .header(COOKIE, &cookie),
+        )
+        .await;
+    ioweyou_busy(&reply);
+    assert!(reply.set_cookies().is_empty(), "{reply:?}");
     let reply = api
         .post(
             "/auth/login",
@@ -499,7 +545,10 @@ async fn a_database_outage_is_503_and_service_recovers() {
     app.proxy.restore();
     let deadline = Instant::now() + HANG;
     while app.ready().await.0 != StatusCode::OK {
-        assert!(Instant::now() < deadline, "not ready again after the outage");
+        assert!(
+            Instant::now() < deadline,
+            "not ready again after the outage"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     api.login("ada@example.com", PASSWORD).await.expect(200);
@@ -531,7 +580,10 @@ async fn a_database_outage_is_503_and_service_recovers() {
     })
     .await
     .unwrap();
-    assert!(missing.is_empty(), "acknowledged but not stored: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "acknowledged but not stored: {missing:?}"
+    );
 
     // Every acknowledged rotation is stored: each chain's last acknowledged token
     // still refreshes (the chains checked the earlier ones as they went).

@@ -182,8 +182,9 @@ impl Argon2Hasher {
         hash: &PasswordHash,
         memory: &mut Memory,
     ) -> Result<PasswordVerdict, HashError> {
-        let unreadable =
-            |why: &dyn std::fmt::Display| HashError::Failed(format!("unreadable password hash: {why}"));
+        let unreadable = |why: &dyn std::fmt::Display| {
+            HashError::Failed(format!("unreadable password hash: {why}"))
+        };
         let stored = password_hash::PasswordHash::new(hash.as_str()).map_err(|e| unreadable(&e))?;
         // The password-hash crate reports a missing salt or output as a wrong
         // password; it is a damaged hash, which the port says is an error.
@@ -197,7 +198,9 @@ impl Argon2Hasher {
             None => Version::V0x13,
         };
         let mut salt_bytes = [0u8; 64];
-        let salt = salt.decode_b64(&mut salt_bytes).map_err(|e| unreadable(&e))?;
+        let salt = salt
+            .decode_b64(&mut salt_bytes)
+            .map_err(|e| unreadable(&e))?;
         let mut out = [0u8; Output::MAX_LENGTH];
         let out = &mut out[..expected.len()];
         memory

@@ -250,7 +250,10 @@ mod tests {
             pool.verify(&password, &other).unwrap(),
             PasswordVerdict::Valid
         );
-        assert!(pool.verify(&password, &PasswordHash::new("junk".into())).is_err());
+        assert!(
+            pool.verify(&password, &PasswordHash::new("junk".into()))
+                .is_err()
+        );
     }
 
     #[test]
@@ -312,7 +315,10 @@ mod tests {
             hashes.push(pool.hash(&password).unwrap());
         }
         for hash in &hashes {
-            assert_eq!(pool.verify(&password, hash).unwrap(), PasswordVerdict::Valid);
+            assert_eq!(
+                pool.verify(&password, hash).unwrap(),
+                PasswordVerdict::Valid
+            );
         }
         count_allocations(&pool, &counts);
         assert_eq!(seen.recv().unwrap(), 1, "ten hashes, one allocation");

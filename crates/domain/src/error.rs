@@ -213,3 +213,37 @@ internal_from!(
     RequestResetError,
     ResetPasswordError
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_busy_hasher_or_an_unreachable_store_is_unavailable() {
+        let unavailable = [
+            InternalError::from(HashError::Busy),
+            InternalError::from(StoreError::unavailable("connection refused")),
+        ];
+        for error in &unavailable {
+            assert!(error.is_unavailable(), "{error}");
+        }
+        let faults = [
+            InternalError::from(HashError::Failed("unreadable hash".into())),
+            InternalError::from(StoreError::new("syntax error")),
+            InternalError::from(TokenIssueError("no key".into())),
+        ];
+        for error in &faults {
+            assert!(!error.is_unavailable(), "{error}");
+        }
+        // Carried through a use case's error unchanged.
+        let LoginError::Internal(carried) = LoginError::from(HashError::Busy) else {
+            panic!("not internal");
+        };
+        assert!(carried.is_unavailable());
+        assert_eq!(
+            StoreError::unavailable("gone").to_string(),
+            "storage unavailable: gone"
+        );
+        assert_eq!(StoreError::new("bad").to_string(), "storage failure: bad");
+    }
+}

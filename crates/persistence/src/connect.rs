@@ -241,6 +241,29 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_login_or_a_missing_database_is_not_an_outage() {
+        let health = ConnectHealth::default();
+        assert!(!health.misconfigured());
+        for (message, misconfigured) in [
+            ("FATAL:  database \"pc_test_1\" does not exist", true),
+            (
+                "FATAL:  password authentication failed for user \"ada\"",
+                true,
+            ),
+            ("FATAL:  no pg_hba.conf entry for host", true),
+            (
+                "connection to server at \"127.0.0.1\", port 5432 failed: Connection refused",
+                false,
+            ),
+            ("server closed the connection unexpectedly", false),
+            ("FATAL:  the database system is shutting down", false),
+        ] {
+            health.record(message);
+            assert_eq!(health.misconfigured(), misconfigured, "{message}");
+        }
+    }
+
+    #[test]
     fn unsupported_urls_are_refused() {
         assert!(matches!(
             Target::parse("mysql://u:p@h/db"),

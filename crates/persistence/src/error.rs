@@ -150,7 +150,68 @@ pub(crate) fn connect_error(
 
 #[cfg(test)]
 mod tests {
+    use diesel::result::DatabaseErrorInformation;
+
     use super::*;
+
+    #[derive(Debug)]
+    struct Message(&'static str);
+
+    impl DatabaseErrorInformation for Message {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    fn database_error(kind: DatabaseErrorKind, message: &'static str) -> DieselError {
+        DieselError::DatabaseError(kind, Box::new(Message(message)))
+    }
+
+    #[test]
+    fn a_lost_connection_or_a_locked_database_is_unavailable() {
+        for error in [
+            database_error(
+                DatabaseErrorKind::ClosedConnection,
+                "server closed the connection unexpectedly",
+            ),
+            database_error(DatabaseErrorKind::UnableToSendCommand, "no connection"),
+            database_error(DatabaseErrorKind::Unknown, "database is locked"),
+            DieselError::RollbackErrorOnCommit {
+                rollback_error: Box::new(DieselError::BrokenTransactionManager),
+                commit_error: Box::new(database_error(
+                    DatabaseErrorKind::ClosedConnection,
+                    "terminating connection",
+                )),
+            },
+        ] {
+            assert!(store(error).is_unavailable());
+        }
+        for error in [
+            database_error(DatabaseErrorKind::UniqueViolation, "duplicate key"),
+            database_error(DatabaseErrorKind::Unknown, "syntax error"),
+            DieselError::NotFound,
+        ] {
+            assert!(!store(error).is_unavailable());
+        }
+    }
 
     #[test]
     fn redacts_the_password_only() {
