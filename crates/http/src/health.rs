@@ -36,7 +36,7 @@ async fn healthz() -> HttpResponse {
 
 /// The longest `/readyz` takes to answer, whatever the database does: a probe that
 /// outlasts its own timeout tells a load balancer nothing.
-pub const READINESS_DEADLINE: Duration = Duration::from_millis(900);
+pub const READINESS_DEADLINE: Duration = Duration::from_millis(750);
 
 /// The database answers within [`READINESS_DEADLINE`]; 503 otherwise, so a load balancer
 /// stops routing here.
