@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use chrono::TimeDelta;
 
+use crate::throttle::ThrottlePolicy;
 use crate::values::{Email, Password, Username};
 
 /// Lifetimes and the password policy.
@@ -25,6 +26,8 @@ pub struct AuthConfig {
     pub refresh_grace: TimeDelta,
     /// What a new password must meet.
     pub password_policy: PasswordPolicy,
+    /// How many failed logins, registrations and reset requests are allowed.
+    pub throttle: ThrottlePolicy,
 }
 
 impl Default for AuthConfig {
@@ -36,6 +39,7 @@ impl Default for AuthConfig {
             reset_token_ttl: TimeDelta::minutes(30),
             refresh_grace: TimeDelta::seconds(10),
             password_policy: PasswordPolicy::default(),
+            throttle: ThrottlePolicy::default(),
         }
     }
 }

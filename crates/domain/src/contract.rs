@@ -40,14 +40,20 @@ use self::fixtures::{new_user, reset_record, stored_session, stored_user, token_
 use crate::{
     Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, Profile,
     RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
-    RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock, TokenId,
-    User, UserId, UserRepository, Username,
+    RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock,
+    ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
 };
 
-/// A store under test: one value implementing all three repository ports.
-pub trait Repositories: UserRepository + SessionRepository + ResetTokenRepository {}
+/// A store under test: one value implementing all four storage ports.
+pub trait Repositories:
+    UserRepository + SessionRepository + ResetTokenRepository + ThrottleRepository
+{
+}
 
-impl<T: UserRepository + SessionRepository + ResetTokenRepository + ?Sized> Repositories for T {}
+impl<T> Repositories for T where
+    T: UserRepository + SessionRepository + ResetTokenRepository + ThrottleRepository + ?Sized
+{
+}
 
 /// One `#[test]` per case of the [`contract`](crate::contract), in the current module.
 ///
@@ -105,6 +111,8 @@ macro_rules! repository_contract {
             concurrent_rotations_exactly_one_wins
             concurrent_registrations_exactly_one_wins
             concurrent_resets_exactly_one_wins
+            throttle_counts_hits_in_a_window_and_clears
+            concurrent_throttle_hits_all_count
         }
     };
     ($fresh:expr, $store:expr $(,)?) => {
@@ -1041,6 +1049,61 @@ pub fn concurrent_resets_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
         }
         assert_eq!(user(store, ada.id).password_hash, hashes[winner]);
     }
+}
+
+/// [`ThrottleRepository`]: a first hit starts a window at one; hits within it count up
+/// and move `last_at`; a hit at or after the window's end restarts it; `clear` removes
+/// the counter (twice is fine); counters are independent.
+pub fn throttle_counts_hits_in_a_window_and_clears<S: Repositories + ?Sized>(store: &S) {
+    let window = TimeDelta::minutes(15);
+    let t0 = now();
+    assert_eq!(store.get("login:ip:192.0.2.1").unwrap(), None);
+    let first = store.hit("login:ip:192.0.2.1", t0, window).unwrap();
+    assert_eq!(
+        (first.count, first.window_started_at, first.last_at),
+        (1, t0, t0)
+    );
+    let t1 = t0 + TimeDelta::minutes(5);
+    let second = store.hit("login:ip:192.0.2.1", t1, window).unwrap();
+    assert_eq!(
+        (second.count, second.window_started_at, second.last_at),
+        (2, t0, t1)
+    );
+    assert_eq!(store.get("login:ip:192.0.2.1").unwrap(), Some(second));
+    store.hit("login:ip:198.51.100.9", t1, window).unwrap();
+    let t2 = t0 + window;
+    let restarted = store.hit("login:ip:192.0.2.1", t2, window).unwrap();
+    assert_eq!(
+        (
+            restarted.count,
+            restarted.window_started_at,
+            restarted.last_at
+        ),
+        (1, t2, t2)
+    );
+    store.clear("login:ip:192.0.2.1").unwrap();
+    store.clear("login:ip:192.0.2.1").unwrap();
+    assert_eq!(store.get("login:ip:192.0.2.1").unwrap(), None);
+    assert_eq!(
+        store.get("login:ip:198.51.100.9").unwrap().unwrap().count,
+        1
+    );
+}
+
+/// Concurrent hits on one counter all count: none is lost to a race.
+pub fn concurrent_throttle_hits_all_count<S: Repositories + ?Sized>(store: &S) {
+    let window = TimeDelta::minutes(15);
+    let at = now();
+    for _ in 0..ROUNDS {
+        race(store, |s, _| {
+            s.hit("login:user:racing", at, window).unwrap()
+        });
+    }
+    let total = i64::try_from(THREADS * ROUNDS).unwrap();
+    assert_eq!(
+        store.get("login:user:racing").unwrap().unwrap().count,
+        total
+    );
 }
 
 #[cfg(test)]

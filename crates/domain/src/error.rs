@@ -1,6 +1,8 @@
 //! One error enum per use case. Each says what the client did wrong, distinctly from
 //! [`InternalError`] failures that are never the client's fault.
 
+use chrono::TimeDelta;
+
 use crate::ports::{HashError, StoreError, TokenIssueError};
 
 /// One field's problem, fit to show to the client.
@@ -100,6 +102,12 @@ macro_rules! internal_from {
 /// [`AuthService::create_user`](crate::AuthService::create_user) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
+    /// Too many registrations from this client address; nothing was checked or hashed.
+    #[error("too many registrations; retry after {retry_after}")]
+    Throttled {
+        /// How long the client must wait.
+        retry_after: TimeDelta,
+    },
     /// Fields are malformed or the password breaks the policy; every problem is listed.
     #[error("invalid registration: {0}")]
     Invalid(ValidationErrors),
@@ -117,6 +125,13 @@ pub enum RegisterError {
 /// Why [`AuthService::login`](crate::AuthService::login) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoginError {
+    /// Too many failures of this account, login name or client address: no password
+    /// was verified. The client may try again after `retry_after`.
+    #[error("too many attempts; retry after {retry_after}")]
+    Throttled {
+        /// How long the client must wait.
+        retry_after: TimeDelta,
+    },
     /// Unknown account or wrong password: deliberately one case.
     #[error("invalid credentials")]
     InvalidCredentials,
@@ -185,6 +200,12 @@ pub enum LogoutError {
 /// failed: only ever internally, as the caller must learn nothing about the account.
 #[derive(Debug, thiserror::Error)]
 pub enum RequestResetError {
+    /// Too many reset requests from this client address.
+    #[error("too many reset requests; retry after {retry_after}")]
+    Throttled {
+        /// How long the client must wait.
+        retry_after: TimeDelta,
+    },
     /// Not the client's fault.
     #[error(transparent)]
     Internal(#[from] InternalError),

@@ -26,6 +26,12 @@
 //!
 //! let mut users = MockUserRepository::new();
 //! users.expect_find_by_email().returning(|_| Ok(None));
+//! // No failures counted yet; this failure is counted.
+//! let mut throttles = MockThrottleRepository::new();
+//! throttles.expect_get().returning(|_| Ok(None));
+//! throttles.expect_hit().returning(|_, now, _| {
+//!     Ok(ThrottleRecord { count: 1, window_started_at: now, last_at: now })
+//! });
 //! let mut hasher = MockPasswordHasher::new();
 //! hasher.expect_hash().returning(|_| Ok(PasswordHash::new("$argon2id$...".into())));
 //! hasher.expect_verify().returning(|_, _| Ok(PasswordVerdict::Invalid));
@@ -38,6 +44,7 @@
 //!     tokens: Arc::new(MockTokenCodec::new()),
 //!     clock: Arc::new(SystemClock),
 //!     mailer: Arc::new(MockMailer::new()),
+//!     throttles: Arc::new(throttles),
 //! };
 //! let service = AuthService::new(ports, AuthConfig::default());
 //!
@@ -57,6 +64,7 @@ mod ports;
 mod reset;
 mod service;
 mod session;
+mod throttle;
 mod token;
 mod user;
 mod values;
@@ -71,7 +79,8 @@ pub use error::{
 pub use ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, HashError, MailError, Mailer,
     PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
-    StoreError, TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
+    StoreError, ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError,
+    UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -79,6 +88,7 @@ pub use service::{
     Refreshed, Registration, UserClaims,
 };
 pub use session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+pub use throttle::ThrottlePolicy;
 pub use token::{Claims, IssuedToken, TokenKind, TokenPair};
 pub use user::{NewUser, Profile, User};
 pub use values::{
@@ -89,7 +99,7 @@ pub use values::{
 #[cfg(feature = "mocks")]
 pub use ports::{
     MockClock, MockMailer, MockPasswordHasher, MockResetTokenRepository, MockSessionRepository,
-    MockTokenCodec, MockUserRepository,
+    MockThrottleRepository, MockTokenCodec, MockUserRepository,
 };
 
 /// Compiles the README's Rust examples, so the README cannot drift from the API.

@@ -378,3 +378,38 @@ pub trait Mailer: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<(), MailError>;
 }
+
+/// A throttle's counter: how many events in its current window, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThrottleRecord {
+    /// Events counted since `window_started_at`.
+    pub count: i64,
+    /// When the current window began: the first event after the previous one ended.
+    pub window_started_at: DateTime<Utc>,
+    /// The latest event.
+    pub last_at: DateTime<Utc>,
+}
+
+/// Counters of failed logins, registrations and reset requests, per account, login name
+/// and client address, shared by every instance (so the limits hold across a fleet).
+/// Keys are opaque strings the domain builds; they never hold a password or a token.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait ThrottleRepository: Send + Sync {
+    /// The counter of `key`; `Ok(None)` when there is none.
+    fn get(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError>;
+
+    /// Counts one event at `now`, atomically (concurrent hits MUST all count): a
+    /// counter that does not exist, or whose window began at or before `now - window`,
+    /// restarts at 1 with its window beginning at `now`; otherwise its count goes up by
+    /// one. `last_at` becomes `now`. Returns the counter after the hit.
+    fn hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<ThrottleRecord, StoreError>;
+
+    /// Removes the counter of `key` (a success ends a run of failures). Removing one
+    /// that does not exist is `Ok(())`.
+    fn clear(&self, key: &str) -> Result<(), StoreError>;
+}

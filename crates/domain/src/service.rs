@@ -1,5 +1,6 @@
 //! The use cases.
 
+use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -12,11 +13,12 @@ use crate::error::{
 };
 use crate::ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, Mailer, PasswordHasher,
-    PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, StoreError, TokenCodec,
-    TokenVerifyError, UserRepository,
+    PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, StoreError,
+    ThrottleRepository, TokenCodec, TokenVerifyError, UserRepository,
 };
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+use crate::throttle;
 use crate::token::{Claims, IssuedToken, TokenKind, TokenPair};
 use crate::user::{NewUser, Profile, User};
 use crate::values::{
@@ -50,6 +52,8 @@ pub struct Ports {
     pub clock: Arc<dyn Clock>,
     /// Delivers password-reset secrets.
     pub mailer: Arc<dyn Mailer>,
+    /// The throttles' counters, shared by every instance.
+    pub throttles: Arc<dyn ThrottleRepository>,
 }
 
 /// A registration as a client typed it; [`AuthService::register`] parses it.
@@ -161,12 +165,39 @@ impl AuthService {
         self.ports.clock.now()
     }
 
-    /// Self-registration: creates the account and its first session.
+    /// Self-registration: creates the account and its first session. Without a client
+    /// address, so no per-address limit applies: see [`AuthService::register_from`].
     pub fn register(
         &self,
         form: Registration<'_>,
         options: &IssueOptions,
     ) -> Result<Authenticated, RegisterError> {
+        self.register_from(None, form, options)
+    }
+
+    /// [`AuthService::register`] for a client at `client`: at most
+    /// [`crate::ThrottlePolicy::ip_registrations`] accounts per address per hour, refused
+    /// before any hashing.
+    pub fn register_from(
+        &self,
+        client: Option<IpAddr>,
+        form: Registration<'_>,
+        options: &IssueOptions,
+    ) -> Result<Authenticated, RegisterError> {
+        let policy = &self.config.throttle;
+        let now = self.now();
+        let client_key = client.map(|ip| throttle::ip_key("register", ip));
+        if let Some(key) = &client_key
+            && let Some(retry_after) = throttle::blocked(
+                &*self.ports.throttles,
+                key,
+                policy.ip_registrations,
+                throttle::HOUR,
+                now,
+            )?
+        {
+            return Err(RegisterError::Throttled { retry_after });
+        }
         let new = self
             .parse_registration(form)
             .map_err(RegisterError::Invalid)?;
@@ -182,8 +213,10 @@ impl AuthService {
             return Err(RegisterError::UsernameTaken);
         }
         let user = self.insert_user(new, form.password)?;
-        let now = self.now();
-        let (session_id, tokens) = self.start_session(&user, options, now)?;
+        if let Some(key) = &client_key {
+            self.ports.throttles.hit(key, now, throttle::HOUR)?;
+        }
+        let (session_id, tokens) = self.start_session(&user, options, self.now())?;
         Ok(Authenticated {
             user,
             session_id,
@@ -203,9 +236,27 @@ impl AuthService {
         self.insert_user(new, password)
     }
 
-    /// Password login by email or username.
+    /// Password login by email or username, throttled per account only: see
+    /// [`AuthService::login_from`].
     pub fn login(
         &self,
+        identifier: &str,
+        password: &Password,
+        options: &IssueOptions,
+    ) -> Result<Authenticated, LoginError> {
+        self.login_from(None, identifier, password, options)
+    }
+
+    /// Password login by email or username for a client at `client`.
+    ///
+    /// Throttled before any password is verified, even a right one: an account (or a
+    /// login name no account has) past [`crate::ThrottlePolicy::free_failures`] consecutive
+    /// failures waits a delay that doubles with each further failure; a client address
+    /// with [`crate::ThrottlePolicy::ip_failures`] failures in [`crate::ThrottlePolicy::ip_window`]
+    /// waits for the window to end. A success clears the account's failures.
+    pub fn login_from(
+        &self,
+        client: Option<IpAddr>,
         identifier: &str,
         password: &Password,
         options: &IssueOptions,
@@ -215,14 +266,42 @@ impl AuthService {
         if password.char_count() > self.config.password_policy.max_chars {
             return Err(LoginError::InvalidCredentials);
         }
-        let Some(user) = self.find_account(identifier)? else {
-            self.ports.hasher.verify(password, self.dummy_hash()?)?;
-            return Err(LoginError::InvalidCredentials);
+        let policy = &self.config.throttle;
+        let throttles = &*self.ports.throttles;
+        let now = self.now();
+        let client_key = client.map(|ip| throttle::ip_key("login", ip));
+        if let Some(key) = &client_key
+            && let Some(retry_after) =
+                throttle::blocked(throttles, key, policy.ip_failures, policy.ip_window, now)?
+        {
+            return Err(LoginError::Throttled { retry_after });
+        }
+        let account = self.find_account(identifier)?;
+        let account_key = throttle::login_key(account.as_ref().map(|u| u.id), identifier);
+        if let Some(retry_after) = throttle::failure_wait(policy, throttles.get(&account_key)?, now)
+        {
+            return Err(LoginError::Throttled { retry_after });
+        }
+        let verdict = match &account {
+            Some(user) => self.ports.hasher.verify(password, &user.password_hash)?,
+            None => {
+                self.ports.hasher.verify(password, self.dummy_hash()?)?;
+                PasswordVerdict::Invalid
+            }
         };
-        match self.ports.hasher.verify(password, &user.password_hash)? {
-            PasswordVerdict::Invalid => return Err(LoginError::InvalidCredentials),
-            PasswordVerdict::Valid => {}
-            PasswordVerdict::ValidNeedsRehash => self.rehash(&user, password),
+        let user = match (account, verdict) {
+            (Some(user), PasswordVerdict::Valid | PasswordVerdict::ValidNeedsRehash) => user,
+            _ => {
+                throttles.hit(&account_key, now, throttle::FAILURE_MEMORY)?;
+                if let Some(key) = &client_key {
+                    throttles.hit(key, now, policy.ip_window)?;
+                }
+                return Err(LoginError::InvalidCredentials);
+            }
+        };
+        throttles.clear(&account_key)?;
+        if verdict == PasswordVerdict::ValidNeedsRehash {
+            self.rehash(&user, password);
         }
         let now = self.now();
         let (session_id, tokens) = self.start_session(&user, options, now)?;
@@ -402,10 +481,45 @@ impl AuthService {
     /// Mails a reset link if the account exists. The caller learns nothing either way:
     /// a delivery failure is logged, not returned.
     pub fn request_password_reset(&self, email: &Email) -> Result<(), RequestResetError> {
-        let Some(IssuedResetSecret { secret, expires_at }) = self.create_reset_secret(email)?
-        else {
+        self.request_password_reset_from(None, email)
+    }
+
+    /// [`AuthService::request_password_reset`] for a client at `client`: at most
+    /// [`crate::ThrottlePolicy::ip_registrations`] requests per address per hour (then
+    /// [`RequestResetError::Throttled`]), and at most
+    /// [`crate::ThrottlePolicy::resets_per_account`] links per account per hour (further
+    /// requests are answered as accepted, and send nothing).
+    pub fn request_password_reset_from(
+        &self,
+        client: Option<IpAddr>,
+        email: &Email,
+    ) -> Result<(), RequestResetError> {
+        let policy = &self.config.throttle;
+        let throttles = &*self.ports.throttles;
+        let now = self.now();
+        if let Some(ip) = client {
+            let key = throttle::ip_key("reset", ip);
+            if let Some(retry_after) = throttle::blocked(
+                throttles,
+                &key,
+                policy.ip_registrations,
+                throttle::HOUR,
+                now,
+            )? {
+                return Err(RequestResetError::Throttled { retry_after });
+            }
+            throttles.hit(&key, now, throttle::HOUR)?;
+        }
+        let Some(user) = self.ports.users.find_by_email(email)? else {
             return Ok(());
         };
+        let account_key = throttle::reset_key(user.id);
+        let limit = policy.resets_per_account;
+        if throttle::blocked(throttles, &account_key, limit, throttle::HOUR, now)?.is_some() {
+            return Ok(());
+        }
+        throttles.hit(&account_key, now, throttle::HOUR)?;
+        let IssuedResetSecret { secret, expires_at } = self.issue_reset_secret(&user)?;
         if let Err(error) = self
             .ports
             .mailer
@@ -425,6 +539,10 @@ impl AuthService {
         let Some(user) = self.ports.users.find_by_email(email)? else {
             return Ok(None);
         };
+        self.issue_reset_secret(&user).map(Some)
+    }
+
+    fn issue_reset_secret(&self, user: &User) -> Result<IssuedResetSecret, InternalError> {
         let now = self.now();
         let secret = ResetSecret::generate()?;
         let expires_at = now + self.config.reset_token_ttl;
@@ -435,7 +553,7 @@ impl AuthService {
             expires_at,
             used_at: None,
         })?;
-        Ok(Some(IssuedResetSecret { secret, expires_at }))
+        Ok(IssuedResetSecret { secret, expires_at })
     }
 
     /// Sets a new password with a reset secret (single use, expiring), clears

@@ -108,6 +108,8 @@ impl Harness {
             tokens: Arc::new(codec(self.issued)),
             clock: Arc::new(clock),
             mailer: Arc::new(self.mailer),
+            // Real counters: the throttling rules are part of what these tests run.
+            throttles: Arc::new(portcullis_memory::MemoryStore::new()),
         };
         (AuthService::new(ports, AuthConfig::default()), issued)
     }
@@ -1143,6 +1145,7 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
             tokens: Arc::new(codec(issued)),
             clock: Arc::new(clock),
             mailer: Arc::new(MockMailer::new()),
+            throttles: Arc::new(store.clone()),
         },
         AuthConfig::default(),
     );

@@ -101,6 +101,13 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// A throttled client, which may retry after `retry_after` (a domain duration).
+    pub fn throttled(retry_after: chrono::TimeDelta) -> Self {
+        Self::TooManyRequests {
+            retry_after: retry_after.to_std().unwrap_or(Duration::ZERO),
+        }
+    }
+
     /// The HTTP status every dialect answers the refusal with.
     pub fn status(&self) -> StatusCode {
         match self {

@@ -38,6 +38,7 @@
 //!         tokens: Arc::new(tokens),
 //!         clock: Arc::new(SystemClock),
 //!         mailer: Arc::new(MockMailer::new()),
+//!         throttles: Arc::new(store.clone()),
 //!     },
 //!     AuthConfig::default(),
 //! );
@@ -66,7 +67,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
     CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
     ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
-    SessionId, SessionRepository, StoreError, TokenId, User, UserId, UserRepository, Username,
+    SessionId, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User,
+    UserId, UserRepository, Username,
 };
 
 /// The repositories in memory. Clones share one store; every method takes its lock
@@ -109,6 +111,7 @@ struct Tables {
     refresh_tokens: HashMap<TokenId, RefreshTokenRecord>,
     /// The token each spent refresh token was rotated into.
     successors: HashMap<TokenId, TokenId>,
+    throttles: HashMap<String, ThrottleRecord>,
     reset_tokens: HashMap<ResetTokenHash, ResetTokenRecord>,
 }
 
@@ -249,6 +252,44 @@ impl UserRepository for MemoryStore {
         user.password_hash = new.clone();
         user.updated_at = now;
         Ok(true)
+    }
+}
+
+impl ThrottleRepository for MemoryStore {
+    fn get(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        Ok(self.tables()?.throttles.get(key).copied())
+    }
+
+    fn hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<ThrottleRecord, StoreError> {
+        let mut tables = self.tables()?;
+        let record = tables
+            .throttles
+            .entry(key.to_owned())
+            .and_modify(|record| {
+                if record.window_started_at <= now - window {
+                    record.count = 1;
+                    record.window_started_at = now;
+                } else {
+                    record.count += 1;
+                }
+                record.last_at = now;
+            })
+            .or_insert(ThrottleRecord {
+                count: 1,
+                window_started_at: now,
+                last_at: now,
+            });
+        Ok(*record)
+    }
+
+    fn clear(&self, key: &str) -> Result<(), StoreError> {
+        self.tables()?.throttles.remove(key);
+        Ok(())
     }
 }
 

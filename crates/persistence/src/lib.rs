@@ -32,7 +32,8 @@ use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
     CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
     ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
-    SessionId, SessionRepository, StoreError, TokenId, User, UserId, UserRepository, Username,
+    SessionId, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User,
+    UserId, UserRepository, Username,
 };
 
 pub use connect::PoolOptions;
@@ -235,6 +236,25 @@ impl UserRepository for Database {
         with_conn!(self, |conn, q| q::replace_password_hash(
             conn, id, verified, new, now
         ))
+    }
+}
+
+impl ThrottleRepository for Database {
+    fn get(&self, key: &str) -> Result<Option<ThrottleRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::get_throttle(conn, key))
+    }
+
+    fn hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<ThrottleRecord, StoreError> {
+        with_conn!(self, |conn, q| q::hit_throttle(conn, key, now, window))
+    }
+
+    fn clear(&self, key: &str) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::clear_throttle(conn, key))
     }
 }
 

@@ -7,9 +7,9 @@ use diesel::prelude::*;
 use portcullis_domain::{
     Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash,
     RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session,
-    SessionId, StoreError, SystemClock, TokenId, User, UserId, Username,
+    SessionId, StoreError, SystemClock, ThrottleRecord, TokenId, User, UserId, Username,
 };
-use schema::{password_reset_tokens, refresh_tokens, server_secrets, sessions, users};
+use schema::{password_reset_tokens, refresh_tokens, server_secrets, sessions, throttles, users};
 
 use crate::error::{Abort, create_user_error, store};
 use crate::purge::Purged;
@@ -637,4 +637,79 @@ pub(crate) fn purge(conn: &mut Conn, now: DateTime<Utc>) -> Result<Option<Purged
         }))
     })
     .map_err(store)
+}
+
+pub(crate) fn get_throttle(
+    conn: &mut Conn,
+    key: &str,
+) -> Result<Option<ThrottleRecord>, StoreError> {
+    throttles::table
+        .find(key)
+        .select((
+            throttles::count,
+            throttles::window_started_at,
+            throttles::last_at,
+        ))
+        .first::<(i64, DateTime<Utc>, DateTime<Utc>)>(conn)
+        .optional()
+        .map(|row| {
+            row.map(|(count, window_started_at, last_at)| ThrottleRecord {
+                count,
+                window_started_at,
+                last_at,
+            })
+        })
+        .map_err(store)
+}
+
+/// Two statements in one transaction, each atomic on its own: a window that has ended
+/// restarts (a conditional update), then the count goes up by one, or starts at one
+/// (an upsert), so concurrent hits all count.
+pub(crate) fn hit_throttle(
+    conn: &mut Conn,
+    key: &str,
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> Result<ThrottleRecord, StoreError> {
+    write_tx(conn, |c| {
+        diesel::update(
+            throttles::table
+                .find(key)
+                .filter(throttles::window_started_at.le(now - window)),
+        )
+        .set((throttles::count.eq(0), throttles::window_started_at.eq(now)))
+        .execute(c)?;
+        diesel::insert_into(throttles::table)
+            .values((
+                throttles::key.eq(key),
+                throttles::count.eq(1),
+                throttles::window_started_at.eq(now),
+                throttles::last_at.eq(now),
+            ))
+            .on_conflict(throttles::key)
+            .do_update()
+            .set((
+                throttles::count.eq(throttles::count + 1),
+                throttles::last_at.eq(now),
+            ))
+            .returning((
+                throttles::count,
+                throttles::window_started_at,
+                throttles::last_at,
+            ))
+            .get_result::<(i64, DateTime<Utc>, DateTime<Utc>)>(c)
+    })
+    .map(|(count, window_started_at, last_at)| ThrottleRecord {
+        count,
+        window_started_at,
+        last_at,
+    })
+    .map_err(store)
+}
+
+pub(crate) fn clear_throttle(conn: &mut Conn, key: &str) -> Result<(), StoreError> {
+    diesel::delete(throttles::table.find(key))
+        .execute(conn)
+        .map(drop)
+        .map_err(store)
 }

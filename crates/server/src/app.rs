@@ -51,7 +51,7 @@ pub fn build_service(
     let ports = Ports {
         users: database.clone(),
         sessions: database.clone(),
-        reset_tokens: database,
+        reset_tokens: database.clone(),
         hasher: Arc::new(
             HashPool::new(
                 Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?,
@@ -62,6 +62,7 @@ pub fn build_service(
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         mailer,
+        throttles: database,
     };
     Ok(AuthService::new(ports, config.auth.clone()))
 }
@@ -169,7 +170,7 @@ impl Application {
     pub async fn run(self) -> std::io::Result<()> {
         let purging = self
             .purge_interval
-            .map(|every| actix_web::rt::spawn(purge_periodically(self.database.clone(), every)));
+            .map(|every| tokio::spawn(purge_periodically(self.database.clone(), every)));
         let served = self.server.await;
         if let Some(task) = purging {
             task.abort();
@@ -181,7 +182,7 @@ impl Application {
 /// Purges every `every`, the first time one interval after start-up; a failure is
 /// logged and the next tick tries again.
 async fn purge_periodically(database: Database, every: Duration) {
-    let mut ticks = actix_web::rt::time::interval(every);
+    let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
         ticks.tick().await;

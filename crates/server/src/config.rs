@@ -13,7 +13,7 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use ipnet::IpNet;
 use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret};
-use portcullis_domain::{AuthConfig, PasswordPolicy};
+use portcullis_domain::{AuthConfig, PasswordPolicy, ThrottlePolicy};
 use portcullis_http::{DialectMount, HttpConfig};
 
 /// Longest lifetime any token, session or link may be given: ten years.
@@ -158,6 +158,40 @@ pub struct Settings {
           default_value_t = PasswordPolicy::default().max_chars,
           value_parser = password_length, help_heading = "Passwords")]
     password_max_length: usize,
+    /// Consecutive failed logins of one account (or login name) that cost nothing
+    #[arg(long, env = "PORTCULLIS_THROTTLE_FREE_FAILURES",
+          default_value_t = ThrottlePolicy::default().free_failures,
+          value_parser = value_parser!(i64).range(0..=1000), help_heading = "Throttling")]
+    throttle_free_failures: i64,
+    /// The wait after the first failure past the free ones, in seconds; it doubles with
+    /// each further failure (1 to 3600)
+    #[arg(long, env = "PORTCULLIS_THROTTLE_BASE_DELAY_SECS",
+          default_value_t = ThrottlePolicy::default().base_delay.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=3600), help_heading = "Throttling")]
+    throttle_base_delay_secs: i64,
+    /// The longest wait between failed logins of one account, in seconds (1 to 86400);
+    /// there is no permanent lockout
+    #[arg(long, env = "PORTCULLIS_THROTTLE_MAX_DELAY_SECS",
+          default_value_t = ThrottlePolicy::default().max_delay.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=86_400), help_heading = "Throttling")]
+    throttle_max_delay_secs: i64,
+    /// Failed logins one client address may make per window (1 to 1000000)
+    #[arg(long, env = "PORTCULLIS_THROTTLE_IP_FAILURES",
+          default_value_t = ThrottlePolicy::default().ip_failures,
+          value_parser = value_parser!(i64).range(1..=1_000_000), help_heading = "Throttling")]
+    throttle_ip_failures: i64,
+    /// The window of PORTCULLIS_THROTTLE_IP_FAILURES, in seconds (1 to 86400)
+    #[arg(long, env = "PORTCULLIS_THROTTLE_IP_WINDOW_SECS",
+          default_value_t = ThrottlePolicy::default().ip_window.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=86_400), help_heading = "Throttling")]
+    throttle_ip_window_secs: i64,
+    /// Registrations, and separately reset requests, one client address may make per
+    /// hour (1 to 100000)
+    #[arg(long, env = "PORTCULLIS_THROTTLE_IP_REGISTRATIONS",
+          default_value_t = ThrottlePolicy::default().ip_registrations,
+          value_parser = value_parser!(i64).range(1..=100_000), help_heading = "Throttling")]
+    throttle_ip_registrations: i64,
+
     /// argon2id memory cost, in KiB (8 × parallelism to 4 GiB)
     #[arg(long, env = "PORTCULLIS_ARGON2_MEMORY_KIB",
           default_value_t = Argon2Params::default().memory_kib,
@@ -397,6 +431,15 @@ impl Settings {
                     min_chars: self.password_min_length,
                     max_chars: self.password_max_length,
                 },
+                throttle: ThrottlePolicy {
+                    free_failures: self.throttle_free_failures,
+                    base_delay: TimeDelta::seconds(self.throttle_base_delay_secs),
+                    max_delay: TimeDelta::seconds(self.throttle_max_delay_secs),
+                    ip_failures: self.throttle_ip_failures,
+                    ip_window: TimeDelta::seconds(self.throttle_ip_window_secs),
+                    ip_registrations: self.throttle_ip_registrations,
+                    ..ThrottlePolicy::default()
+                },
             },
             argon2: Argon2Params {
                 memory_kib: self.argon2_memory_kib,
@@ -603,6 +646,8 @@ mod tests {
             ("PORTCULLIS_REFRESH_GRACE_SECS", "301"),
             ("PORTCULLIS_BODY_TIMEOUT_SECS", "0"),
             ("PORTCULLIS_PURGE_INTERVAL_SECS", "-1"),
+            ("PORTCULLIS_THROTTLE_BASE_DELAY_SECS", "0"),
+            ("PORTCULLIS_THROTTLE_IP_FAILURES", "0"),
             ("PORTCULLIS_TRUSTED_PROXIES", "10.0.0.0/33"),
             ("PORTCULLIS_TRUSTED_PROXIES", "proxy.internal"),
             ("PORTCULLIS_MAX_CONNECTIONS_PER_WORKER", "0"),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use portcullis_domain::{
-    Clock as _, DisplayName, Email, NewUser, Password, Profile, RegisterError, SystemClock, Username,
+    Clock as _, DisplayName, Email, NewUser, Password, Profile, RegisterError, SystemClock,
+    Username,
 };
 use portcullis_server::config::{naming_variable, with_settings};
 use portcullis_server::{Application, Config, LogMailer, build_service, open_database};
@@ -146,6 +147,7 @@ fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
                     bail!("a user with this username already exists")
                 }
                 Err(RegisterError::Invalid(errors)) => bail!("{errors}"),
+                Err(error @ RegisterError::Throttled { .. }) => return Err(error.into()),
                 Err(RegisterError::Internal(e)) => return Err(e.into()),
             };
             writeln!(out, "{}", user.id)?;

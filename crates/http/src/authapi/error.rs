@@ -149,6 +149,9 @@ internal_failures!(ApiError);
 impl From<RegisterError> for ApiError {
     fn from(error: RegisterError) -> Self {
         match error {
+            RegisterError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             RegisterError::Invalid(errors) => Self::validation(&errors),
             RegisterError::EmailTaken => Self::bad_request("Email already taken"),
             RegisterError::UsernameTaken => Self::bad_request("Username already taken"),
@@ -161,6 +164,9 @@ impl From<LoginError> for ApiError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => Self::unauthorized("Incorrect email or password"),
+            LoginError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             LoginError::Internal(e) => e.into(),
         }
     }
@@ -202,6 +208,9 @@ impl From<LogoutError> for ApiError {
 impl From<RequestResetError> for ApiError {
     fn from(error: RequestResetError) -> Self {
         match error {
+            RequestResetError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             RequestResetError::Internal(e) => e.into(),
         }
     }

@@ -24,6 +24,7 @@ use response::{AuthBody, MessageBody, TokensBody, WelcomeBody};
 use crate::bearer::bearer_token;
 use crate::body::BodyError;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::origin::client_ip;
 use crate::settings::{DialectSpec, no_settings};
 
 /// The authapi dialect; it has no settings of its own.
@@ -64,10 +65,12 @@ fn endpoints() -> Vec<Endpoint> {
 
 async fn register(call: Call) -> Result<HttpResponse, ApiError> {
     let request = RegisterRequest::try_from(&call.body?)?;
+    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
         .run(move |auth| {
-            auth.register(
+            auth.register_from(
+                client,
                 Registration {
                     name: &request.name,
                     bio: request.bio.as_deref(),
@@ -85,9 +88,17 @@ async fn register(call: Call) -> Result<HttpResponse, ApiError> {
 
 async fn login(call: Call) -> Result<HttpResponse, ApiError> {
     let request = LoginRequest::try_from(&call.body?)?;
+    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
-        .run(move |auth| auth.login(&request.email, &request.password, &IssueOptions::default()))
+        .run(move |auth| {
+            auth.login_from(
+                client,
+                &request.email,
+                &request.password,
+                &IssueOptions::default(),
+            )
+        })
         .await??;
     Ok(HttpResponse::Ok().json(AuthBody::from(&done)))
 }
@@ -120,8 +131,9 @@ async fn refresh_tokens(call: Call) -> Result<HttpResponse, ApiError> {
 
 async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
     let request = ForgotPasswordRequest::try_from(&call.body?)?;
+    let client = client_ip(&call.request, &call.state.config);
     call.state
-        .run(move |auth| auth.request_password_reset(&request.email))
+        .run(move |auth| auth.request_password_reset_from(client, &request.email))
         .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "If that email is registered, a reset link has been sent",

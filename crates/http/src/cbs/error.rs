@@ -244,6 +244,9 @@ impl From<LoginError> for CbsError {
             LoginError::InvalidCredentials => {
                 Self::new(ResultCode::InvalidCredentials, INVALID_CREDENTIALS)
             }
+            LoginError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             LoginError::Internal(e) => e.into(),
         }
     }

@@ -25,6 +25,7 @@ use response::{Lifetimes, LoginBody, RefreshBody, TokensBody};
 
 use crate::bearer::bearer_token;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::origin::client_ip;
 use crate::settings::{DialectSpec, no_settings};
 
 /// The claim both tokens of a cbs login carry: the login name, in the account's stored
@@ -87,9 +88,10 @@ async fn login(call: Call) -> Result<HttpResponse, CbsError> {
         user_claims: identifier_claim(&request.user),
         ..IssueOptions::default()
     };
+    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
-        .run(move |auth| auth.login(&request.user, &request.password, &options))
+        .run(move |auth| auth.login_from(client, &request.user, &request.password, &options))
         .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(LoginBody::new(

@@ -125,6 +125,9 @@ impl From<RegisterError> for IoweyouError {
                     .first()
                     .map_or_else(|| errors.summary(), |e| e.message.clone()),
             ),
+            RegisterError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             RegisterError::UsernameTaken => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, USERNAME_TAKEN)
             }
@@ -138,6 +141,9 @@ impl From<LoginError> for IoweyouError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, BAD_CREDENTIALS),
+            LoginError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             LoginError::Internal(e) => e.into(),
         }
     }

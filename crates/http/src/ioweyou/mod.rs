@@ -35,6 +35,7 @@ use response::{EmptyBody, UserBody};
 
 use crate::body::FieldProblem;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::origin::client_ip;
 use crate::settings::{DialectSpec, no_settings};
 
 /// The ioweyou dialect; it has no settings of its own.
@@ -100,8 +101,9 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
     let tokens = match password {
         Some(password) => {
             let options = issue_options();
+            let client = client_ip(&call.request, &call.state.config);
             call.state
-                .run(move |auth| auth.login(&username, &password, &options))
+                .run(move |auth| auth.login_from(client, &username, &password, &options))
                 .await??
                 .tokens
         }
@@ -134,10 +136,12 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
 async fn signup(call: Call) -> Result<HttpResponse, IoweyouError> {
     let request = SignupRequest::parse(&call.body?)?;
     let options = issue_options();
+    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
         .run(move |auth| {
-            auth.register(
+            auth.register_from(
+                client,
                 Registration {
                     name: &request.display_name,
                     bio: None,

@@ -194,6 +194,9 @@ impl From<LoginError> for PbError {
     fn from(error: LoginError) -> Self {
         match error {
             LoginError::InvalidCredentials => Self::bad_request(FAILED_TO_AUTHENTICATE),
+            LoginError::Throttled { retry_after } => {
+                Self::refused(&Refusal::throttled(retry_after))
+            }
             LoginError::Internal(e) => e.into(),
         }
     }

@@ -31,7 +31,8 @@ pub fn service() -> AuthService {
     let ports = Ports {
         users: Arc::new(store.clone()),
         sessions: Arc::new(store.clone()),
-        reset_tokens: Arc::new(store),
+        reset_tokens: Arc::new(store.clone()),
+        throttles: Arc::new(store),
         hasher: Arc::new(Argon2Hasher::new(cheap).unwrap()),
         tokens: Arc::new(JwtCodec::new(JwtConfig::new(secret, "toy", "toy")).unwrap()),
         clock: Arc::new(SystemClock),

@@ -72,3 +72,12 @@ diesel::allow_tables_to_appear_in_same_query!(
     password_reset_tokens,
     server_secrets,
 );
+
+diesel::table! {
+    throttles (key) {
+        key -> Text,
+        count -> BigInt,
+        window_started_at -> TimestamptzSqlite,
+        last_at -> TimestamptzSqlite,
+    }
+}
