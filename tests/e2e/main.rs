@@ -13,6 +13,7 @@ mod support {
 
 mod cli;
 mod dialects;
+mod events;
 mod expiry;
 mod journey;
 mod pocketbase_sdk;

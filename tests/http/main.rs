@@ -23,3 +23,4 @@ mod ioweyou_signup;
 mod overload;
 mod pocketbase;
 mod refresh_grace;
+mod throttle;

@@ -2,7 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use portcullis_crypto::{Argon2Hasher, Argon2Params};
-use portcullis_domain::{Password, PasswordHasher, Profile, User, UserId, UserRepository};
+use portcullis_domain::{
+    AuthEvent, Client, EventKind, EventOutcome, Password, PasswordHasher, Profile, User, UserId,
+    UserRepository,
+};
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
@@ -139,7 +142,14 @@ async fn insert_user(app: &TestApp, account: NewAccount) -> User {
             updated_at: account.updated_at,
             credential_version: 0,
         };
-        database.create(&user).unwrap();
+        let imported = AuthEvent::new(
+            EventKind::Registration,
+            EventOutcome::Success,
+            user.created_at,
+            &Client::default(),
+        )
+        .for_user(user.id);
+        database.create(&user, &imported).unwrap();
         user
     })
     .await

@@ -72,6 +72,21 @@ fn vars(database_url: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// Starts the application on the database at `database_url`, with `overrides` on top
+/// of the test defaults; returns its client and the mailer it sends through.
+async fn start(database_url: &str, overrides: &[(&str, &str)]) -> (Api, Arc<CapturingMailer>) {
+    let mut vars = vars(database_url);
+    for (k, v) in overrides {
+        vars.insert((*k).to_owned(), (*v).to_owned());
+    }
+    let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
+    let mailer = Arc::new(CapturingMailer::default());
+    let app = Application::build(config, mailer.clone()).await.unwrap();
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run());
+    (Api::new(base), mailer)
+}
+
 /// A server running in the test's process; used as the [`Api`] client it holds.
 pub struct TestApp {
     pub api: Api,
@@ -100,20 +115,18 @@ impl TestApp {
         })
         .await
         .unwrap();
-        let mut vars = vars(database.url());
-        for (k, v) in overrides {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let config = Config::from_lookup(|name| vars.get(name).cloned()).unwrap();
-        let mailer = Arc::new(CapturingMailer::default());
-        let app = Application::build(config, mailer.clone()).await.unwrap();
-        let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run());
+        let (api, mailer) = start(database.url(), overrides).await;
         Self {
-            api: Api::new(base),
+            api,
             mailer,
             database,
         }
+    }
+
+    /// A second server on this one's database (which stays this one's to drop), with
+    /// `overrides` on top of the test defaults: two instances sharing their state.
+    pub async fn spawn_beside(&self, overrides: &[(&str, &str)]) -> Api {
+        start(self.database.url(), overrides).await.0
     }
 
     /// Registers through authapi and returns the 201 body.

@@ -36,22 +36,28 @@ use std::thread;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
-use self::fixtures::{new_user, reset_record, stored_session, stored_user, token_for};
+use self::fixtures::{event, new_user, reset_record, stored_session, stored_user, token_for};
 use crate::{
-    Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, Profile,
+    AuthEvent, Bio, Client, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
+    EventFilter, EventKind, EventOutcome, EventRepository, PasswordHash, Profile,
     RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
     RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock,
     ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
 };
 
-/// A store under test: one value implementing all four storage ports.
+/// A store under test: one value implementing all five storage ports.
 pub trait Repositories:
-    UserRepository + SessionRepository + ResetTokenRepository + ThrottleRepository
+    UserRepository + SessionRepository + ResetTokenRepository + ThrottleRepository + EventRepository
 {
 }
 
 impl<T> Repositories for T where
-    T: UserRepository + SessionRepository + ResetTokenRepository + ThrottleRepository + ?Sized
+    T: UserRepository
+        + SessionRepository
+        + ResetTokenRepository
+        + ThrottleRepository
+        + EventRepository
+        + ?Sized
 {
 }
 
@@ -113,6 +119,10 @@ macro_rules! repository_contract {
             concurrent_resets_exactly_one_wins
             throttle_counts_hits_in_a_window_and_clears
             concurrent_throttle_hits_all_count
+            throttle_claim_is_a_compare_and_set
+            concurrent_throttle_claims_exactly_one_wins
+            events_read_back_newest_first_and_filtered
+            changes_store_their_event_in_their_transaction
         }
     };
     ($fresh:expr, $store:expr $(,)?) => {
@@ -188,7 +198,7 @@ pub fn user_round_trips_and_is_found_case_insensitively<S: Repositories + ?Sized
     ada.email_verified = true;
     ada.must_change_password = true;
     ada.profile.set("language", json!("en"));
-    UserRepository::create(store, &ada).unwrap();
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
 
     assert_eq!(store.find_by_id(ada.id).unwrap(), Some(ada.clone()));
     let email = Email::parse("ADA@Example.COM").unwrap();
@@ -219,10 +229,10 @@ pub fn unknown_users_are_none<S: Repositories + ?Sized>(store: &S) {
 /// and is not stored.
 pub fn email_taken_case_insensitively<S: Repositories + ?Sized>(store: &S) {
     let ada = new_user("ada@example.com", Some("ada"));
-    UserRepository::create(store, &ada).unwrap();
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
     let again = new_user("ADA@EXAMPLE.com", Some("someone_else"));
     assert!(matches!(
-        UserRepository::create(store, &again),
+        UserRepository::create(store, &again, &event(EventKind::Registration)),
         Err(CreateUserError::EmailTaken)
     ));
     assert_eq!(store.find_by_id(again.id).unwrap(), None);
@@ -232,10 +242,15 @@ pub fn email_taken_case_insensitively<S: Repositories + ?Sized>(store: &S) {
 /// A second user with the same username in other case is
 /// [`CreateUserError::UsernameTaken`], and is not stored.
 pub fn username_taken_case_insensitively<S: Repositories + ?Sized>(store: &S) {
-    UserRepository::create(store, &new_user("ada@example.com", Some("Ada"))).unwrap();
+    UserRepository::create(
+        store,
+        &new_user("ada@example.com", Some("Ada")),
+        &event(EventKind::Registration),
+    )
+    .unwrap();
     let again = new_user("other@example.com", Some("aDA"));
     assert!(matches!(
-        UserRepository::create(store, &again),
+        UserRepository::create(store, &again, &event(EventKind::Registration)),
         Err(CreateUserError::UsernameTaken)
     ));
     assert_eq!(store.find_by_id(again.id).unwrap(), None);
@@ -256,8 +271,10 @@ pub fn users_without_email_coexist<S: Repositories + ?Sized>(store: &S) {
     first.email = None;
     let mut second = new_user("two@example.com", Some("two"));
     second.email = None;
-    UserRepository::create(store, &first).expect("a user without email is stored");
-    UserRepository::create(store, &second).expect("a second one too");
+    UserRepository::create(store, &first, &event(EventKind::Registration))
+        .expect("a user without email is stored");
+    UserRepository::create(store, &second, &event(EventKind::Registration))
+        .expect("a second one too");
     assert_eq!(user(store, first.id), first);
     assert_eq!(user(store, second.id).email, None);
     let with_email = stored_user(store, "three@example.com");
@@ -269,7 +286,7 @@ pub fn users_without_email_coexist<S: Repositories + ?Sized>(store: &S) {
     let mut clash = new_user("four@example.com", Some("ONE"));
     clash.email = None;
     assert!(matches!(
-        UserRepository::create(store, &clash),
+        UserRepository::create(store, &clash, &event(EventKind::Registration)),
         Err(CreateUserError::UsernameTaken)
     ));
 }
@@ -280,7 +297,7 @@ pub fn duplicate_user_id_is_a_store_error<S: Repositories + ?Sized>(store: &S) {
     let mut clash = new_user("grace@example.com", Some("grace"));
     clash.id = ada.id;
     assert!(matches!(
-        UserRepository::create(store, &clash),
+        UserRepository::create(store, &clash, &event(EventKind::Registration)),
         Err(CreateUserError::Store(_))
     ));
 }
@@ -336,7 +353,7 @@ pub fn profile_json_round_trips<S: Repositories + ?Sized>(store: &S) {
     };
     let mut ada = new_user("ada@example.com", None);
     ada.profile = Profile::from_map(map);
-    UserRepository::create(store, &ada).unwrap();
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
     assert_eq!(user(store, ada.id).profile, ada.profile);
 
     let plain = stored_user(store, "plain@example.com");
@@ -351,7 +368,7 @@ pub fn timestamps_round_trip_exactly<S: Repositories + ?Sized>(store: &S) {
     ada.password_changed_at = base + micros(123_456);
     ada.created_at = base; // whole second
     ada.updated_at = base + micros(999_999);
-    UserRepository::create(store, &ada).unwrap();
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
     assert_eq!(user(store, ada.id), ada);
 
     let stored = Session {
@@ -364,7 +381,7 @@ pub fn timestamps_round_trip_exactly<S: Repositories + ?Sized>(store: &S) {
         revocation_reason: Some(RevocationReason::Logout),
         credential_version: 41,
     };
-    SessionRepository::create(store, &stored, &token_for(stored.id, base)).unwrap();
+    SessionRepository::create(store, &stored, &token_for(stored.id, base), None).unwrap();
     assert_eq!(session(store, stored.id), stored);
 
     let reset = reset_record(
@@ -373,7 +390,7 @@ pub fn timestamps_round_trip_exactly<S: Repositories + ?Sized>(store: &S) {
         base - hours(24 * 365 * 30) + micros(42),
         hours(24 * 365 * 60),
     );
-    ResetTokenRepository::create(store, &reset).unwrap();
+    ResetTokenRepository::create(store, &reset, &event(EventKind::ResetRequest)).unwrap();
     assert_eq!(
         store.find_valid(&reset.token_hash, now()).unwrap(),
         Some(reset)
@@ -401,7 +418,7 @@ pub fn session_create_is_atomic<S: Repositories + ?Sized>(store: &S) {
         session_id: second.id,
         ..first.clone()
     };
-    assert!(SessionRepository::create(store, &second, &clashing).is_err());
+    assert!(SessionRepository::create(store, &second, &clashing, None).is_err());
     assert_eq!(store.find(second.id).unwrap(), None);
 }
 
@@ -414,21 +431,31 @@ pub fn rotate_spends_the_token_and_stores_the_successor<S: Repositories + ?Sized
 
     let t1 = created + micros(1_500_001);
     let second = token_for(stored.id, t1);
-    store.rotate(first.id, &second, t1, NO_GRACE).unwrap();
+    store
+        .rotate(first.id, &second, t1, NO_GRACE, &event(EventKind::Refresh))
+        .unwrap();
     assert_eq!(session(store, stored.id).last_refreshed_at, Some(t1));
 
     // The successor works in turn.
     let t2 = t1 + hours(1);
     let third = token_for(stored.id, t2);
-    store.rotate(second.id, &third, t2, NO_GRACE).unwrap();
+    store
+        .rotate(second.id, &third, t2, NO_GRACE, &event(EventKind::Refresh))
+        .unwrap();
     assert_eq!(session(store, stored.id).last_refreshed_at, Some(t2));
     // A spent token presented again is a replay: the whole family dies with it.
     assert!(matches!(
-        store.rotate(first.id, &token_for(stored.id, t2), t2, NO_GRACE),
+        store.rotate(first.id, &token_for(stored.id, t2), t2, NO_GRACE, &event(EventKind::Refresh)),
         Err(RotateError::AlreadyUsed { session }) if session == stored.id
     ));
     assert!(matches!(
-        store.rotate(third.id, &token_for(stored.id, t2), t2, NO_GRACE),
+        store.rotate(
+            third.id,
+            &token_for(stored.id, t2),
+            t2,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::SessionInactive)
     ));
 }
@@ -439,7 +466,13 @@ pub fn rotate_unknown_token<S: Repositories + ?Sized>(store: &S) {
     let (stored, _) = stored_session(store, &ada, now(), hours(24));
     let unknown = TokenId::generate(now());
     assert!(matches!(
-        store.rotate(unknown, &token_for(stored.id, now()), now(), NO_GRACE),
+        store.rotate(
+            unknown,
+            &token_for(stored.id, now()),
+            now(),
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::UnknownToken)
     ));
 }
@@ -453,13 +486,19 @@ pub fn rotate_replay_is_refused_and_revokes_the_session<S: Repositories + ?Sized
     let (stored, first) = stored_session(store, &ada, created, hours(24));
     let t1 = created + hours(1);
     store
-        .rotate(first.id, &token_for(stored.id, t1), t1, NO_GRACE)
+        .rotate(
+            first.id,
+            &token_for(stored.id, t1),
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh),
+        )
         .unwrap();
 
     let t2 = t1 + hours(1);
     let replayed_successor = token_for(stored.id, t2);
     assert!(matches!(
-        store.rotate(first.id, &replayed_successor, t2, NO_GRACE),
+        store.rotate(first.id, &replayed_successor, t2, NO_GRACE, &event(EventKind::Refresh)),
         Err(RotateError::AlreadyUsed { session }) if session == stored.id
     ));
     let after = session(store, stored.id);
@@ -473,7 +512,13 @@ pub fn rotate_replay_is_refused_and_revokes_the_session<S: Repositories + ?Sized
     // A later replay is still a replay, and keeps the first revocation.
     let t3 = t2 + hours(1);
     assert!(matches!(
-        store.rotate(first.id, &token_for(stored.id, t3), t3, NO_GRACE),
+        store.rotate(
+            first.id,
+            &token_for(stored.id, t3),
+            t3,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::AlreadyUsed { .. })
     ));
     assert_eq!(session(store, stored.id).revoked_at, Some(t2));
@@ -483,7 +528,8 @@ pub fn rotate_replay_is_refused_and_revokes_the_session<S: Repositories + ?Sized
             replayed_successor.id,
             &token_for(stored.id, t2),
             t2,
-            NO_GRACE
+            NO_GRACE,
+            &event(EventKind::Refresh)
         ),
         Err(RotateError::UnknownToken)
     ));
@@ -502,14 +548,16 @@ pub fn rotate_within_the_grace_period_returns_the_one_successor<S: Repositories 
     let (stored, first) = stored_session(store, &ada, created, hours(24));
     let t1 = created + hours(1);
     let successor = token_for(stored.id, t1);
-    store.rotate(first.id, &successor, t1, grace).unwrap();
+    store
+        .rotate(first.id, &successor, t1, grace, &event(EventKind::Refresh))
+        .unwrap();
 
     for (attempt, at) in [t1, t1 + micros(1), t1 + grace - micros(1)]
         .into_iter()
         .enumerate()
     {
         let other = token_for(stored.id, at);
-        match store.rotate(first.id, &other, at, grace) {
+        match store.rotate(first.id, &other, at, grace, &event(EventKind::Refresh)) {
             Err(RotateError::RecentlyRotated { successor: found }) => {
                 assert_eq!(found, successor, "attempt {attempt}");
             }
@@ -517,7 +565,13 @@ pub fn rotate_within_the_grace_period_returns_the_one_successor<S: Repositories 
         }
         // Nothing stored, nothing revoked.
         assert!(matches!(
-            store.rotate(other.id, &token_for(stored.id, at), at, grace),
+            store.rotate(
+                other.id,
+                &token_for(stored.id, at),
+                at,
+                grace,
+                &event(EventKind::Refresh)
+            ),
             Err(RotateError::UnknownToken)
         ));
         assert!(session(store, stored.id).is_active(at));
@@ -525,12 +579,20 @@ pub fn rotate_within_the_grace_period_returns_the_one_successor<S: Repositories 
     // The successor itself rotates as usual.
     let t2 = t1 + micros(2);
     let third = token_for(stored.id, t2);
-    store.rotate(successor.id, &third, t2, grace).unwrap();
+    store
+        .rotate(successor.id, &third, t2, grace, &event(EventKind::Refresh))
+        .unwrap();
 
     // At the end of the period the first token is a replay: the family is revoked.
     let late = t1 + grace;
     assert!(matches!(
-        store.rotate(first.id, &token_for(stored.id, late), late, grace),
+        store.rotate(
+            first.id,
+            &token_for(stored.id, late),
+            late,
+            grace,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::AlreadyUsed { .. })
     ));
     assert_eq!(
@@ -539,7 +601,13 @@ pub fn rotate_within_the_grace_period_returns_the_one_successor<S: Repositories 
     );
     // ... and within its period, the successor of a revoked session buys nothing.
     assert!(matches!(
-        store.rotate(successor.id, &token_for(stored.id, late), late, grace),
+        store.rotate(
+            successor.id,
+            &token_for(stored.id, late),
+            late,
+            grace,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::AlreadyUsed { .. })
     ));
 }
@@ -558,16 +626,34 @@ pub fn rotate_on_revoked_session_changes_nothing<S: Repositories + ?Sized>(store
 
     let successor = token_for(stored.id, t1);
     assert!(matches!(
-        store.rotate(first.id, &successor, t1, NO_GRACE),
+        store.rotate(
+            first.id,
+            &successor,
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::SessionInactive)
     ));
     assert!(matches!(
-        store.rotate(successor.id, &token_for(stored.id, t1), t1, NO_GRACE),
+        store.rotate(
+            successor.id,
+            &token_for(stored.id, t1),
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::UnknownToken)
     ));
     // The token was not spent: presented again, it is refused alike, not as a replay.
     assert!(matches!(
-        store.rotate(first.id, &successor, t1, NO_GRACE),
+        store.rotate(
+            first.id,
+            &successor,
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::SessionInactive)
     ));
     assert_eq!(session(store, stored.id), revoked);
@@ -576,13 +662,25 @@ pub fn rotate_on_revoked_session_changes_nothing<S: Repositories + ?Sized>(store
     // keeps the first revocation's reason.
     let (other, other_first) = stored_session(store, &ada, created, hours(24));
     store
-        .rotate(other_first.id, &token_for(other.id, t1), t1, NO_GRACE)
+        .rotate(
+            other_first.id,
+            &token_for(other.id, t1),
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh),
+        )
         .unwrap();
     store
         .revoke(other.id, RevocationReason::Logout, t1)
         .unwrap();
     assert!(matches!(
-        store.rotate(other_first.id, &token_for(other.id, t1), t1, NO_GRACE),
+        store.rotate(
+            other_first.id,
+            &token_for(other.id, t1),
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::AlreadyUsed { .. })
     ));
     assert_eq!(
@@ -603,7 +701,8 @@ pub fn rotate_on_expired_session<S: Repositories + ?Sized>(store: &S) {
             first.id,
             &token_for(stored.id, at_expiry),
             at_expiry,
-            NO_GRACE
+            NO_GRACE,
+            &event(EventKind::Refresh)
         ),
         Err(RotateError::SessionInactive)
     ));
@@ -615,6 +714,7 @@ pub fn rotate_on_expired_session<S: Repositories + ?Sized>(store: &S) {
             &token_for(stored.id, just_before),
             just_before,
             NO_GRACE,
+            &event(EventKind::Refresh),
         )
         .unwrap();
 }
@@ -628,7 +728,12 @@ pub fn end_by_refresh_token_revokes_the_session<S: Repositories + ?Sized>(store:
 
     assert_eq!(
         store
-            .end_by_refresh_token(first.id, RevocationReason::Logout, t1)
+            .end_by_refresh_token(
+                first.id,
+                RevocationReason::Logout,
+                t1,
+                &event(EventKind::Logout)
+            )
             .unwrap(),
         stored.id
     );
@@ -640,7 +745,12 @@ pub fn end_by_refresh_token_revokes_the_session<S: Repositories + ?Sized>(store:
 /// Logout with an unknown `jti` is [`EndSessionError::UnknownToken`].
 pub fn end_by_refresh_token_unknown_token<S: Repositories + ?Sized>(store: &S) {
     assert!(matches!(
-        store.end_by_refresh_token(TokenId::generate(now()), RevocationReason::Logout, now()),
+        store.end_by_refresh_token(
+            TokenId::generate(now()),
+            RevocationReason::Logout,
+            now(),
+            &event(EventKind::Logout)
+        ),
         Err(EndSessionError::UnknownToken)
     ));
 }
@@ -653,12 +763,23 @@ pub fn end_by_refresh_token_with_used_token_revokes_for_reuse<S: Repositories + 
     let (stored, first) = stored_session(store, &ada, created, hours(24));
     let t1 = created + hours(1);
     store
-        .rotate(first.id, &token_for(stored.id, t1), t1, NO_GRACE)
+        .rotate(
+            first.id,
+            &token_for(stored.id, t1),
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh),
+        )
         .unwrap();
 
     let t2 = t1 + hours(1);
     assert!(matches!(
-        store.end_by_refresh_token(first.id, RevocationReason::Logout, t2),
+        store.end_by_refresh_token(
+            first.id,
+            RevocationReason::Logout,
+            t2,
+            &event(EventKind::Logout)
+        ),
         Err(EndSessionError::AlreadyUsed)
     ));
     let ended = session(store, stored.id);
@@ -683,7 +804,12 @@ pub fn end_by_refresh_token_on_inactive_session_changes_nothing<S: Repositories 
         .revoke(revoked.id, RevocationReason::PasswordReset, t1)
         .unwrap();
     assert!(matches!(
-        store.end_by_refresh_token(revoked_token.id, RevocationReason::Logout, t1 + hours(1)),
+        store.end_by_refresh_token(
+            revoked_token.id,
+            RevocationReason::Logout,
+            t1 + hours(1),
+            &event(EventKind::Logout)
+        ),
         Err(EndSessionError::SessionInactive)
     ));
     let still = session(store, revoked.id);
@@ -698,7 +824,8 @@ pub fn end_by_refresh_token_on_inactive_session_changes_nothing<S: Repositories 
         store.end_by_refresh_token(
             expired_token.id,
             RevocationReason::Logout,
-            expired.expires_at
+            expired.expires_at,
+            &event(EventKind::Logout)
         ),
         Err(EndSessionError::SessionInactive)
     ));
@@ -777,7 +904,7 @@ pub fn reset_token_is_found_while_valid<S: Repositories + ?Sized>(store: &S) {
     let ada = stored_user(store, "ada@example.com");
     let created = now();
     let record = reset_record(&ada, "secret", created, hours(1));
-    ResetTokenRepository::create(store, &record).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
 
     assert_eq!(
         store.find_valid(&record.token_hash, created).unwrap(),
@@ -793,7 +920,12 @@ pub fn reset_token_is_found_while_valid<S: Repositories + ?Sized>(store: &S) {
     );
 
     store
-        .complete_reset(&record.token_hash, &ada.password_hash, created)
+        .complete_reset(
+            &record.token_hash,
+            &ada.password_hash,
+            created,
+            &event(EventKind::ResetCompletion),
+        )
         .unwrap();
     assert_eq!(store.find_valid(&record.token_hash, created).unwrap(), None);
 }
@@ -805,14 +937,19 @@ pub fn new_reset_token_invalidates_older_ones<S: Repositories + ?Sized>(store: &
     let created = now();
     let older = reset_record(&ada, "older", created, hours(1));
     let graces = reset_record(&grace, "grace's", created, hours(1));
-    ResetTokenRepository::create(store, &older).unwrap();
-    ResetTokenRepository::create(store, &graces).unwrap();
+    ResetTokenRepository::create(store, &older, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &graces, &event(EventKind::ResetRequest)).unwrap();
 
     let newer = reset_record(&ada, "newer", created + micros(1), hours(1));
-    ResetTokenRepository::create(store, &newer).unwrap();
+    ResetTokenRepository::create(store, &newer, &event(EventKind::ResetRequest)).unwrap();
     assert_eq!(store.find_valid(&older.token_hash, created).unwrap(), None);
     assert!(matches!(
-        store.complete_reset(&older.token_hash, &ada.password_hash, created),
+        store.complete_reset(
+            &older.token_hash,
+            &ada.password_hash,
+            created,
+            &event(EventKind::ResetCompletion)
+        ),
         Err(CompleteResetError::InvalidToken)
     ));
     assert_eq!(
@@ -840,7 +977,7 @@ pub fn expiry_is_exact_to_the_microsecond<S: Repositories + ?Sized>(store: &S) {
             expires_at,
             ..reset_record(&ada, &expires_at.to_rfc3339(), second - hours(1), hours(0))
         };
-        ResetTokenRepository::create(store, &record).unwrap();
+        ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
         for now in [
             second - micros(1),
             second,
@@ -861,19 +998,24 @@ pub fn expiry_is_exact_to_the_microsecond<S: Repositories + ?Sized>(store: &S) {
 pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?Sized>(store: &S) {
     let mut ada = new_user("ada@example.com", None);
     ada.must_change_password = true;
-    UserRepository::create(store, &ada).unwrap();
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
     let created = now();
     let sessions: Vec<Session> = (0..2)
         .map(|_| stored_session(store, &ada, created, hours(24)).0)
         .collect();
     let record = reset_record(&ada, "secret", created, hours(1));
-    ResetTokenRepository::create(store, &record).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
 
     let t1 = created + micros(30_000_001);
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
     assert_eq!(
         store
-            .complete_reset(&record.token_hash, &new_hash, t1)
+            .complete_reset(
+                &record.token_hash,
+                &new_hash,
+                t1,
+                &event(EventKind::ResetCompletion)
+            )
             .unwrap(),
         ada.id
     );
@@ -893,7 +1035,12 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
 
     let other = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$YWdhaW4".into());
     assert!(matches!(
-        store.complete_reset(&record.token_hash, &other, t1),
+        store.complete_reset(
+            &record.token_hash,
+            &other,
+            t1,
+            &event(EventKind::ResetCompletion)
+        ),
         Err(CompleteResetError::InvalidToken)
     ));
     assert_eq!(
@@ -904,9 +1051,14 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
 
     // A second reset moves the version again.
     let again = reset_record(&ada, "again", t1, hours(1));
-    ResetTokenRepository::create(store, &again).unwrap();
+    ResetTokenRepository::create(store, &again, &event(EventKind::ResetRequest)).unwrap();
     store
-        .complete_reset(&again.token_hash, &other, t1 + micros(1))
+        .complete_reset(
+            &again.token_hash,
+            &other,
+            t1 + micros(1),
+            &event(EventKind::ResetCompletion),
+        )
         .unwrap();
     assert_eq!(
         user(store, ada.id).credential_version,
@@ -919,20 +1071,30 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
 pub fn complete_reset_refuses_invalid_tokens<S: Repositories + ?Sized>(store: &S) {
     let mut ada = new_user("ada@example.com", None);
     ada.must_change_password = true;
-    UserRepository::create(store, &ada).unwrap();
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
     let created = now();
     let (live, _) = stored_session(store, &ada, created, hours(24));
     let record = reset_record(&ada, "secret", created, hours(1));
-    ResetTokenRepository::create(store, &record).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
 
     let unknown = ResetTokenHash::of(&ResetSecret::from_presented("unknown"));
     assert!(matches!(
-        store.complete_reset(&unknown, &new_hash, created),
+        store.complete_reset(
+            &unknown,
+            &new_hash,
+            created,
+            &event(EventKind::ResetCompletion)
+        ),
         Err(CompleteResetError::InvalidToken)
     ));
     assert!(matches!(
-        store.complete_reset(&record.token_hash, &new_hash, record.expires_at),
+        store.complete_reset(
+            &record.token_hash,
+            &new_hash,
+            record.expires_at,
+            &event(EventKind::ResetCompletion)
+        ),
         Err(CompleteResetError::InvalidToken)
     ));
     // Nothing changed: the user, the session and the token are as they were.
@@ -957,7 +1119,13 @@ pub fn concurrent_rotations_exactly_one_wins<S: Repositories + ?Sized>(store: &S
             .collect();
 
         let results = race(store, |store, i| {
-            store.rotate(first.id, &successors[i], created, NO_GRACE)
+            store.rotate(
+                first.id,
+                &successors[i],
+                created,
+                NO_GRACE,
+                &event(EventKind::Refresh),
+            )
         });
         let winner = sole_winner(&results);
         for result in &results {
@@ -980,6 +1148,7 @@ pub fn concurrent_rotations_exactly_one_wins<S: Repositories + ?Sized>(store: &S
                 &token_for(stored.id, created),
                 created,
                 NO_GRACE,
+                &event(EventKind::Refresh),
             );
             if i == winner {
                 assert!(
@@ -1003,7 +1172,7 @@ pub fn concurrent_registrations_exactly_one_wins<S: Repositories + ?Sized>(store
         let email = format!("race{round}@example.com");
         let results = race(store, |store, i| {
             let user = new_user(&email, Some(&format!("racer{round}_{i}")));
-            UserRepository::create(store, &user).map(|()| user)
+            UserRepository::create(store, &user, &event(EventKind::Registration)).map(|()| user)
         });
         let winner = sole_winner(&results);
         for result in &results {
@@ -1027,7 +1196,7 @@ pub fn concurrent_resets_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
     for round in 0..ROUNDS {
         let created = now();
         let record = reset_record(&ada, &format!("secret{round}"), created, hours(1));
-        ResetTokenRepository::create(store, &record).unwrap();
+        ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
         let hashes: Vec<PasswordHash> = (0..THREADS)
             .map(|i| {
                 PasswordHash::new(format!(
@@ -1037,7 +1206,12 @@ pub fn concurrent_resets_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
             .collect();
 
         let results = race(store, |store, i| {
-            store.complete_reset(&record.token_hash, &hashes[i], created)
+            store.complete_reset(
+                &record.token_hash,
+                &hashes[i],
+                created,
+                &event(EventKind::ResetCompletion),
+            )
         });
         let winner = sole_winner(&results);
         for result in &results {
@@ -1103,6 +1277,269 @@ pub fn concurrent_throttle_hits_all_count<S: Repositories + ?Sized>(store: &S) {
     assert_eq!(
         store.get("login:user:racing").unwrap().unwrap().count,
         total
+    );
+}
+
+/// A claim counts only on the counter as seen; a release takes one back.
+pub fn throttle_claim_is_a_compare_and_set<S: Repositories + ?Sized>(store: &S) {
+    let window = TimeDelta::minutes(15);
+    let key = "login:user:claimed";
+    let t0 = now();
+    let first = store.claim(key, None, t0, window).unwrap();
+    assert_eq!(
+        first.map(|r| (r.count, r.window_started_at, r.last_at)),
+        Some((1, t0, t0))
+    );
+    // Seen as absent, but it exists now: nothing counted.
+    assert_eq!(store.claim(key, None, t0, window).unwrap(), None);
+    let t1 = t0 + micros(1);
+    let second = store.claim(key, first, t1, window).unwrap();
+    assert_eq!(
+        second.map(|r| (r.count, r.window_started_at, r.last_at)),
+        Some((2, t0, t1))
+    );
+    // A stale view counts nothing.
+    assert_eq!(store.claim(key, first, t1, window).unwrap(), None);
+    assert_eq!(store.get(key).unwrap(), second);
+    // Past the window it restarts.
+    let late = t0 + window;
+    let restarted = store.claim(key, second, late, window).unwrap();
+    assert_eq!(
+        restarted.map(|r| (r.count, r.window_started_at, r.last_at)),
+        Some((1, late, late))
+    );
+    store.release(key).unwrap();
+    let released = store.get(key).unwrap().unwrap();
+    assert_eq!(
+        (released.count, released.window_started_at, released.last_at),
+        (0, late, late)
+    );
+    store.release(key).unwrap();
+    assert_eq!(store.get(key).unwrap().unwrap().count, 0);
+    store.release("login:user:never").unwrap();
+    assert_eq!(store.get("login:user:never").unwrap(), None);
+}
+
+/// Of concurrent claims on one view of a counter, exactly one counts.
+pub fn concurrent_throttle_claims_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
+    let window = TimeDelta::minutes(15);
+    for round in 0..ROUNDS {
+        let key = format!("login:user:race{round}");
+        let at = now();
+        let seen = (round % 2 == 1).then(|| store.hit(&key, at, window).unwrap());
+        let results = race(store, |s, _| {
+            s.claim(&key, seen, at + micros(1), window).unwrap()
+        });
+        let won = results.iter().filter(|r| r.is_some()).count();
+        assert_eq!(won, 1, "{results:?}");
+        let expected = seen.map_or(1, |r| r.count + 1);
+        assert_eq!(store.get(&key).unwrap().unwrap().count, expected);
+    }
+}
+
+/// Events read back as stored, newest first, by account, since an instant, and at
+/// most as many as asked for.
+pub fn events_read_back_newest_first_and_filtered<S: Repositories + ?Sized>(store: &S) {
+    let t0 = now();
+    let ada = UserId::generate(t0);
+    let client = Client::at(Some("2001:db8::7".parse().unwrap()))
+        .with_user_agent("Mozilla/5.0 (Portcullis contract)")
+        .via("authapi");
+    let full = AuthEvent::new(EventKind::Login, EventOutcome::Success, t0, &client)
+        .for_user(ada)
+        .in_session(SessionId::generate(t0));
+    let anonymous = AuthEvent::new(
+        EventKind::Login,
+        EventOutcome::Throttled,
+        t0 + micros(5),
+        &Client::default(),
+    )
+    .for_account(None, "nobody@example.com");
+    let later = AuthEvent::new(
+        EventKind::Logout,
+        EventOutcome::Success,
+        t0 + hours(1),
+        &client,
+    )
+    .for_user(ada);
+    // Same instant as `later`, stored after it.
+    let tie = later.clone().with_outcome(EventOutcome::ReuseDetected);
+    for event in [&full, &anonymous, &later, &tie] {
+        store.record(event).unwrap();
+    }
+    let all = store.list(&EventFilter::default()).unwrap();
+    assert_eq!(
+        all,
+        vec![tie.clone(), later.clone(), anonymous.clone(), full.clone()]
+    );
+    let adas = EventFilter {
+        user: Some(ada),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        store.list(&adas).unwrap(),
+        vec![tie.clone(), later.clone(), full.clone()]
+    );
+    let since = EventFilter {
+        since: Some(t0 + micros(5)),
+        ..EventFilter::default()
+    };
+    assert_eq!(
+        store.list(&since).unwrap(),
+        vec![tie.clone(), later, anonymous]
+    );
+    let newest = EventFilter {
+        limit: 1,
+        ..EventFilter::default()
+    };
+    assert_eq!(store.list(&newest).unwrap(), vec![tie]);
+    let nobody = EventFilter {
+        user: Some(UserId::generate(t0)),
+        ..EventFilter::default()
+    };
+    assert_eq!(store.list(&nobody).unwrap(), vec![]);
+}
+
+/// Each change that records an event stores it with the change, and a refused change
+/// stores none: registration, login, rotation (and a replay's revocation), logout,
+/// reset request and reset completion.
+pub fn changes_store_their_event_in_their_transaction<S: Repositories + ?Sized>(store: &S) {
+    let kinds = |store: &S| -> Vec<(EventKind, EventOutcome)> {
+        let mut listed: Vec<_> = store
+            .list(&EventFilter::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.kind, e.outcome))
+            .collect();
+        listed.reverse();
+        listed
+    };
+    let ada = new_user("ada@example.com", Some("ada"));
+    let registered = event(EventKind::Registration).for_user(ada.id);
+    UserRepository::create(store, &ada, &registered).unwrap();
+    let stored = store.list(&EventFilter::default()).unwrap();
+    assert_eq!(stored, vec![registered.clone()]);
+    let clash = new_user("ADA@example.com", None);
+    assert!(UserRepository::create(store, &clash, &registered).is_err());
+    assert_eq!(
+        kinds(store).len(),
+        1,
+        "a refused registration records nothing"
+    );
+
+    let t0 = now();
+    let first_session = Session {
+        id: SessionId::generate(t0),
+        user_id: ada.id,
+        created_at: t0,
+        expires_at: t0 + hours(24),
+        last_refreshed_at: None,
+        revoked_at: None,
+        revocation_reason: None,
+        credential_version: 0,
+    };
+    let first = token_for(first_session.id, t0);
+    let login = event(EventKind::Login)
+        .for_user(ada.id)
+        .in_session(first_session.id);
+    SessionRepository::create(store, &first_session, &first, Some(&login)).unwrap();
+    // A session that cannot be stored (its token clashes) takes its event with it.
+    let mut clashing_session = first_session.clone();
+    clashing_session.id = SessionId::generate(t0);
+    assert!(SessionRepository::create(store, &clashing_session, &first, Some(&login)).is_err());
+
+    let t1 = t0 + micros(10);
+    let successor = token_for(first_session.id, t1);
+    store
+        .rotate(
+            first.id,
+            &successor,
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh),
+        )
+        .unwrap();
+    // Unknown token: nothing.
+    assert!(
+        store
+            .rotate(
+                TokenId::generate(t1),
+                &token_for(first_session.id, t1),
+                t1,
+                NO_GRACE,
+                &event(EventKind::Refresh)
+            )
+            .is_err()
+    );
+    // The replay revokes the session and records the reuse with it.
+    assert!(matches!(
+        store.rotate(
+            first.id,
+            &token_for(first_session.id, t1),
+            t1,
+            NO_GRACE,
+            &event(EventKind::Refresh)
+        ),
+        Err(RotateError::AlreadyUsed { .. })
+    ));
+
+    let (_, other_token) = stored_session(store, &ada, t1, hours(24));
+    store
+        .end_by_refresh_token(
+            other_token.id,
+            RevocationReason::Logout,
+            t1,
+            &event(EventKind::Logout),
+        )
+        .unwrap();
+    // Already ended: nothing more.
+    assert!(
+        store
+            .end_by_refresh_token(
+                other_token.id,
+                RevocationReason::Logout,
+                t1,
+                &event(EventKind::Logout)
+            )
+            .is_err()
+    );
+
+    let record = reset_record(&ada, "reset-secret", t1, hours(1));
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+    let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
+    store
+        .complete_reset(
+            &record.token_hash,
+            &new_hash,
+            t1,
+            &event(EventKind::ResetCompletion),
+        )
+        .unwrap();
+    // Spent: refused, nothing recorded.
+    assert!(
+        store
+            .complete_reset(
+                &record.token_hash,
+                &new_hash,
+                t1,
+                &event(EventKind::ResetCompletion)
+            )
+            .is_err()
+    );
+
+    use EventKind::*;
+    use EventOutcome::{ReuseDetected, Success};
+    assert_eq!(
+        kinds(store),
+        vec![
+            (Registration, Success),
+            (Login, Success),
+            (Refresh, Success),
+            (Refresh, ReuseDetected),
+            (Logout, Success),
+            (ResetRequest, Success),
+            (ResetCompletion, Success),
+        ]
     );
 }
 

@@ -26,15 +26,22 @@
 //!
 //! let mut users = MockUserRepository::new();
 //! users.expect_find_by_email().returning(|_| Ok(None));
-//! // No failures counted yet; this failure is counted.
+//! // No failures counted yet; the attempt is counted before the password is checked.
 //! let mut throttles = MockThrottleRepository::new();
 //! throttles.expect_get().returning(|_| Ok(None));
-//! throttles.expect_hit().returning(|_, now, _| {
-//!     Ok(ThrottleRecord { count: 1, window_started_at: now, last_at: now })
+//! throttles.expect_claim().returning(|_, _, now, _| {
+//!     Ok(Some(ThrottleRecord { count: 1, window_started_at: now, last_at: now }))
 //! });
 //! let mut hasher = MockPasswordHasher::new();
 //! hasher.expect_hash().returning(|_| Ok(PasswordHash::new("$argon2id$...".into())));
 //! hasher.expect_verify().returning(|_, _| Ok(PasswordVerdict::Invalid));
+//! // The failure goes to the security event log.
+//! let mut events = MockEventRepository::new();
+//! events
+//!     .expect_record()
+//!     .withf(|event| event.kind == EventKind::Login && event.outcome == EventOutcome::Failure)
+//!     .times(1)
+//!     .returning(|_| Ok(()));
 //!
 //! let ports = Ports {
 //!     users: Arc::new(users),
@@ -45,6 +52,7 @@
 //!     clock: Arc::new(SystemClock),
 //!     mailer: Arc::new(MockMailer::new()),
 //!     throttles: Arc::new(throttles),
+//!     events: Arc::new(events),
 //! };
 //! let service = AuthService::new(ports, AuthConfig::default());
 //!
@@ -60,6 +68,7 @@ mod config;
 #[cfg(feature = "contract")]
 pub mod contract;
 mod error;
+mod event;
 mod ports;
 mod reset;
 mod service;
@@ -76,11 +85,14 @@ pub use error::{
     AuthenticateError, FieldError, InternalError, LoginError, LogoutError, RefreshError,
     RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
 };
+pub use event::{
+    AuthEvent, Client, EventFilter, EventKind, EventOutcome, USER_AGENT_MAX_CHARS, identifier_hash,
+};
 pub use ports::{
-    Clock, CompleteResetError, CreateUserError, EndSessionError, HashError, MailError, Mailer,
-    PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
-    StoreError, ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError,
-    UserRepository,
+    Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, HashError,
+    MailError, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError,
+    SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError,
+    TokenVerifyError, UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -98,8 +110,8 @@ pub use values::{
 
 #[cfg(feature = "mocks")]
 pub use ports::{
-    MockClock, MockMailer, MockPasswordHasher, MockResetTokenRepository, MockSessionRepository,
-    MockThrottleRepository, MockTokenCodec, MockUserRepository,
+    MockClock, MockEventRepository, MockMailer, MockPasswordHasher, MockResetTokenRepository,
+    MockSessionRepository, MockThrottleRepository, MockTokenCodec, MockUserRepository,
 };
 
 /// Compiles the README's Rust examples, so the README cannot drift from the API.

@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use crate::event::{AuthEvent, EventFilter};
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
 use crate::token::{Claims, TokenKind};
@@ -82,14 +83,15 @@ pub enum CreateUserError {
 /// The account store.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait UserRepository: Send + Sync {
-    /// Inserts `user`.
+    /// Inserts `user`, and stores `event` (its registration) in the same transaction:
+    /// both or neither.
     ///
     /// MUST return [`CreateUserError::EmailTaken`] when another user has the same email
     /// (compared case-insensitively) and [`CreateUserError::UsernameTaken`] likewise for
     /// the username, also when a concurrent insert won the race (a unique-constraint
     /// violation), so that of two concurrent registrations exactly one succeeds.
     /// Anything else is [`CreateUserError::Store`].
-    fn create(&self, user: &User) -> Result<(), CreateUserError>;
+    fn create(&self, user: &User, event: &AuthEvent) -> Result<(), CreateUserError>;
 
     /// MUST return `Ok(None)` when no user has this id.
     fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError>;
@@ -166,25 +168,33 @@ pub enum EndSessionError {
 /// Sessions and their refresh-token families.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait SessionRepository: Send + Sync {
-    /// Stores a new session together with its first refresh token, atomically: either
-    /// both are stored or neither. Failures are [`StoreError`].
-    fn create(&self, session: &Session, first_token: &RefreshTokenRecord)
-    -> Result<(), StoreError>;
+    /// Stores a new session together with its first refresh token and `event` (the
+    /// login that started it) if any, atomically: all or nothing. Failures are
+    /// [`StoreError`].
+    // Named: mockall cannot mock an elided lifetime inside `Option`.
+    #[allow(clippy::needless_lifetimes)]
+    fn create<'a>(
+        &self,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+        event: Option<&'a AuthEvent>,
+    ) -> Result<(), StoreError>;
 
     /// MUST return `Ok(None)` when no session has this id. Revoked and expired sessions
     /// are returned as they are; the caller judges them.
     fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
 
     /// Rotation, in one transaction: marks the token `presented` used at `now` and
-    /// rotated into `successor`, stores `successor` (same session) and sets the
-    /// session's `last_refreshed_at` to `now`.
+    /// rotated into `successor`, stores `successor` (same session), sets the
+    /// session's `last_refreshed_at` to `now` and stores `event`.
     ///
     /// Checked inside that transaction, in this order: the token exists, else
     /// [`RotateError::UnknownToken`]; the token is unused, else: if it was used less
     /// than `grace` before `now` (never, for a zero `grace`) and its session is active, [`RotateError::RecentlyRotated`]
     /// with the record of the token it was rotated into, nothing changed; otherwise (a
-    /// replay) the session is revoked with [`RevocationReason::RefreshReuse`],
-    /// committed, and [`RotateError::AlreadyUsed`] returned; its session is active at
+    /// replay) the session is revoked with [`RevocationReason::RefreshReuse`] and
+    /// `event` stored with outcome [`crate::EventOutcome::ReuseDetected`], committed,
+    /// and [`RotateError::AlreadyUsed`] returned; its session is active at
     /// `now` (not revoked, not past `expires_at`), else [`RotateError::SessionInactive`].
     /// Of concurrent calls with one token exactly one MUST succeed and every other MUST
     /// get `RecentlyRotated` (within `grace`) or `AlreadyUsed` (a conditional update on
@@ -197,19 +207,22 @@ pub trait SessionRepository: Send + Sync {
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
         grace: TimeDelta,
+        event: &AuthEvent,
     ) -> Result<(), RotateError>;
 
     /// Logout by refresh token, in one transaction: if the token is unknown,
     /// [`EndSessionError::UnknownToken`]; if its session is inactive at `now`,
     /// [`EndSessionError::SessionInactive`]; if the token was already used, revokes the
-    /// session with [`RevocationReason::RefreshReuse`] and returns
-    /// [`EndSessionError::AlreadyUsed`]; otherwise revokes it with `reason` and returns
-    /// the session's id.
+    /// session with [`RevocationReason::RefreshReuse`], stores `event` with outcome
+    /// [`crate::EventOutcome::ReuseDetected`] and returns
+    /// [`EndSessionError::AlreadyUsed`]; otherwise revokes it with `reason`, stores
+    /// `event` and returns the session's id.
     fn end_by_refresh_token(
         &self,
         token: TokenId,
         reason: RevocationReason,
         now: DateTime<Utc>,
+        event: &AuthEvent,
     ) -> Result<SessionId, EndSessionError>;
 
     /// Revokes one session. Idempotent: revoking a revoked session keeps its first
@@ -244,9 +257,10 @@ pub enum CompleteResetError {
 /// Password-reset tokens, stored by hash only.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait ResetTokenRepository: Send + Sync {
-    /// Stores `token`. Outstanding (unused) tokens of the same user MUST stop working in
-    /// the same transaction, so only the newest link sent is live.
-    fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError>;
+    /// Stores `token` and `event` (the request). Outstanding (unused) tokens of the same
+    /// user MUST stop working in the same transaction, so only the newest link sent is
+    /// live.
+    fn create(&self, token: &ResetTokenRecord, event: &AuthEvent) -> Result<(), StoreError>;
 
     /// The token with this hash if it is unused and unexpired at `now`, else `Ok(None)`.
     fn find_valid(
@@ -260,13 +274,14 @@ pub trait ResetTokenRepository: Send + Sync {
     /// [`CompleteResetError::InvalidToken`]), sets the user's password hash,
     /// `password_changed_at = now`, adds one to its `credential_version`, clears
     /// `must_change_password`, and revokes every
-    /// active session of the user with [`RevocationReason::PasswordReset`]. Returns the
-    /// user's id. On any error nothing changes.
+    /// active session of the user with [`RevocationReason::PasswordReset`], and stores
+    /// `event`. Returns the user's id. On any error nothing changes.
     fn complete_reset(
         &self,
         hash: &ResetTokenHash,
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
+        event: &AuthEvent,
     ) -> Result<UserId, CompleteResetError>;
 }
 
@@ -409,7 +424,37 @@ pub trait ThrottleRepository: Send + Sync {
         window: TimeDelta,
     ) -> Result<ThrottleRecord, StoreError>;
 
+    /// Counts one event at `now`, as [`ThrottleRepository::hit`] does, only if the
+    /// counter is still `seen` (`None`: there is none): a compare-and-set on `count`,
+    /// `window_started_at` and `last_at`, atomic. Returns the counter after the event,
+    /// or `Ok(None)` when it had changed since `seen` and nothing was counted.
+    fn claim(
+        &self,
+        key: &str,
+        seen: Option<ThrottleRecord>,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Option<ThrottleRecord>, StoreError>;
+
+    /// Takes back one counted event whose attempt turned out not to count (a login
+    /// that succeeded, a registration that was refused): the count goes down by one,
+    /// never below zero; the window and `last_at` stay. A missing counter is `Ok(())`.
+    fn release(&self, key: &str) -> Result<(), StoreError>;
+
     /// Removes the counter of `key` (a success ends a run of failures). Removing one
     /// that does not exist is `Ok(())`.
     fn clear(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// The security event log. Events that go with a change are stored by the repository
+/// method that makes it, in the same transaction; this port stores the others (failed
+/// and throttled attempts) and reads them back.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait EventRepository: Send + Sync {
+    /// Stores `event`.
+    fn record(&self, event: &AuthEvent) -> Result<(), StoreError>;
+
+    /// The events `filter` selects, newest first (by `at`; of events at one instant,
+    /// the later stored first), at most `filter.limit`.
+    fn list(&self, filter: &EventFilter) -> Result<Vec<AuthEvent>, StoreError>;
 }

@@ -1,6 +1,5 @@
 //! The use cases.
 
-use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
@@ -11,10 +10,11 @@ use crate::error::{
     AuthenticateError, FieldError, InternalError, LoginError, LogoutError, RefreshError,
     RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
 };
+use crate::event::{AuthEvent, Client, EventKind, EventOutcome};
 use crate::ports::{
-    Clock, CompleteResetError, CreateUserError, EndSessionError, Mailer, PasswordHasher,
-    PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository, StoreError,
-    ThrottleRepository, TokenCodec, TokenVerifyError, UserRepository,
+    Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, Mailer,
+    PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
+    StoreError, ThrottleRepository, TokenCodec, TokenVerifyError, UserRepository,
 };
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
@@ -54,6 +54,9 @@ pub struct Ports {
     pub mailer: Arc<dyn Mailer>,
     /// The throttles' counters, shared by every instance.
     pub throttles: Arc<dyn ThrottleRepository>,
+    /// The security event log (failed and throttled attempts; the others are stored by
+    /// the repository that makes the change).
+    pub events: Arc<dyn EventRepository>,
 }
 
 /// A registration as a client typed it; [`AuthService::register`] parses it.
@@ -165,14 +168,14 @@ impl AuthService {
         self.ports.clock.now()
     }
 
-    /// Self-registration: creates the account and its first session. Without a client
-    /// address, so no per-address limit applies: see [`AuthService::register_from`].
+    /// Self-registration: creates the account and its first session. From an unknown
+    /// client, so no per-address limit applies: see [`AuthService::register_from`].
     pub fn register(
         &self,
         form: Registration<'_>,
         options: &IssueOptions,
     ) -> Result<Authenticated, RegisterError> {
-        self.register_from(None, form, options)
+        self.register_from(&Client::default(), form, options)
     }
 
     /// [`AuthService::register`] for a client at `client`: at most
@@ -180,24 +183,54 @@ impl AuthService {
     /// before any hashing.
     pub fn register_from(
         &self,
-        client: Option<IpAddr>,
+        client: &Client,
         form: Registration<'_>,
         options: &IssueOptions,
     ) -> Result<Authenticated, RegisterError> {
         let policy = &self.config.throttle;
+        let throttles = &*self.ports.throttles;
         let now = self.now();
-        let client_key = client.map(|ip| throttle::ip_key("register", ip));
+        let client_key = client.ip().map(|ip| throttle::ip_key("register", ip));
         if let Some(key) = &client_key
-            && let Some(retry_after) = throttle::blocked(
-                &*self.ports.throttles,
+            && let Err(retry_after) = throttle::count_within(
+                throttles,
                 key,
                 policy.ip_registrations,
                 throttle::HOUR,
                 now,
             )?
         {
+            self.record(AuthEvent::new(
+                EventKind::Registration,
+                EventOutcome::Throttled,
+                now,
+                client,
+            ))?;
             return Err(RegisterError::Throttled { retry_after });
         }
+        // Counted before the work, so parallel registrations cannot all pass the limit;
+        // one that creates no account is taken back.
+        let created = self.create_registered(client, form);
+        if created.is_err()
+            && let Some(key) = &client_key
+        {
+            throttles.release(key)?;
+        }
+        let user = created?;
+        let (session_id, tokens) = self.start_session(&user, options, self.now(), None)?;
+        Ok(Authenticated {
+            user,
+            session_id,
+            tokens,
+        })
+    }
+
+    /// The account a registration form describes, stored.
+    fn create_registered(
+        &self,
+        client: &Client,
+        form: Registration<'_>,
+    ) -> Result<User, RegisterError> {
         let new = self
             .parse_registration(form)
             .map_err(RegisterError::Invalid)?;
@@ -212,20 +245,11 @@ impl AuthService {
         {
             return Err(RegisterError::UsernameTaken);
         }
-        let user = self.insert_user(new, form.password)?;
-        if let Some(key) = &client_key {
-            self.ports.throttles.hit(key, now, throttle::HOUR)?;
-        }
-        let (session_id, tokens) = self.start_session(&user, options, self.now())?;
-        Ok(Authenticated {
-            user,
-            session_id,
-            tokens,
-        })
+        self.insert_user(client, new, form.password)
     }
 
     /// Creates an account without a session (operators, imports). The password must
-    /// meet the policy.
+    /// meet the policy. Recorded as a registration from no client.
     pub fn create_user(&self, new: NewUser, password: &Password) -> Result<User, RegisterError> {
         self.config
             .password_policy
@@ -233,7 +257,7 @@ impl AuthService {
             .map_err(|v| {
                 RegisterError::Invalid(ValidationErrors::single("password", v.to_string()))
             })?;
-        self.insert_user(new, password)
+        self.insert_user(&Client::default(), new, password)
     }
 
     /// Password login by email or username, throttled per account only: see
@@ -244,7 +268,7 @@ impl AuthService {
         password: &Password,
         options: &IssueOptions,
     ) -> Result<Authenticated, LoginError> {
-        self.login_from(None, identifier, password, options)
+        self.login_from(&Client::default(), identifier, password, options)
     }
 
     /// Password login by email or username for a client at `client`.
@@ -256,55 +280,82 @@ impl AuthService {
     /// waits for the window to end. A success clears the account's failures.
     pub fn login_from(
         &self,
-        client: Option<IpAddr>,
+        client: &Client,
         identifier: &str,
         password: &Password,
         options: &IssueOptions,
     ) -> Result<Authenticated, LoginError> {
+        let now = self.now();
+        let event = |outcome, account: Option<UserId>| {
+            AuthEvent::new(EventKind::Login, outcome, now, client).for_account(account, identifier)
+        };
         // No stored password can be this long; refusing here bounds the hashing work a
         // client can ask for.
         if password.char_count() > self.config.password_policy.max_chars {
+            self.record(event(EventOutcome::Failure, None))?;
             return Err(LoginError::InvalidCredentials);
         }
         let policy = &self.config.throttle;
         let throttles = &*self.ports.throttles;
-        let now = self.now();
-        let client_key = client.map(|ip| throttle::ip_key("login", ip));
+        // Both counters count the attempt before its password is verified, so parallel
+        // guesses cannot all slip under a limit; a success (or an attempt never judged)
+        // is taken back.
+        let client_key = client.ip().map(|ip| throttle::ip_key("login", ip));
         if let Some(key) = &client_key
-            && let Some(retry_after) =
-                throttle::blocked(throttles, key, policy.ip_failures, policy.ip_window, now)?
+            && let Err(retry_after) =
+                throttle::count_within(throttles, key, policy.ip_failures, policy.ip_window, now)?
         {
+            self.record(event(EventOutcome::Throttled, None))?;
             return Err(LoginError::Throttled { retry_after });
         }
+        let release_client = || match &client_key {
+            Some(key) => throttles.release(key),
+            None => Ok(()),
+        };
         let account = self.find_account(identifier)?;
-        let account_key = throttle::login_key(account.as_ref().map(|u| u.id), identifier);
-        if let Some(retry_after) = throttle::failure_wait(policy, throttles.get(&account_key)?, now)
-        {
+        let account_id = account.as_ref().map(|u| u.id);
+        let account_key = throttle::login_key(account_id, identifier);
+        if let Err(retry_after) = throttle::admit_attempt(throttles, policy, &account_key, now)? {
+            release_client()?;
+            self.record(event(EventOutcome::Throttled, account_id))?;
             return Err(LoginError::Throttled { retry_after });
         }
         let verdict = match &account {
-            Some(user) => self.ports.hasher.verify(password, &user.password_hash)?,
-            None => {
-                self.ports.hasher.verify(password, self.dummy_hash()?)?;
-                PasswordVerdict::Invalid
+            Some(user) => self
+                .ports
+                .hasher
+                .verify(password, &user.password_hash)
+                .map_err(InternalError::from),
+            None => self
+                .dummy_hash()
+                .and_then(|dummy| Ok(self.ports.hasher.verify(password, dummy)?))
+                .map(|_| PasswordVerdict::Invalid),
+        };
+        let verdict = match verdict {
+            Ok(verdict) => verdict,
+            // Not judged (the hasher is busy): not a failure of the client's.
+            Err(error) => {
+                throttles.release(&account_key)?;
+                release_client()?;
+                return Err(error.into());
             }
         };
         let user = match (account, verdict) {
             (Some(user), PasswordVerdict::Valid | PasswordVerdict::ValidNeedsRehash) => user,
             _ => {
-                throttles.hit(&account_key, now, throttle::FAILURE_MEMORY)?;
-                if let Some(key) = &client_key {
-                    throttles.hit(key, now, policy.ip_window)?;
-                }
+                self.record(event(EventOutcome::Failure, account_id))?;
                 return Err(LoginError::InvalidCredentials);
             }
         };
         throttles.clear(&account_key)?;
+        release_client()?;
         if verdict == PasswordVerdict::ValidNeedsRehash {
             self.rehash(&user, password);
         }
         let now = self.now();
-        let (session_id, tokens) = self.start_session(&user, options, now)?;
+        let success =
+            AuthEvent::new(EventKind::Login, EventOutcome::Success, now, client).for_user(user.id);
+        let (session_id, tokens) = self.start_session(&user, options, now, Some(success))?;
         Ok(Authenticated {
             user,
             session_id,
@@ -350,12 +401,13 @@ impl AuthService {
     /// Rotation: the presented refresh token is spent and a new pair issued in the same
     /// session. A spent token presented again revokes the whole session.
     pub fn refresh(&self, refresh_token: &str) -> Result<Refreshed, RefreshError> {
-        self.refresh_guarded(refresh_token, RefreshGuard::default())
+        self.refresh_from(&Client::default(), refresh_token, RefreshGuard::default())
     }
 
-    /// [`AuthService::refresh`], once `guard`'s conditions hold.
-    pub fn refresh_guarded(
+    /// [`AuthService::refresh`] for `client`, once `guard`'s conditions hold.
+    pub fn refresh_from(
         &self,
+        client: &Client,
         refresh_token: &str,
         guard: RefreshGuard<'_>,
     ) -> Result<Refreshed, RefreshError> {
@@ -407,12 +459,20 @@ impl AuthService {
             session_id: session.id,
             tokens,
         };
-        match self
-            .ports
-            .sessions
-            .rotate(claims.token_id, &record, now, self.config.refresh_grace)
-        {
-            Ok(()) => Ok(refreshed(tokens)),
+        let event = AuthEvent::new(EventKind::Refresh, EventOutcome::Success, now, client)
+            .for_user(session.user_id)
+            .in_session(session.id);
+        match self.ports.sessions.rotate(
+            claims.token_id,
+            &record,
+            now,
+            self.config.refresh_grace,
+            &event,
+        ) {
+            Ok(()) => {
+                event.trace();
+                Ok(refreshed(tokens))
+            }
             Err(RotateError::RecentlyRotated { successor }) => {
                 // The identical successor string (a token is a pure function of its
                 // claims and the key), so parallel renewals converge on one family
@@ -436,9 +496,10 @@ impl AuthService {
             }
             Err(RotateError::UnknownToken) => Err(RefreshError::Invalid),
             Err(RotateError::SessionInactive) => Err(RefreshError::SessionInactive),
-            Err(RotateError::AlreadyUsed { session }) => {
-                // The adapter revoked the session in the transaction that saw the replay.
-                tracing::warn!(session = %session, "refresh token reuse detected; session revoked");
+            Err(RotateError::AlreadyUsed { .. }) => {
+                // The adapter revoked the session and stored the event in the
+                // transaction that saw the replay.
+                event.with_outcome(EventOutcome::ReuseDetected).trace();
                 Err(RefreshError::Reused)
             }
             Err(RotateError::Store(e)) => Err(e.into()),
@@ -447,6 +508,11 @@ impl AuthService {
 
     /// Ends the refresh token's session; its access tokens stop working at once.
     pub fn logout(&self, refresh_token: &str) -> Result<(), LogoutError> {
+        self.logout_from(&Client::default(), refresh_token)
+    }
+
+    /// [`AuthService::logout`] for `client`.
+    pub fn logout_from(&self, client: &Client, refresh_token: &str) -> Result<(), LogoutError> {
         let now = self.now();
         let claims = self
             .ports
@@ -463,25 +529,34 @@ impl AuthService {
         if !current {
             return Err(LogoutError::InvalidToken);
         }
+        let event = AuthEvent::new(EventKind::Logout, EventOutcome::Success, now, client)
+            .for_user(claims.subject)
+            .in_session(claims.session);
         match self.ports.sessions.end_by_refresh_token(
             claims.token_id,
             RevocationReason::Logout,
             now,
+            &event,
         ) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                event.trace();
+                Ok(())
+            }
             Err(EndSessionError::Store(e)) => Err(e.into()),
-            Err(
-                EndSessionError::UnknownToken
-                | EndSessionError::AlreadyUsed
-                | EndSessionError::SessionInactive,
-            ) => Err(LogoutError::InvalidToken),
+            Err(EndSessionError::AlreadyUsed) => {
+                event.with_outcome(EventOutcome::ReuseDetected).trace();
+                Err(LogoutError::InvalidToken)
+            }
+            Err(EndSessionError::UnknownToken | EndSessionError::SessionInactive) => {
+                Err(LogoutError::InvalidToken)
+            }
         }
     }
 
     /// Mails a reset link if the account exists. The caller learns nothing either way:
     /// a delivery failure is logged, not returned.
     pub fn request_password_reset(&self, email: &Email) -> Result<(), RequestResetError> {
-        self.request_password_reset_from(None, email)
+        self.request_password_reset_from(&Client::default(), email)
     }
 
     /// [`AuthService::request_password_reset`] for a client at `client`: at most
@@ -491,35 +566,40 @@ impl AuthService {
     /// requests are answered as accepted, and send nothing).
     pub fn request_password_reset_from(
         &self,
-        client: Option<IpAddr>,
+        client: &Client,
         email: &Email,
     ) -> Result<(), RequestResetError> {
         let policy = &self.config.throttle;
         let throttles = &*self.ports.throttles;
         let now = self.now();
-        if let Some(ip) = client {
-            let key = throttle::ip_key("reset", ip);
-            if let Some(retry_after) = throttle::blocked(
+        let event = |outcome, account: Option<UserId>| {
+            AuthEvent::new(EventKind::ResetRequest, outcome, now, client)
+                .for_account(account, email.as_str())
+        };
+        if let Some(ip) = client.ip()
+            && let Err(retry_after) = throttle::count_within(
                 throttles,
-                &key,
+                &throttle::ip_key("reset", ip),
                 policy.ip_registrations,
                 throttle::HOUR,
                 now,
-            )? {
-                return Err(RequestResetError::Throttled { retry_after });
-            }
-            throttles.hit(&key, now, throttle::HOUR)?;
+            )?
+        {
+            self.record(event(EventOutcome::Throttled, None))?;
+            return Err(RequestResetError::Throttled { retry_after });
         }
         let Some(user) = self.ports.users.find_by_email(email)? else {
+            self.record(event(EventOutcome::Failure, None))?;
             return Ok(());
         };
         let account_key = throttle::reset_key(user.id);
         let limit = policy.resets_per_account;
-        if throttle::blocked(throttles, &account_key, limit, throttle::HOUR, now)?.is_some() {
+        if throttle::count_within(throttles, &account_key, limit, throttle::HOUR, now)?.is_err() {
+            self.record(event(EventOutcome::Suppressed, Some(user.id)))?;
             return Ok(());
         }
-        throttles.hit(&account_key, now, throttle::HOUR)?;
-        let IssuedResetSecret { secret, expires_at } = self.issue_reset_secret(&user)?;
+        let IssuedResetSecret { secret, expires_at } =
+            self.issue_reset_secret(&user, event(EventOutcome::Success, Some(user.id)))?;
         if let Err(error) = self
             .ports
             .mailer
@@ -539,20 +619,34 @@ impl AuthService {
         let Some(user) = self.ports.users.find_by_email(email)? else {
             return Ok(None);
         };
-        self.issue_reset_secret(&user).map(Some)
+        let event = AuthEvent::new(
+            EventKind::ResetRequest,
+            EventOutcome::Success,
+            self.now(),
+            &Client::default(),
+        )
+        .for_user(user.id);
+        self.issue_reset_secret(&user, event).map(Some)
     }
 
-    fn issue_reset_secret(&self, user: &User) -> Result<IssuedResetSecret, InternalError> {
+    /// Stores a new reset secret for `user` with `event`, the request it answers.
+    fn issue_reset_secret(
+        &self,
+        user: &User,
+        event: AuthEvent,
+    ) -> Result<IssuedResetSecret, InternalError> {
         let now = self.now();
         let secret = ResetSecret::generate()?;
         let expires_at = now + self.config.reset_token_ttl;
-        self.ports.reset_tokens.create(&ResetTokenRecord {
+        let record = ResetTokenRecord {
             token_hash: ResetTokenHash::of(&secret),
             user_id: user.id,
             created_at: now,
             expires_at,
             used_at: None,
-        })?;
+        };
+        self.ports.reset_tokens.create(&record, &event)?;
+        event.trace();
         Ok(IssuedResetSecret { secret, expires_at })
     }
 
@@ -563,6 +657,16 @@ impl AuthService {
         secret: &str,
         new_password: &Password,
     ) -> Result<(), ResetPasswordError> {
+        self.reset_password_from(&Client::default(), secret, new_password)
+    }
+
+    /// [`AuthService::reset_password`] for `client`.
+    pub fn reset_password_from(
+        &self,
+        client: &Client,
+        secret: &str,
+        new_password: &Password,
+    ) -> Result<(), ResetPasswordError> {
         let policy = &self.config.password_policy;
         let invalid = |v: crate::config::PolicyViolation| {
             ResetPasswordError::Invalid(ValidationErrors::single("password", v.to_string()))
@@ -570,16 +674,23 @@ impl AuthService {
         policy.check_new(new_password).map_err(invalid)?;
         let now = self.now();
         let hash = ResetTokenHash::of(&ResetSecret::from_presented(secret));
-        let record = self
-            .ports
-            .reset_tokens
-            .find_valid(&hash, now)?
-            .ok_or(ResetPasswordError::InvalidToken)?;
-        let user = self
-            .ports
-            .users
-            .find_by_id(record.user_id)?
-            .ok_or(ResetPasswordError::InvalidToken)?;
+        let event = AuthEvent::new(
+            EventKind::ResetCompletion,
+            EventOutcome::Success,
+            now,
+            client,
+        );
+        let invalid_token = |event: AuthEvent| {
+            self.record(event.with_outcome(EventOutcome::Failure))?;
+            Err(ResetPasswordError::InvalidToken)
+        };
+        let Some(record) = self.ports.reset_tokens.find_valid(&hash, now)? else {
+            return invalid_token(event);
+        };
+        let event = event.for_user(record.user_id);
+        let Some(user) = self.ports.users.find_by_id(record.user_id)? else {
+            return invalid_token(event);
+        };
         policy
             .check(new_password, user.email.as_ref(), user.username.as_ref())
             .map_err(invalid)?;
@@ -587,10 +698,14 @@ impl AuthService {
         match self
             .ports
             .reset_tokens
-            .complete_reset(&hash, &new_hash, now)
+            .complete_reset(&hash, &new_hash, now, &event)
         {
-            Ok(_) => Ok(()),
-            Err(CompleteResetError::InvalidToken) => Err(ResetPasswordError::InvalidToken),
+            Ok(_) => {
+                event.trace();
+                Ok(())
+            }
+            // A concurrent reset with the same secret won.
+            Err(CompleteResetError::InvalidToken) => invalid_token(event),
             Err(CompleteResetError::Store(e)) => Err(e.into()),
         }
     }
@@ -661,7 +776,13 @@ impl AuthService {
         }
     }
 
-    fn insert_user(&self, new: NewUser, password: &Password) -> Result<User, RegisterError> {
+    /// Hashes the password and stores the account, with its registration event.
+    fn insert_user(
+        &self,
+        client: &Client,
+        new: NewUser,
+        password: &Password,
+    ) -> Result<User, RegisterError> {
         let password_hash = self.ports.hasher.hash(password)?;
         let now = self.now();
         let user = User {
@@ -679,12 +800,24 @@ impl AuthService {
             created_at: now,
             updated_at: now,
         };
-        match self.ports.users.create(&user) {
-            Ok(()) => Ok(user),
+        let event = AuthEvent::new(EventKind::Registration, EventOutcome::Success, now, client)
+            .for_user(user.id);
+        match self.ports.users.create(&user, &event) {
+            Ok(()) => {
+                event.trace();
+                Ok(user)
+            }
             Err(CreateUserError::EmailTaken) => Err(RegisterError::EmailTaken),
             Err(CreateUserError::UsernameTaken) => Err(RegisterError::UsernameTaken),
             Err(CreateUserError::Store(e)) => Err(e.into()),
         }
+    }
+
+    /// Stores an event that goes with no change (a refusal) and emits it.
+    fn record(&self, event: AuthEvent) -> Result<(), StoreError> {
+        self.ports.events.record(&event)?;
+        event.trace();
+        Ok(())
     }
 
     /// The account an email or username names, if any.
@@ -737,11 +870,14 @@ impl AuthService {
         }
     }
 
+    /// Starts a session for `user`, storing `event` (the login), completed with the
+    /// session's id, in the same transaction.
     fn start_session(
         &self,
         user: &User,
         options: &IssueOptions,
         now: DateTime<Utc>,
+        event: Option<AuthEvent>,
     ) -> Result<(SessionId, TokenPair), InternalError> {
         let session = Session {
             id: SessionId::generate(now),
@@ -759,7 +895,13 @@ impl AuthService {
         }
         let access_ttl = options.access_ttl.unwrap_or(self.config.access_ttl);
         let (tokens, record) = self.issue_pair(&session, extra, access_ttl, now)?;
-        self.ports.sessions.create(&session, &record)?;
+        let event = event.map(|event| event.in_session(session.id));
+        self.ports
+            .sessions
+            .create(&session, &record, event.as_ref())?;
+        if let Some(event) = &event {
+            event.trace();
+        }
         Ok((session.id, tokens))
     }
 

@@ -4,11 +4,10 @@
 
 use std::net::IpAddr;
 
-use chrono::{DateTime, TimeDelta, Utc};
-use sha2::{Digest, Sha256};
-
+use crate::event::identifier_hash;
 use crate::ports::{StoreError, ThrottleRecord, ThrottleRepository};
-use crate::values::{LoginIdentifier, UserId};
+use crate::values::UserId;
+use chrono::{DateTime, TimeDelta, Utc};
 
 /// The limits. Every default is the one the configuration documents.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -58,17 +57,7 @@ pub(crate) const HOUR: TimeDelta = TimeDelta::hours(1);
 pub(crate) fn login_key(account: Option<UserId>, identifier: &str) -> String {
     match account {
         Some(id) => format!("login:user:{id}"),
-        None => {
-            let normalised = match LoginIdentifier::parse(identifier) {
-                Some(LoginIdentifier::Email(email)) => email.as_str().to_owned(),
-                Some(LoginIdentifier::Username(name)) => name.as_str().to_ascii_lowercase(),
-                None => identifier.trim().to_lowercase(),
-            };
-            format!(
-                "login:name:{}",
-                hex::encode(Sha256::digest(normalised.as_bytes()))
-            )
-        }
+        None => format!("login:name:{}", identifier_hash(identifier)),
     }
 }
 
@@ -120,15 +109,60 @@ fn remaining(until: DateTime<Utc>, now: DateTime<Utc>) -> Option<TimeDelta> {
     (until > now).then(|| until - now)
 }
 
-/// [`window_wait`] for the counter `key`.
-pub(crate) fn blocked(
+/// Whether an attempt may go ahead, and if not how long until it may.
+pub(crate) type Admission = Result<(), TimeDelta>;
+
+/// Counts one event on the window counter `key` unless `limit` events are counted in
+/// its `window` already; then how long until the window ends. Race-free: the atomic
+/// count decides, not a read before it, so concurrent attempts cannot all slip under
+/// the limit.
+pub(crate) fn count_within(
     throttles: &dyn ThrottleRepository,
     key: &str,
     limit: i64,
     window: TimeDelta,
     now: DateTime<Utc>,
-) -> Result<Option<TimeDelta>, StoreError> {
-    Ok(window_wait(limit, window, throttles.get(key)?, now))
+) -> Result<Admission, StoreError> {
+    // A full counter is refused with a read alone, so a flood of refused attempts
+    // writes nothing.
+    if let Some(wait) = window_wait(limit, window, throttles.get(key)?, now) {
+        return Ok(Err(wait));
+    }
+    let after = throttles.hit(key, now, window)?;
+    let before = ThrottleRecord {
+        count: after.count - 1,
+        ..after
+    };
+    match window_wait(limit, window, Some(before), now) {
+        Some(wait) => Ok(Err(wait)),
+        None => Ok(Ok(())),
+    }
+}
+
+/// How often [`admit_attempt`] re-reads a counter that others changed meanwhile.
+const CLAIM_ROUNDS: usize = 4;
+
+/// Counts a login attempt on the account counter `key` before its password is
+/// verified (a success clears the counter), unless the account must wait. A
+/// compare-and-set on the counter as read, so every verified attempt was judged on the
+/// counter as it stood; an account whose counter keeps changing under it (a burst of
+/// parallel guesses) is told to wait.
+pub(crate) fn admit_attempt(
+    throttles: &dyn ThrottleRepository,
+    policy: &ThrottlePolicy,
+    key: &str,
+    now: DateTime<Utc>,
+) -> Result<Admission, StoreError> {
+    for _ in 0..CLAIM_ROUNDS {
+        let seen = throttles.get(key)?;
+        if let Some(wait) = failure_wait(policy, seen, now) {
+            return Ok(Err(wait));
+        }
+        if throttles.claim(key, seen, now, FAILURE_MEMORY)?.is_some() {
+            return Ok(Ok(()));
+        }
+    }
+    Ok(Err(policy.base_delay.max(TimeDelta::seconds(1))))
 }
 
 #[cfg(test)]

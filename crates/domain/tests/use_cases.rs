@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use mockall::predicate::eq;
+use mockall::predicate::{always, eq};
+use portcullis_domain::contract::fixtures::event;
 use portcullis_domain::*;
 use serde_json::json;
 
@@ -81,6 +82,8 @@ struct Harness {
     resets: MockResetTokenRepository,
     hasher: MockPasswordHasher,
     mailer: MockMailer,
+    /// Real: the events a use case records are part of what these tests check.
+    events: portcullis_memory::MemoryStore,
     issued: Arc<Mutex<HashMap<String, Claims>>>,
 }
 
@@ -92,6 +95,7 @@ impl Harness {
             resets: MockResetTokenRepository::new(),
             hasher: MockPasswordHasher::new(),
             mailer: MockMailer::new(),
+            events: portcullis_memory::MemoryStore::new(),
             issued: Arc::default(),
         }
     }
@@ -110,6 +114,7 @@ impl Harness {
             mailer: Arc::new(self.mailer),
             // Real counters: the throttling rules are part of what these tests run.
             throttles: Arc::new(portcullis_memory::MemoryStore::new()),
+            events: Arc::new(self.events),
         };
         (AuthService::new(ports, AuthConfig::default()), issued)
     }
@@ -166,17 +171,20 @@ fn register_creates_user_and_first_session() {
     h.users
         .expect_create()
         .times(1)
-        .withf(|u| {
+        .withf(|u, _| {
             u.email.as_ref().map(Email::as_str) == Some("ada@example.com")
                 && u.password_hash.as_str() == "hashed:correct horse"
         })
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let created: Arc<Mutex<Option<(Session, RefreshTokenRecord)>>> = Arc::default();
     let sink = created.clone();
-    h.sessions.expect_create().times(1).returning(move |s, r| {
-        *sink.lock().unwrap() = Some((s.clone(), r.clone()));
-        Ok(())
-    });
+    h.sessions
+        .expect_create()
+        .times(1)
+        .returning(move |s, r, _| {
+            *sink.lock().unwrap() = Some((s.clone(), r.clone()));
+            Ok(())
+        });
     let (service, issued) = h.service();
     let password = Password::new("correct horse");
     let done = service
@@ -269,7 +277,7 @@ fn register_losing_the_race_reports_email_taken_and_starts_no_session() {
         .returning(|_| Ok(PasswordHash::new("h".into())));
     h.users
         .expect_create()
-        .returning(|_| Err(CreateUserError::EmailTaken));
+        .returning(|_, _| Err(CreateUserError::EmailTaken));
     h.sessions.expect_create().never();
     let (service, _) = h.service();
     let password = Password::new("correct horse");
@@ -294,9 +302,12 @@ fn register_with_a_username_alone_creates_an_account_without_email() {
     h.users
         .expect_create()
         .times(1)
-        .withf(|u| u.email.is_none() && u.username.as_ref().map(Username::as_str) == Some("ada"))
-        .returning(|_| Ok(()));
-    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+        .withf(|u, _| u.email.is_none() && u.username.as_ref().map(Username::as_str) == Some("ada"))
+        .returning(|_, _| Ok(()));
+    h.sessions
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _| Ok(()));
     let (service, _) = h.service();
     let password = Password::new("correct horse");
     let form = Registration {
@@ -366,7 +377,10 @@ fn register_store_failure_is_internal() {
 // ---- login ----
 
 fn expect_session_created(h: &mut Harness) {
-    h.sessions.expect_create().times(1).returning(|_, _| Ok(()));
+    h.sessions
+        .expect_create()
+        .times(1)
+        .returning(|_, _, _| Ok(()));
 }
 
 #[test]
@@ -683,13 +697,13 @@ fn refresh_rotates_within_the_session_and_keeps_extra_claims() {
     h.sessions
         .expect_rotate()
         .times(1)
-        .withf(move |used, successor, at, grace| {
+        .withf(move |used, successor, at, grace, _| {
             *used == jti
                 && successor.session_id == sid
                 && *at == now()
                 && *grace == TimeDelta::seconds(10)
         })
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _, _| Ok(()));
     let (service, issued) = h.service();
     let refreshed = service.refresh(&token).unwrap();
     assert_eq!(refreshed.session_id, session.id);
@@ -708,7 +722,7 @@ fn refresh_reuse_revokes_the_whole_session() {
     let sid = session.id;
     h.sessions
         .expect_rotate()
-        .returning(move |_, _, _, _| Err(RotateError::AlreadyUsed { session: sid }));
+        .returning(move |_, _, _, _, _| Err(RotateError::AlreadyUsed { session: sid }));
     // The adapter revokes within the rotation; the service must not do it twice.
     h.sessions.expect_revoke().never();
     let (token, _) = h.token(&session, TokenKind::Refresh, now() + TimeDelta::days(1));
@@ -735,7 +749,7 @@ fn refresh_refusals() {
         .returning(move |_| Ok(Some(stored.clone())));
     h.sessions
         .expect_rotate()
-        .returning(|_, _, _, _| Err(RotateError::UnknownToken));
+        .returning(|_, _, _, _, _| Err(RotateError::UnknownToken));
     let (expired, _) = h.token(&live, TokenKind::Refresh, now() - TimeDelta::seconds(1));
     let (access, _) = h.token(&live, TokenKind::Access, now() + TimeDelta::minutes(1));
     let (of_revoked, _) = h.token(&revoked, TokenKind::Refresh, now() + TimeDelta::days(1));
@@ -788,8 +802,8 @@ fn logout_ends_the_session_of_the_refresh_token() {
     h.sessions
         .expect_end_by_refresh_token()
         .times(1)
-        .with(eq(jti), eq(RevocationReason::Logout), eq(now()))
-        .returning(move |_, _, _| Ok(sid));
+        .with(eq(jti), eq(RevocationReason::Logout), eq(now()), always())
+        .returning(move |_, _, _, _| Ok(sid));
     let (service, _) = h.service();
     service.logout(&token).unwrap();
 }
@@ -804,7 +818,7 @@ fn logout_refusals_are_one_error() {
     expect_current_session(&mut h, &owner, &session);
     h.sessions
         .expect_end_by_refresh_token()
-        .returning(|_, _, _| Err(EndSessionError::AlreadyUsed));
+        .returning(|_, _, _, _| Err(EndSessionError::AlreadyUsed));
     let (service, _) = h.service();
     for token in [used.as_str(), expired.as_str(), "garbage"] {
         assert!(matches!(
@@ -838,7 +852,7 @@ fn reset_request_stores_only_the_hash_and_mails_the_secret() {
         .returning(move |_| Ok(Some(stored.clone())));
     let record: Arc<Mutex<Option<ResetTokenRecord>>> = Arc::default();
     let sink = record.clone();
-    h.resets.expect_create().times(1).returning(move |r| {
+    h.resets.expect_create().times(1).returning(move |r, _| {
         *sink.lock().unwrap() = Some(r.clone());
         Ok(())
     });
@@ -870,7 +884,7 @@ fn reset_request_hides_a_mail_failure() {
     h.users
         .expect_find_by_email()
         .returning(move |_| Ok(Some(stored.clone())));
-    h.resets.expect_create().returning(|_| Ok(()));
+    h.resets.expect_create().returning(|_, _| Ok(()));
     h.mailer
         .expect_send_password_reset()
         .returning(|_, _, _| Err(MailError("smtp down".into())));
@@ -911,10 +925,10 @@ fn reset_password_completes_atomically_with_a_fresh_hash() {
     h.resets
         .expect_complete_reset()
         .times(1)
-        .withf(move |hash, new, at| {
+        .withf(move |hash, new, at, _| {
             *hash == expected_hash && new.as_str() == "hashed:brand new pass" && *at == now()
         })
-        .returning(move |_, _, _| Ok(id));
+        .returning(move |_, _, _, _| Ok(id));
     let (service, _) = h.service();
     service
         .reset_password("the-secret", &Password::new("brand new pass"))
@@ -937,7 +951,7 @@ fn reset_password_refusals() {
         .returning(|_| Ok(PasswordHash::new("h".into())));
     h.resets
         .expect_complete_reset()
-        .returning(|_, _, _| Err(CompleteResetError::InvalidToken));
+        .returning(|_, _, _, _| Err(CompleteResetError::InvalidToken));
     let (service, _) = h.service();
     assert!(matches!(
         service.reset_password("known", &Password::new("short")),
@@ -966,10 +980,10 @@ fn create_user_applies_the_policy_and_keeps_the_flags() {
         .returning(|_| Ok(PasswordHash::new("h".into())));
     h.users
         .expect_create()
-        .withf(|u| {
+        .withf(|u, _| {
             u.must_change_password && u.username.as_ref().is_some_and(|n| n.as_str() == "ada")
         })
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     let (service, _) = h.service();
     let new = NewUser {
         email: Some(Email::parse("ada@example.com").unwrap()),
@@ -1002,7 +1016,7 @@ fn guarded_harness(owner: &User, session: &Session, rotations: usize) -> Harness
     h.sessions
         .expect_rotate()
         .times(rotations)
-        .returning(|_, _, _, _| Ok(()));
+        .returning(|_, _, _, _, _| Ok(()));
     let stored = owner.clone();
     h.users.expect_find_by_username().returning(move |name| {
         Ok(stored
@@ -1035,7 +1049,11 @@ fn guarded_refresh_for_the_named_account() {
             account: Some(account),
             ..RefreshGuard::default()
         };
-        assert!(service.refresh_guarded(token, guard).is_ok());
+        assert!(
+            service
+                .refresh_from(&Client::default(), token, guard)
+                .is_ok()
+        );
     }
 }
 
@@ -1052,7 +1070,7 @@ fn guarded_refresh_for_another_account_spends_nothing() {
             ..RefreshGuard::default()
         };
         assert!(matches!(
-            service.refresh_guarded(&token, guard),
+            service.refresh_from(&Client::default(), &token, guard),
             Err(RefreshError::Invalid)
         ));
     }
@@ -1070,7 +1088,11 @@ fn guarded_refresh_accepts_an_expired_access_token_of_the_same_session() {
         access_token: Some(&expired_access),
         ..RefreshGuard::default()
     };
-    assert!(service.refresh_guarded(&refresh, guard).is_ok());
+    assert!(
+        service
+            .refresh_from(&Client::default(), &refresh, guard)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -1092,7 +1114,7 @@ fn guarded_refresh_refuses_a_foreign_or_forged_access_token() {
             ..RefreshGuard::default()
         };
         assert!(matches!(
-            service.refresh_guarded(&refresh, guard),
+            service.refresh_from(&Client::default(), &refresh, guard),
             Err(RefreshError::Invalid)
         ));
     }
@@ -1108,7 +1130,7 @@ fn guarded_refresh_refuses_a_foreign_or_forged_access_token() {
 fn a_login_racing_a_reset_leaves_no_live_session() {
     let store = portcullis_memory::MemoryStore::new();
     let ada = user("ada@example.com", None);
-    UserRepository::create(&store, &ada).unwrap();
+    UserRepository::create(&store, &ada, &event(EventKind::Registration)).unwrap();
     let secret = ResetSecret::from_presented("reset-secret");
     let reset = ResetTokenRecord {
         token_hash: ResetTokenHash::of(&secret),
@@ -1117,7 +1139,7 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
         expires_at: now() + TimeDelta::hours(1),
         used_at: None,
     };
-    ResetTokenRepository::create(&store, &reset).unwrap();
+    ResetTokenRepository::create(&store, &reset, &event(EventKind::ResetRequest)).unwrap();
 
     let mut hasher = MockPasswordHasher::new();
     let racing = store.clone();
@@ -1126,7 +1148,12 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
     hasher.expect_verify().times(1).returning(move |_, _| {
         // The reset completes while argon2 runs for the login.
         racing
-            .complete_reset(&ResetTokenHash::of(&secret), &replacement, now())
+            .complete_reset(
+                &ResetTokenHash::of(&secret),
+                &replacement,
+                now(),
+                &event(EventKind::ResetCompletion),
+            )
             .unwrap();
         Ok(PasswordVerdict::ValidNeedsRehash)
     });
@@ -1146,6 +1173,7 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
             clock: Arc::new(clock),
             mailer: Arc::new(MockMailer::new()),
             throttles: Arc::new(store.clone()),
+            events: Arc::new(store.clone()),
         },
         AuthConfig::default(),
     );

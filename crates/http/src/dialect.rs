@@ -14,7 +14,10 @@ use actix_web::http::header::{HeaderValue, RETRY_AFTER};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
+use portcullis_domain::Client;
+
 use crate::body::{BodyError, JsonObject};
+use crate::origin::client_of;
 use crate::state::AppState;
 
 /// What a handler gets: the state, the request and its body, already read.
@@ -26,6 +29,16 @@ pub struct Call {
     /// The body as a JSON object, or why it is not one. Handlers that take no body
     /// ignore it.
     pub body: Result<JsonObject, BodyError>,
+    /// The name of the dialect whose endpoint it is.
+    pub dialect: &'static str,
+}
+
+impl Call {
+    /// Who is asking, for the throttles and the security event log: the client's
+    /// address (see [`crate::origin`]), its `User-Agent` and this dialect.
+    pub fn client(&self) -> Client {
+        client_of(&self.request, &self.state.config, self.dialect)
+    }
 }
 
 pub(crate) type BoxedHandler = Rc<dyn Fn(Call) -> Pin<Box<dyn Future<Output = HttpResponse>>>>;

@@ -6,11 +6,26 @@
 use std::net::{IpAddr, SocketAddr};
 
 use actix_web::HttpRequest;
-use actix_web::http::header::HOST;
+use actix_web::http::header::{HOST, USER_AGENT};
 use actix_web::web;
 use ipnet::IpNet;
+use portcullis_domain::Client;
 
 use crate::state::{AppState, HttpConfig};
+
+/// Who is asking, for the throttles and the security event log: the client's address,
+/// its `User-Agent` and the dialect it called.
+pub(crate) fn client_of(
+    request: &HttpRequest,
+    config: &HttpConfig,
+    dialect: &'static str,
+) -> Client {
+    let client = Client::at(client_ip(request, config)).via(dialect);
+    match request.headers().get(USER_AGENT).map(|v| v.to_str()) {
+        Some(Ok(user_agent)) => client.with_user_agent(user_agent),
+        _ => client,
+    }
+}
 
 /// Whether the request came straight from a trusted proxy.
 fn from_trusted_proxy(request: &HttpRequest, trusted: &[IpNet]) -> bool {

@@ -137,6 +137,7 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                                 state,
                                 request,
                                 body,
+                                dialect: dialect.name(),
                             })
                             .await
                         };

@@ -39,6 +39,7 @@
 //!         clock: Arc::new(SystemClock),
 //!         mailer: Arc::new(MockMailer::new()),
 //!         throttles: Arc::new(store.clone()),
+//!         events: Arc::new(store.clone()),
 //!     },
 //!     AuthConfig::default(),
 //! );
@@ -65,10 +66,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
-    CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
-    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
-    SessionId, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User,
-    UserId, UserRepository, Username,
+    AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
+    EventOutcome, EventRepository, PasswordHash, RefreshTokenRecord, ResetTokenHash,
+    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session, SessionId,
+    SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId,
+    UserRepository, Username,
 };
 
 /// The repositories in memory. Clones share one store; every method takes its lock
@@ -113,6 +115,8 @@ struct Tables {
     successors: HashMap<TokenId, TokenId>,
     throttles: HashMap<String, ThrottleRecord>,
     reset_tokens: HashMap<ResetTokenHash, ResetTokenRecord>,
+    /// In the order stored.
+    events: Vec<AuthEvent>,
 }
 
 impl MemoryStore {
@@ -194,7 +198,7 @@ impl Tables {
 }
 
 impl UserRepository for MemoryStore {
-    fn create(&self, user: &User) -> Result<(), CreateUserError> {
+    fn create(&self, user: &User, event: &AuthEvent) -> Result<(), CreateUserError> {
         let mut tables = self.tables()?;
         // In the order the SQL adapter's primary key and unique indexes are checked.
         if tables.users.contains_key(&user.id) {
@@ -215,6 +219,7 @@ impl UserRepository for MemoryStore {
             return Err(CreateUserError::UsernameTaken);
         }
         tables.users.insert(user.id, user.clone());
+        tables.events.push(event.clone());
         Ok(())
     }
 
@@ -287,6 +292,40 @@ impl ThrottleRepository for MemoryStore {
         Ok(*record)
     }
 
+    fn claim(
+        &self,
+        key: &str,
+        seen: Option<ThrottleRecord>,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Option<ThrottleRecord>, StoreError> {
+        let mut tables = self.tables()?;
+        if tables.throttles.get(key).copied() != seen {
+            return Ok(None);
+        }
+        let after = match seen {
+            Some(record) if record.window_started_at > now - window => ThrottleRecord {
+                count: record.count + 1,
+                last_at: now,
+                ..record
+            },
+            _ => ThrottleRecord {
+                count: 1,
+                window_started_at: now,
+                last_at: now,
+            },
+        };
+        tables.throttles.insert(key.to_owned(), after);
+        Ok(Some(after))
+    }
+
+    fn release(&self, key: &str) -> Result<(), StoreError> {
+        if let Some(record) = self.tables()?.throttles.get_mut(key) {
+            record.count = (record.count - 1).max(0);
+        }
+        Ok(())
+    }
+
     fn clear(&self, key: &str) -> Result<(), StoreError> {
         self.tables()?.throttles.remove(key);
         Ok(())
@@ -298,6 +337,7 @@ impl SessionRepository for MemoryStore {
         &self,
         session: &Session,
         first_token: &RefreshTokenRecord,
+        event: Option<&AuthEvent>,
     ) -> Result<(), StoreError> {
         let mut tables = self.tables()?;
         if tables.sessions.contains_key(&session.id) {
@@ -318,6 +358,7 @@ impl SessionRepository for MemoryStore {
         tables
             .refresh_tokens
             .insert(first_token.id, first_token.clone());
+        tables.events.extend(event.cloned());
         Ok(())
     }
 
@@ -331,6 +372,7 @@ impl SessionRepository for MemoryStore {
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
         grace: TimeDelta,
+        event: &AuthEvent,
     ) -> Result<(), RotateError> {
         let mut tables = self.tables()?;
         let Some((token, session)) = tables.presented(presented) else {
@@ -351,6 +393,9 @@ impl SessionRepository for MemoryStore {
         // A spent token is a replay whatever the session's state.
         if used_at.is_some() {
             tables.revoke_if_active(session_id, RevocationReason::RefreshReuse, now);
+            tables
+                .events
+                .push(event.clone().with_outcome(EventOutcome::ReuseDetected));
             return Err(RotateError::AlreadyUsed {
                 session: session_id,
             });
@@ -371,6 +416,7 @@ impl SessionRepository for MemoryStore {
             .refresh_tokens
             .insert(successor.id, successor.clone());
         tables.successors.insert(presented, successor.id);
+        tables.events.push(event.clone());
         Ok(())
     }
 
@@ -379,6 +425,7 @@ impl SessionRepository for MemoryStore {
         token: TokenId,
         reason: RevocationReason,
         now: DateTime<Utc>,
+        event: &AuthEvent,
     ) -> Result<SessionId, EndSessionError> {
         let mut tables = self.tables()?;
         let Some((token, session)) = tables.presented(token) else {
@@ -395,8 +442,12 @@ impl SessionRepository for MemoryStore {
         };
         tables.revoke_if_active(session_id, reason, now);
         if used {
+            tables
+                .events
+                .push(event.clone().with_outcome(EventOutcome::ReuseDetected));
             return Err(EndSessionError::AlreadyUsed);
         }
+        tables.events.push(event.clone());
         Ok(session_id)
     }
 
@@ -429,7 +480,7 @@ impl SessionRepository for MemoryStore {
 }
 
 impl ResetTokenRepository for MemoryStore {
-    fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError> {
+    fn create(&self, token: &ResetTokenRecord, event: &AuthEvent) -> Result<(), StoreError> {
         let mut tables = self.tables()?;
         if !tables.users.contains_key(&token.user_id) {
             return Err(Failure::Missing("user").into());
@@ -451,6 +502,7 @@ impl ResetTokenRepository for MemoryStore {
         tables
             .reset_tokens
             .insert(token.token_hash.clone(), token.clone());
+        tables.events.push(event.clone());
         Ok(())
     }
 
@@ -472,6 +524,7 @@ impl ResetTokenRepository for MemoryStore {
         hash: &ResetTokenHash,
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
+        event: &AuthEvent,
     ) -> Result<UserId, CompleteResetError> {
         let mut tables = self.tables()?;
         let Some(token) = tables
@@ -491,7 +544,33 @@ impl ResetTokenRepository for MemoryStore {
             user.updated_at = now;
         }
         tables.revoke_active_of_user(user_id, RevocationReason::PasswordReset, now);
+        tables.events.push(event.clone());
         Ok(user_id)
+    }
+}
+
+impl EventRepository for MemoryStore {
+    fn record(&self, event: &AuthEvent) -> Result<(), StoreError> {
+        self.tables()?.events.push(event.clone());
+        Ok(())
+    }
+
+    fn list(&self, filter: &EventFilter) -> Result<Vec<AuthEvent>, StoreError> {
+        let tables = self.tables()?;
+        let mut selected: Vec<&AuthEvent> = tables
+            .events
+            .iter()
+            .rev()
+            .filter(|event| filter.user.is_none_or(|user| event.user_id == Some(user)))
+            .filter(|event| filter.since.is_none_or(|since| event.at >= since))
+            .collect();
+        // Stable, so events of one instant stay latest-stored first.
+        selected.sort_by_key(|event| std::cmp::Reverse(event.at));
+        Ok(selected
+            .into_iter()
+            .take(filter.limit as usize)
+            .cloned()
+            .collect())
     }
 }
 
@@ -506,7 +585,8 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use chrono::TimeDelta;
-    use portcullis_domain::{Clock, DisplayName, Profile, ResetSecret, SystemClock};
+    use portcullis_domain::contract::fixtures::event;
+    use portcullis_domain::{Clock, DisplayName, EventKind, Profile, ResetSecret, SystemClock};
 
     use super::*;
 
@@ -555,7 +635,7 @@ mod tests {
     fn clones_share_the_data() {
         let store = MemoryStore::new();
         let ada = user("ada@example.com");
-        UserRepository::create(&store.clone(), &ada).unwrap();
+        UserRepository::create(&store.clone(), &ada, &event(EventKind::Registration)).unwrap();
         assert_eq!(store.find_by_id(ada.id).unwrap(), Some(ada));
     }
 
@@ -580,7 +660,7 @@ mod tests {
         let store = MemoryStore::new();
         let ghost = user("ghost@example.com");
         let (orphan, orphan_token) = session_of(&ghost);
-        assert!(SessionRepository::create(&store, &orphan, &orphan_token).is_err());
+        assert!(SessionRepository::create(&store, &orphan, &orphan_token, None).is_err());
         let reset = ResetTokenRecord {
             token_hash: ResetTokenHash::of(&ResetSecret::from_presented("secret")),
             user_id: ghost.id,
@@ -588,19 +668,21 @@ mod tests {
             expires_at: ghost.created_at + TimeDelta::hours(1),
             used_at: None,
         };
-        assert!(ResetTokenRepository::create(&store, &reset).is_err());
+        assert!(
+            ResetTokenRepository::create(&store, &reset, &event(EventKind::ResetRequest)).is_err()
+        );
 
         let ada = user("ada@example.com");
-        UserRepository::create(&store, &ada).unwrap();
+        UserRepository::create(&store, &ada, &event(EventKind::Registration)).unwrap();
         let (mut half_revoked, token) = session_of(&ada);
         half_revoked.revoked_at = Some(half_revoked.created_at);
-        assert!(SessionRepository::create(&store, &half_revoked, &token).is_err());
+        assert!(SessionRepository::create(&store, &half_revoked, &token, None).is_err());
         assert_eq!(store.find(half_revoked.id).unwrap(), None);
 
         let (stored, first) = session_of(&ada);
-        SessionRepository::create(&store, &stored, &first).unwrap();
+        SessionRepository::create(&store, &stored, &first, None).unwrap();
         let (_, other_token) = session_of(&ada);
-        assert!(SessionRepository::create(&store, &stored, &other_token).is_err());
+        assert!(SessionRepository::create(&store, &stored, &other_token, None).is_err());
         assert!(store.find(stored.id).unwrap().is_some());
     }
 }

@@ -30,10 +30,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
-    CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash, RefreshTokenRecord,
-    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
-    SessionId, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User,
-    UserId, UserRepository, Username,
+    AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
+    EventRepository, PasswordHash, RefreshTokenRecord, ResetTokenHash, ResetTokenRecord,
+    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
+    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository,
+    Username,
 };
 
 pub use connect::PoolOptions;
@@ -188,11 +189,16 @@ impl Database {
         self.checkout_timeout
     }
 
-    /// Deletes expired sessions (with their refresh tokens), expired refresh tokens and
-    /// used or expired reset tokens, as of `now`. `Ok(None)` when another instance is
-    /// purging the same database at this moment (PostgreSQL; they take turns).
-    pub fn purge(&self, now: DateTime<Utc>) -> Result<Option<Purged>, StoreError> {
-        with_conn!(self, |conn, q| q::purge(conn, now))
+    /// Deletes expired sessions (with their refresh tokens), expired refresh tokens,
+    /// used or expired reset tokens, as of `now`, and security events from before
+    /// `events_before`. `Ok(None)` when another instance is purging the same database
+    /// at this moment (PostgreSQL; they take turns).
+    pub fn purge(
+        &self,
+        now: DateTime<Utc>,
+        events_before: DateTime<Utc>,
+    ) -> Result<Option<Purged>, StoreError> {
+        with_conn!(self, |conn, q| q::purge(conn, now, events_before))
     }
 
     /// The stored secret `name`; if there is none yet, stores `generate()` and returns
@@ -210,8 +216,8 @@ impl Database {
 }
 
 impl UserRepository for Database {
-    fn create(&self, user: &User) -> Result<(), CreateUserError> {
-        with_conn!(self, |conn, q| q::create_user(conn, user))
+    fn create(&self, user: &User, event: &AuthEvent) -> Result<(), CreateUserError> {
+        with_conn!(self, |conn, q| q::create_user(conn, user, event))
     }
 
     fn find_by_id(&self, id: UserId) -> Result<Option<User>, StoreError> {
@@ -253,8 +259,34 @@ impl ThrottleRepository for Database {
         with_conn!(self, |conn, q| q::hit_throttle(conn, key, now, window))
     }
 
+    fn claim(
+        &self,
+        key: &str,
+        seen: Option<ThrottleRecord>,
+        now: DateTime<Utc>,
+        window: TimeDelta,
+    ) -> Result<Option<ThrottleRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::claim_throttle(
+            conn, key, seen, now, window
+        ))
+    }
+
+    fn release(&self, key: &str) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::release_throttle(conn, key))
+    }
+
     fn clear(&self, key: &str) -> Result<(), StoreError> {
         with_conn!(self, |conn, q| q::clear_throttle(conn, key))
+    }
+}
+
+impl EventRepository for Database {
+    fn record(&self, event: &AuthEvent) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::record_event(conn, event))
+    }
+
+    fn list(&self, filter: &EventFilter) -> Result<Vec<AuthEvent>, StoreError> {
+        with_conn!(self, |conn, q| q::list_events(conn, filter))
     }
 }
 
@@ -263,11 +295,13 @@ impl SessionRepository for Database {
         &self,
         session: &Session,
         first_token: &RefreshTokenRecord,
+        event: Option<&AuthEvent>,
     ) -> Result<(), StoreError> {
         with_conn!(self, |conn, q| q::create_session(
             conn,
             session,
-            first_token
+            first_token,
+            event
         ))
     }
 
@@ -281,9 +315,10 @@ impl SessionRepository for Database {
         successor: &RefreshTokenRecord,
         now: DateTime<Utc>,
         grace: TimeDelta,
+        event: &AuthEvent,
     ) -> Result<(), RotateError> {
         with_conn!(self, |conn, q| q::rotate(
-            conn, presented, successor, now, grace
+            conn, presented, successor, now, grace, event
         ))
     }
 
@@ -292,9 +327,10 @@ impl SessionRepository for Database {
         token: TokenId,
         reason: RevocationReason,
         now: DateTime<Utc>,
+        event: &AuthEvent,
     ) -> Result<SessionId, EndSessionError> {
         with_conn!(self, |conn, q| q::end_by_refresh_token(
-            conn, token, reason, now
+            conn, token, reason, now, event
         ))
     }
 
@@ -320,8 +356,8 @@ impl SessionRepository for Database {
 }
 
 impl ResetTokenRepository for Database {
-    fn create(&self, token: &ResetTokenRecord) -> Result<(), StoreError> {
-        with_conn!(self, |conn, q| q::create_reset_token(conn, token))
+    fn create(&self, token: &ResetTokenRecord, event: &AuthEvent) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::create_reset_token(conn, token, event))
     }
 
     fn find_valid(
@@ -337,12 +373,14 @@ impl ResetTokenRepository for Database {
         hash: &ResetTokenHash,
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
+        event: &AuthEvent,
     ) -> Result<UserId, CompleteResetError> {
         with_conn!(self, |conn, q| q::complete_reset(
             conn,
             hash,
             new_password_hash,
-            now
+            now,
+            event
         ))
     }
 }

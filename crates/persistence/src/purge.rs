@@ -12,4 +12,6 @@ pub struct Purged {
     pub refresh_tokens: usize,
     /// Reset tokens used or expired.
     pub reset_tokens: usize,
+    /// Security events older than the retention period.
+    pub events: usize,
 }

@@ -5,15 +5,19 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use portcullis_domain::{
-    Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash,
-    RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session,
-    SessionId, StoreError, SystemClock, ThrottleRecord, TokenId, User, UserId, Username,
+    AuthEvent, Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
+    EventFilter, EventOutcome, PasswordHash, RefreshTokenRecord, ResetTokenHash,
+    ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
+    ThrottleRecord, TokenId, User, UserId, Username,
 };
-use schema::{password_reset_tokens, refresh_tokens, server_secrets, sessions, throttles, users};
+use schema::{
+    auth_events, password_reset_tokens, refresh_tokens, server_secrets, sessions, throttles,
+    users,
+};
 
 use crate::error::{Abort, create_user_error, store};
 use crate::purge::Purged;
-use crate::rows::{NO_EMAIL, ResetTokenRow, SessionRow, UserRow};
+use crate::rows::{EventRow, NO_EMAIL, ResetTokenRow, SessionRow, UserRow};
 use crate::sql::lower;
 use crate::types::{DbJson, DbUuid};
 
@@ -91,7 +95,19 @@ pub(crate) fn ping(conn: &mut Conn) -> Result<(), StoreError> {
         .map_err(store)
 }
 
-pub(crate) fn create_user(conn: &mut Conn, user: &User) -> Result<(), CreateUserError> {
+pub(crate) fn create_user(
+    conn: &mut Conn,
+    user: &User,
+    event: &AuthEvent,
+) -> Result<(), CreateUserError> {
+    write_tx(conn, |c| {
+        insert_user(c, user)?;
+        insert_event(c, event)
+    })
+    .map_err(create_user_error)
+}
+
+fn insert_user(conn: &mut Conn, user: &User) -> QueryResult<usize> {
     diesel::insert_into(users::table)
         .values((
             users::id.eq(DbUuid(user.id.as_uuid())),
@@ -111,8 +127,60 @@ pub(crate) fn create_user(conn: &mut Conn, user: &User) -> Result<(), CreateUser
             users::credential_version.eq(user.credential_version),
         ))
         .execute(conn)
+}
+
+fn insert_event(conn: &mut Conn, event: &AuthEvent) -> QueryResult<()> {
+    diesel::insert_into(auth_events::table)
+        .values((
+            auth_events::at.eq(event.at),
+            auth_events::kind.eq(event.kind.as_str()),
+            auth_events::outcome.eq(event.outcome.as_str()),
+            auth_events::user_id.eq(event.user_id.map(|id| DbUuid(id.as_uuid()))),
+            auth_events::identifier_hash.eq(event.identifier_hash.as_deref()),
+            auth_events::session_id.eq(event.session_id.map(|id| DbUuid(id.as_uuid()))),
+            auth_events::ip.eq(event.ip.map(|ip| ip.to_string())),
+            auth_events::user_agent.eq(event.user_agent.as_deref()),
+            auth_events::dialect.eq(event.dialect.as_deref()),
+        ))
+        .execute(conn)
         .map(drop)
-        .map_err(create_user_error)
+}
+
+pub(crate) fn record_event(conn: &mut Conn, event: &AuthEvent) -> Result<(), StoreError> {
+    insert_event(conn, event).map_err(store)
+}
+
+pub(crate) fn list_events(
+    conn: &mut Conn,
+    filter: &EventFilter,
+) -> Result<Vec<AuthEvent>, StoreError> {
+    let mut query = auth_events::table
+        .select((
+            auth_events::at,
+            auth_events::kind,
+            auth_events::outcome,
+            auth_events::user_id,
+            auth_events::identifier_hash,
+            auth_events::session_id,
+            auth_events::ip,
+            auth_events::user_agent,
+            auth_events::dialect,
+        ))
+        .order((auth_events::at.desc(), auth_events::id.desc()))
+        .limit(i64::from(filter.limit))
+        .into_boxed();
+    if let Some(user) = filter.user {
+        query = query.filter(auth_events::user_id.eq(DbUuid(user.as_uuid())));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(auth_events::at.ge(since));
+    }
+    query
+        .load::<EventRow>(conn)
+        .map_err(store)?
+        .into_iter()
+        .map(EventRow::into_domain)
+        .collect()
 }
 
 fn into_user(row: QueryResult<Option<UserRow>>) -> Result<Option<User>, StoreError> {
@@ -196,6 +264,7 @@ pub(crate) fn create_session(
     conn: &mut Conn,
     session: &Session,
     first_token: &RefreshTokenRecord,
+    event: Option<&AuthEvent>,
 ) -> Result<(), StoreError> {
     write_tx(conn, |c| {
         diesel::insert_into(sessions::table)
@@ -211,9 +280,9 @@ pub(crate) fn create_session(
                 sessions::credential_version.eq(session.credential_version),
             ))
             .execute(c)?;
-        insert_refresh_token(c, first_token)
+        insert_refresh_token(c, first_token)?;
+        event.map_or(Ok(()), |event| insert_event(c, event))
     })
-    .map(drop)
     .map_err(store)
 }
 
@@ -311,6 +380,7 @@ pub(crate) fn rotate(
     successor: &RefreshTokenRecord,
     now: DateTime<Utc>,
     grace: TimeDelta,
+    event: &AuthEvent,
 ) -> Result<(), RotateError> {
     let replayed = write_tx(conn, |c| {
         let Some(token) = presented_token(c, presented, now)? else {
@@ -320,7 +390,7 @@ pub(crate) fn rotate(
         // of a concurrent rotation sees `AlreadyUsed`, unless it was spent within the
         // grace period.
         if token.used {
-            return spent_again(c, presented, &token, now, grace);
+            return spent_again(c, presented, &token, now, grace, event);
         }
         if !token.session_active {
             return Err(Abort::Refuse(RotateError::SessionInactive));
@@ -338,7 +408,7 @@ pub(crate) fn rotate(
         ))
         .execute(c)?;
         if spent == 0 {
-            return spent_again(c, presented, &token, now, grace);
+            return spent_again(c, presented, &token, now, grace, event);
         }
         // Re-checked under the row lock: a revocation may have committed since the read.
         let refreshed = diesel::update(
@@ -353,6 +423,7 @@ pub(crate) fn rotate(
             return Err(Abort::Refuse(RotateError::SessionInactive));
         }
         insert_refresh_token(c, successor)?;
+        insert_event(c, event)?;
         Ok(None)
     })
     .map_err(Abort::into_error)?;
@@ -374,6 +445,7 @@ fn spent_again(
     token: &PresentedToken,
     now: DateTime<Utc>,
     grace: TimeDelta,
+    event: &AuthEvent,
 ) -> Result<Option<DbUuid>, Abort<RotateError>> {
     let (used_at, replaced_by) = refresh_tokens::table
         .find(DbUuid(presented.as_uuid()))
@@ -411,18 +483,23 @@ fn spent_again(
             },
         }));
     }
-    revoke_replayed(conn, token.session, now)
+    revoke_replayed(conn, token.session, now, event)?;
+    Ok(Some(token.session))
 }
 
-/// A replayed refresh token: its session is revoked (if still active) in the same
-/// transaction that detected the replay.
+/// A replayed refresh token: its session is revoked (if still active) and `event`
+/// stored as a reuse, in the same transaction that detected the replay.
 fn revoke_replayed(
     conn: &mut Conn,
     session: DbUuid,
     now: DateTime<Utc>,
-) -> Result<Option<DbUuid>, Abort<RotateError>> {
+    event: &AuthEvent,
+) -> QueryResult<()> {
     revoke_if_active(conn, session, RevocationReason::RefreshReuse, now)?;
-    Ok(Some(session))
+    insert_event(
+        conn,
+        &event.clone().with_outcome(EventOutcome::ReuseDetected),
+    )
 }
 
 pub(crate) fn end_by_refresh_token(
@@ -430,6 +507,7 @@ pub(crate) fn end_by_refresh_token(
     token: TokenId,
     reason: RevocationReason,
     now: DateTime<Utc>,
+    event: &AuthEvent,
 ) -> Result<SessionId, EndSessionError> {
     let (session, reused) = write_tx(conn, |c| {
         let Some(presented) = presented_token(c, token, now)? else {
@@ -438,16 +516,16 @@ pub(crate) fn end_by_refresh_token(
         if !presented.session_active {
             return Err(Abort::Refuse(EndSessionError::SessionInactive));
         }
-        let reason = if presented.used {
-            RevocationReason::RefreshReuse
-        } else {
-            reason
-        };
+        if presented.used {
+            revoke_replayed(c, presented.session, now, event)?;
+            return Ok((presented.session, true));
+        }
         // Conditional, so a concurrent revocation leaves the first reason in place.
         if !revoke_if_active(c, presented.session, reason, now)? {
             return Err(Abort::Refuse(EndSessionError::SessionInactive));
         }
-        Ok((presented.session, presented.used))
+        insert_event(c, event)?;
+        Ok((presented.session, false))
     })
     .map_err(Abort::into_error)?;
     // A replay still commits the revocation above; only then is it reported.
@@ -491,6 +569,7 @@ pub(crate) fn revoke_all_for_user(
 pub(crate) fn create_reset_token(
     conn: &mut Conn,
     token: &ResetTokenRecord,
+    event: &AuthEvent,
 ) -> Result<(), StoreError> {
     let user = DbUuid(token.user_id.as_uuid());
     write_tx(conn, |c| {
@@ -509,9 +588,9 @@ pub(crate) fn create_reset_token(
                 password_reset_tokens::expires_at.eq(token.expires_at),
                 password_reset_tokens::used_at.eq(token.used_at),
             ))
-            .execute(c)
+            .execute(c)?;
+        insert_event(c, event)
     })
-    .map(drop)
     .map_err(store)
 }
 
@@ -537,6 +616,7 @@ pub(crate) fn complete_reset(
     hash: &ResetTokenHash,
     new_password_hash: &PasswordHash,
     now: DateTime<Utc>,
+    event: &AuthEvent,
 ) -> Result<UserId, CompleteResetError> {
     write_tx(conn, |c| {
         // Spending the token is the conditional update that decides concurrent resets.
@@ -563,6 +643,7 @@ pub(crate) fn complete_reset(
             ))
             .execute(c)?;
         revoke_active_of_user(c, user, RevocationReason::PasswordReset, now)?;
+        insert_event(c, event)?;
         Ok(UserId::from_uuid(user.0))
     })
     .map_err(Abort::into_error)
@@ -602,8 +683,13 @@ pub(crate) fn load_or_create_secret(
 /// expiry (their tokens cannot outlive it, so nothing can present them; their refresh
 /// tokens go with them), refresh tokens past their own expiry (the codec refuses them
 /// before any lookup), and reset tokens used or expired. Spent refresh tokens of live
-/// sessions stay: reuse detection needs them. `None` when another instance is purging.
-pub(crate) fn purge(conn: &mut Conn, now: DateTime<Utc>) -> Result<Option<Purged>, StoreError> {
+/// sessions stay: reuse detection needs them. Events from before `events_before` go.
+/// `None` when another instance is purging.
+pub(crate) fn purge(
+    conn: &mut Conn,
+    now: DateTime<Utc>,
+    events_before: DateTime<Utc>,
+) -> Result<Option<Purged>, StoreError> {
     write_tx(conn, |c| {
         if !purge_lock(c)? {
             return Ok(None);
@@ -630,10 +716,14 @@ pub(crate) fn purge(conn: &mut Conn, now: DateTime<Utc>) -> Result<Option<Purged
             ),
         )
         .execute(c)?;
+        let events =
+            diesel::delete(auth_events::table.filter(auth_events::at.lt(events_before)))
+                .execute(c)?;
         Ok(Some(Purged {
             sessions,
             refresh_tokens,
             reset_tokens,
+            events,
         }))
     })
     .map_err(store)
@@ -705,6 +795,69 @@ pub(crate) fn hit_throttle(
         last_at,
     })
     .map_err(store)
+}
+
+/// A compare-and-set: one statement whose condition is the counter as seen.
+pub(crate) fn claim_throttle(
+    conn: &mut Conn,
+    key: &str,
+    seen: Option<ThrottleRecord>,
+    now: DateTime<Utc>,
+    window: TimeDelta,
+) -> Result<Option<ThrottleRecord>, StoreError> {
+    let Some(seen) = seen else {
+        let inserted = diesel::insert_into(throttles::table)
+            .values((
+                throttles::key.eq(key),
+                throttles::count.eq(1),
+                throttles::window_started_at.eq(now),
+                throttles::last_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)
+            .map_err(store)?;
+        return Ok((inserted > 0).then_some(ThrottleRecord {
+            count: 1,
+            window_started_at: now,
+            last_at: now,
+        }));
+    };
+    let after = if seen.window_started_at > now - window {
+        ThrottleRecord {
+            count: seen.count + 1,
+            last_at: now,
+            ..seen
+        }
+    } else {
+        ThrottleRecord {
+            count: 1,
+            window_started_at: now,
+            last_at: now,
+        }
+    };
+    let updated = diesel::update(
+        throttles::table
+            .find(key)
+            .filter(throttles::count.eq(seen.count))
+            .filter(throttles::window_started_at.eq(seen.window_started_at))
+            .filter(throttles::last_at.eq(seen.last_at)),
+    )
+    .set((
+        throttles::count.eq(after.count),
+        throttles::window_started_at.eq(after.window_started_at),
+        throttles::last_at.eq(after.last_at),
+    ))
+    .execute(conn)
+    .map_err(store)?;
+    Ok((updated > 0).then_some(after))
+}
+
+pub(crate) fn release_throttle(conn: &mut Conn, key: &str) -> Result<(), StoreError> {
+    diesel::update(throttles::table.find(key).filter(throttles::count.gt(0)))
+        .set(throttles::count.eq(throttles::count - 1))
+        .execute(conn)
+        .map(drop)
+        .map_err(store)
 }
 
 pub(crate) fn clear_throttle(conn: &mut Conn, key: &str) -> Result<(), StoreError> {

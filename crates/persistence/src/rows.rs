@@ -4,8 +4,9 @@
 use chrono::{DateTime, Utc};
 use diesel::Queryable;
 use portcullis_domain::{
-    Bio, DisplayName, Email, PasswordHash, Profile, ResetTokenHash, ResetTokenRecord,
-    RevocationReason, Session, SessionId, StoreError, User, UserId, Username,
+    AuthEvent, Bio, DisplayName, Email, EventKind, EventOutcome, PasswordHash, Profile,
+    ResetTokenHash, ResetTokenRecord, RevocationReason, Session, SessionId, StoreError, User,
+    UserId, Username,
 };
 
 use crate::types::{DbJson, DbUuid};
@@ -135,6 +136,43 @@ impl ResetTokenRow {
             created_at: self.created_at,
             expires_at: self.expires_at,
             used_at: self.used_at,
+        })
+    }
+}
+
+/// `auth_events` without its `id`, in column order.
+#[derive(Queryable)]
+pub(crate) struct EventRow {
+    at: DateTime<Utc>,
+    kind: String,
+    outcome: String,
+    user_id: Option<DbUuid>,
+    identifier_hash: Option<String>,
+    session_id: Option<DbUuid>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    dialect: Option<String>,
+}
+
+impl EventRow {
+    pub(crate) fn into_domain(self) -> Result<AuthEvent, StoreError> {
+        Ok(AuthEvent {
+            at: self.at,
+            kind: EventKind::parse(&self.kind)
+                .ok_or_else(|| corrupt("auth_events.kind", &self.kind))?,
+            outcome: EventOutcome::parse(&self.outcome)
+                .ok_or_else(|| corrupt("auth_events.outcome", &self.outcome))?,
+            user_id: self.user_id.map(|id| UserId::from_uuid(id.0)),
+            identifier_hash: self.identifier_hash,
+            session_id: self.session_id.map(|id| SessionId::from_uuid(id.0)),
+            ip: self
+                .ip
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(|e| corrupt("auth_events.ip", e))?,
+            user_agent: self.user_agent,
+            dialect: self.dialect,
         })
     }
 }

@@ -9,12 +9,13 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer};
 use anyhow::Context;
+use chrono::TimeDelta;
 use portcullis_crypto::{
     Argon2Hasher, ConfigError as JwtConfigError, HashPool, JwtCodec, JwtConfig, JwtSecret,
 };
-use portcullis_domain::{AuthService, Clock as _, Mailer, Ports, SystemClock};
+use portcullis_domain::{AuthService, Clock as _, Mailer, Ports, StoreError, SystemClock};
 use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
-use portcullis_persistence::{Database, PoolOptions};
+use portcullis_persistence::{Database, PoolOptions, Purged};
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -62,7 +63,8 @@ pub fn build_service(
         tokens: Arc::new(tokens),
         clock: Arc::new(SystemClock),
         mailer,
-        throttles: database,
+        throttles: database.clone(),
+        events: database,
     };
     Ok(AuthService::new(ports, config.auth.clone()))
 }
@@ -113,6 +115,7 @@ pub struct Application {
     local_addr: SocketAddr,
     database: Database,
     purge_interval: Option<Duration>,
+    event_retention: TimeDelta,
 }
 
 impl Application {
@@ -158,6 +161,7 @@ impl Application {
             local_addr,
             database,
             purge_interval: config.purge_interval,
+            event_retention: config.event_retention,
         })
     }
 
@@ -168,9 +172,13 @@ impl Application {
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Purges
     /// the database every `purge_interval` meanwhile.
     pub async fn run(self) -> std::io::Result<()> {
-        let purging = self
-            .purge_interval
-            .map(|every| tokio::spawn(purge_periodically(self.database.clone(), every)));
+        let purging = self.purge_interval.map(|every| {
+            tokio::spawn(purge_periodically(
+                self.database.clone(),
+                every,
+                self.event_retention,
+            ))
+        });
         let served = self.server.await;
         if let Some(task) = purging {
             task.abort();
@@ -179,19 +187,30 @@ impl Application {
     }
 }
 
+/// Deletes what has expired, and security events older than `event_retention`, now.
+/// `Ok(None)` when another instance is purging. Blocking.
+pub fn purge(
+    database: &Database,
+    event_retention: TimeDelta,
+) -> Result<Option<Purged>, StoreError> {
+    let now = SystemClock.now();
+    database.purge(now, now - event_retention)
+}
+
 /// Purges every `every`, the first time one interval after start-up; a failure is
 /// logged and the next tick tries again.
-async fn purge_periodically(database: Database, every: Duration) {
+async fn purge_periodically(database: Database, every: Duration, event_retention: TimeDelta) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         let database = database.clone();
-        match tokio::task::spawn_blocking(move || database.purge(SystemClock.now())).await {
+        match tokio::task::spawn_blocking(move || purge(&database, event_retention)).await {
             Ok(Ok(Some(purged))) => tracing::info!(
                 sessions = purged.sessions,
                 refresh_tokens = purged.refresh_tokens,
                 reset_tokens = purged.reset_tokens,
+                events = purged.events,
                 "purged expired rows"
             ),
             Ok(Ok(None)) => tracing::debug!("purge skipped: another instance is purging"),

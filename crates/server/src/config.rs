@@ -95,6 +95,10 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_PURGE_INTERVAL_SECS", default_value_t = 3600,
           value_parser = value_parser!(u64).range(0..=604_800), help_heading = "Database")]
     purge_interval_secs: u64,
+    /// How many days security events are kept before a purge deletes them
+    #[arg(long, env = "PORTCULLIS_EVENT_RETENTION_DAYS", default_value_t = 90,
+          value_parser = value_parser!(u32).range(1..=36_500), help_heading = "Database")]
+    event_retention_days: u32,
     /// Run pending migrations at start-up
     #[arg(long, env = "PORTCULLIS_MIGRATE_ON_START", default_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Database")]
@@ -311,6 +315,8 @@ pub struct Config {
     pub max_connections_per_worker: usize,
     /// How often expired rows are purged; `None`: never (but by `portcullis purge`).
     pub purge_interval: Option<Duration>,
+    /// How long security events are kept.
+    pub event_retention: TimeDelta,
     /// The log filter.
     pub log_filter: String,
     /// The HTTP limits and the cookie switch.
@@ -453,6 +459,7 @@ impl Settings {
             max_connections_per_worker: usize::from(self.max_connections_per_worker),
             purge_interval: (self.purge_interval_secs > 0)
                 .then(|| Duration::from_secs(self.purge_interval_secs)),
+            event_retention: TimeDelta::days(i64::from(self.event_retention_days)),
             http: HttpConfig {
                 body_timeout: Duration::from_secs(self.body_timeout_secs),
                 cookie_secure: self.cookie_secure,

@@ -5,6 +5,6 @@ pub mod app;
 pub mod config;
 pub mod mailer;
 
-pub use app::{Application, build_service, open_database};
+pub use app::{Application, build_service, open_database, purge};
 pub use config::{Config, ConfigError};
 pub use mailer::LogMailer;

@@ -5,13 +5,14 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use chrono::{SecondsFormat, TimeDelta};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use portcullis_domain::{
-    Clock as _, DisplayName, Email, NewUser, Password, Profile, RegisterError, SystemClock,
-    Username,
+    AuthEvent, Clock as _, DisplayName, Email, EventFilter, EventRepository as _, NewUser,
+    Password, Profile, RegisterError, SystemClock, UserId, UserRepository as _, Username,
 };
 use portcullis_server::config::{naming_variable, with_settings};
-use portcullis_server::{Application, Config, LogMailer, build_service, open_database};
+use portcullis_server::{Application, Config, LogMailer, build_service, open_database, purge};
 use tracing_subscriber::EnvFilter;
 
 /// Every setting is an option of every command that runs (see `portcullis serve
@@ -33,10 +34,26 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
-    /// Delete expired sessions, refresh tokens and used or expired reset tokens now,
-    /// and print how many of each (the server also does it every
-    /// PORTCULLIS_PURGE_INTERVAL_SECS).
+    /// Delete expired sessions, refresh tokens, used or expired reset tokens and
+    /// security events older than PORTCULLIS_EVENT_RETENTION_DAYS now, and print how
+    /// many of each (the server also does it every PORTCULLIS_PURGE_INTERVAL_SECS).
     Purge,
+    /// List security events (logins, registrations, refreshes, logouts, password
+    /// resets, throttled attempts), newest first.
+    Events {
+        /// Only this account's: its email, or its user id.
+        #[arg(long)]
+        user: Option<String>,
+        /// Only those of the last DURATION (e.g. `15m`, `24h`, `7d`).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        since: Option<std::time::Duration>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        limit: u32,
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -92,15 +109,22 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Purge => {
             let database = open_database(&config)?;
-            let Some(purged) = database.purge(SystemClock.now())? else {
+            let Some(purged) = purge(&database, config.event_retention)? else {
                 bail!("another instance is purging this database right now; try again");
             };
             let mut out = io::stdout().lock();
             writeln!(out, "sessions: {}", purged.sessions)?;
             writeln!(out, "refresh tokens: {}", purged.refresh_tokens)?;
             writeln!(out, "reset tokens: {}", purged.reset_tokens)?;
+            writeln!(out, "events: {}", purged.events)?;
             Ok(())
         }
+        Command::Events {
+            user,
+            since,
+            limit,
+            json,
+        } => list_events(&config, user.as_deref(), since, limit, json),
         Command::User { action } => manage_user(&config, action),
     }
 }
@@ -166,12 +190,97 @@ fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints the events selected, newest first: text, or one JSON object per line.
+fn list_events(
+    config: &Config,
+    user: Option<&str>,
+    since: Option<std::time::Duration>,
+    limit: u32,
+    json: bool,
+) -> anyhow::Result<()> {
+    let database = open_database(config)?;
+    let user = match user {
+        None => None,
+        Some(user) => Some(match uuid::Uuid::parse_str(user) {
+            Ok(id) => UserId::from_uuid(id),
+            Err(_) => {
+                let email = Email::parse(user).context("--user: neither an email nor a user id")?;
+                database
+                    .find_by_email(&email)?
+                    .context("--user: no account has this email")?
+                    .id
+            }
+        }),
+    };
+    let since = since
+        .map(|ago| -> anyhow::Result<_> {
+            let ago = TimeDelta::from_std(ago).context("--since: too long")?;
+            SystemClock
+                .now()
+                .checked_sub_signed(ago)
+                .context("--since: too long")
+        })
+        .transpose()?;
+    let events = database.list(&EventFilter { user, since, limit })?;
+    let mut out = io::stdout().lock();
+    for event in events {
+        if json {
+            writeln!(out, "{}", event_json(&event))?;
+        } else {
+            writeln!(out, "{}", event_line(&event))?;
+        }
+    }
+    Ok(())
+}
+
+/// One event as a JSON object; absent fields are `null`.
+fn event_json(event: &AuthEvent) -> serde_json::Value {
+    serde_json::json!({
+        "time": event.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        "kind": event.kind.as_str(),
+        "outcome": event.outcome.as_str(),
+        "dialect": event.dialect,
+        "ip": event.ip.map(|ip| ip.to_string()),
+        "user_id": event.user_id.map(|id| id.to_string()),
+        "identifier_hash": event.identifier_hash,
+        "session_id": event.session_id.map(|id| id.to_string()),
+        "user_agent": event.user_agent,
+    })
+}
+
+/// One event as a line of text: time, kind, outcome, then what is known as `name=value`
+/// (the user agent quoted, as it may hold spaces).
+fn event_line(event: &AuthEvent) -> String {
+    let mut line = format!(
+        "{}  {:<16} {:<14}",
+        event.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        event.kind.as_str(),
+        event.outcome.as_str()
+    );
+    let mut field = |name: &str, value: Option<String>| {
+        if let Some(value) = value {
+            line.push_str(&format!(" {name}={value}"));
+        }
+    };
+    field("dialect", event.dialect.clone());
+    field("ip", event.ip.map(|ip| ip.to_string()));
+    field("user", event.user_id.map(|id| id.to_string()));
+    field("identifier", event.identifier_hash.clone());
+    field("session", event.session_id.map(|id| id.to_string()));
+    field(
+        "agent",
+        event.user_agent.as_ref().map(|ua| format!("{ua:?}")),
+    );
+    line
+}
+
 /// The command line: every leaf command takes every setting.
 fn command_line() -> clap::Command {
     Cli::command()
         .mut_subcommand("serve", with_settings)
         .mut_subcommand("migrate", with_settings)
         .mut_subcommand("purge", with_settings)
+        .mut_subcommand("events", with_settings)
         .mut_subcommand("user", |user| {
             user.mut_subcommand("create", with_settings)
                 .mut_subcommand("reset-token", with_settings)

@@ -4,9 +4,9 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::{
-    Clock, DisplayName, Email, PasswordHash, Profile, RefreshTokenRecord, ResetSecret,
-    ResetTokenHash, ResetTokenRecord, Session, SessionId, SessionRepository, SystemClock, TokenId,
-    User, UserId, UserRepository, Username,
+    AuthEvent, Client, Clock, DisplayName, Email, EventKind, EventOutcome, PasswordHash, Profile,
+    RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, Session, SessionId,
+    SessionRepository, SystemClock, TokenId, User, UserId, UserRepository, Username,
 };
 
 /// A user, not yet stored, named Ada Lovelace, with `email` and `username`, created
@@ -37,7 +37,8 @@ pub fn new_user(email: &str, username: Option<&str>) -> User {
 /// A stored [`new_user`] with `email` and no username.
 pub fn stored_user<S: UserRepository + ?Sized>(store: &S, email: &str) -> User {
     let user = new_user(email, None);
-    UserRepository::create(store, &user).expect("the user is stored");
+    UserRepository::create(store, &user, &event(EventKind::Registration))
+        .expect("the user is stored");
     user
 }
 
@@ -71,7 +72,7 @@ pub fn stored_session<S: SessionRepository + ?Sized>(
         credential_version: user.credential_version,
     };
     let token = token_for(session.id, created_at);
-    SessionRepository::create(store, &session, &token).expect("the session is stored");
+    SessionRepository::create(store, &session, &token, None).expect("the session is stored");
     (session, token)
 }
 
@@ -90,4 +91,15 @@ pub fn reset_record(
         expires_at: created_at + ttl,
         used_at: None,
     }
+}
+
+/// A successful event of `kind` from no client, now, about no account: what a
+/// repository method that records its change is handed.
+pub fn event(kind: EventKind) -> AuthEvent {
+    AuthEvent::new(
+        kind,
+        EventOutcome::Success,
+        SystemClock.now(),
+        &Client::default(),
+    )
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use portcullis_domain::{IssueOptions, Registration};
+use portcullis_domain::{IssueOptions, RefreshGuard, Registration};
 
 pub use error::ApiError;
 use error::PLEASE_AUTHENTICATE;
@@ -24,7 +24,6 @@ use response::{AuthBody, MessageBody, TokensBody, WelcomeBody};
 use crate::bearer::bearer_token;
 use crate::body::BodyError;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
-use crate::origin::client_ip;
 use crate::settings::{DialectSpec, no_settings};
 
 /// The authapi dialect; it has no settings of its own.
@@ -64,13 +63,13 @@ fn endpoints() -> Vec<Endpoint> {
 }
 
 async fn register(call: Call) -> Result<HttpResponse, ApiError> {
+    let client = call.client();
     let request = RegisterRequest::try_from(&call.body?)?;
-    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
         .run(move |auth| {
             auth.register_from(
-                client,
+                &client,
                 Registration {
                     name: &request.name,
                     bio: request.bio.as_deref(),
@@ -87,13 +86,13 @@ async fn register(call: Call) -> Result<HttpResponse, ApiError> {
 }
 
 async fn login(call: Call) -> Result<HttpResponse, ApiError> {
+    let client = call.client();
     let request = LoginRequest::try_from(&call.body?)?;
-    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
         .run(move |auth| {
             auth.login_from(
-                client,
+                &client,
                 &request.email,
                 &request.password,
                 &IssueOptions::default(),
@@ -104,6 +103,7 @@ async fn login(call: Call) -> Result<HttpResponse, ApiError> {
 }
 
 async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
+    let client = call.client();
     // The document's only logout error is this one, whatever is wrong with the request.
     let invalid = || ApiError::bad_request(error::INVALID_REFRESH_TOKEN);
     let body = match call.body {
@@ -113,7 +113,7 @@ async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
     };
     let request = RefreshTokenRequest::try_from(&body).map_err(|_| invalid())?;
     call.state
-        .run(move |auth| auth.logout(&request.refresh_token))
+        .run(move |auth| auth.logout_from(&client, &request.refresh_token))
         .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Logout successful",
@@ -121,19 +121,22 @@ async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
 }
 
 async fn refresh_tokens(call: Call) -> Result<HttpResponse, ApiError> {
+    let client = call.client();
     let request = RefreshTokenRequest::try_from(&call.body?)?;
     let refreshed = call
         .state
-        .run(move |auth| auth.refresh(&request.refresh_token))
+        .run(move |auth| {
+            auth.refresh_from(&client, &request.refresh_token, RefreshGuard::default())
+        })
         .await??;
     Ok(HttpResponse::Ok().json(TokensBody::from(&refreshed.tokens)))
 }
 
 async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
+    let client = call.client();
     let request = ForgotPasswordRequest::try_from(&call.body?)?;
-    let client = client_ip(&call.request, &call.state.config);
     call.state
-        .run(move |auth| auth.request_password_reset_from(client, &request.email))
+        .run(move |auth| auth.request_password_reset_from(&client, &request.email))
         .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "If that email is registered, a reset link has been sent",
@@ -143,6 +146,7 @@ async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
 /// The token comes from the body's `token`, else from the query string's (the
 /// document's form).
 async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
+    let client = call.client();
     let query = web::Query::<HashMap<String, String>>::from_query(call.request.query_string())
         .map_err(|_| ApiError::bad_request("Malformed query string"))?;
     let mut request = ResetPasswordRequest::try_from(&call.body?)?;
@@ -152,7 +156,7 @@ async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
         .or_else(|| query.get("token").filter(|t| !t.is_empty()).cloned())
         .ok_or_else(|| ApiError::bad_request("\"token\" is required"))?;
     call.state
-        .run(move |auth| auth.reset_password(&token, &request.password))
+        .run(move |auth| auth.reset_password_from(&client, &token, &request.password))
         .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Password reset successful",

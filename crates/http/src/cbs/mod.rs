@@ -25,7 +25,6 @@ use response::{Lifetimes, LoginBody, RefreshBody, TokensBody};
 
 use crate::bearer::bearer_token;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
-use crate::origin::client_ip;
 use crate::settings::{DialectSpec, no_settings};
 
 /// The claim both tokens of a cbs login carry: the login name, in the account's stored
@@ -79,6 +78,7 @@ fn endpoints() -> Vec<Endpoint> {
 }
 
 async fn login(call: Call) -> Result<HttpResponse, CbsError> {
+    let client = call.client();
     if call.body.as_ref().is_ok_and(RefreshRequest::is_refresh) {
         return refresh(call).await;
     }
@@ -88,10 +88,9 @@ async fn login(call: Call) -> Result<HttpResponse, CbsError> {
         user_claims: identifier_claim(&request.user),
         ..IssueOptions::default()
     };
-    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
-        .run(move |auth| auth.login_from(client, &request.user, &request.password, &options))
+        .run(move |auth| auth.login_from(&client, &request.user, &request.password, &options))
         .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(LoginBody::new(
@@ -129,13 +128,15 @@ async fn refresh(call: Call) -> Result<HttpResponse, CbsError> {
 }
 
 async fn rotate(call: Call) -> Result<HttpResponse, CbsError> {
+    let client = call.client();
     let arrived = call.state.auth.now();
     let request = RefreshRequest::try_from(&call.body?)?;
     let access_token = access_token(&call.request)?;
     let refreshed = call
         .state
         .run(move |auth| {
-            auth.refresh_guarded(
+            auth.refresh_from(
+                &client,
                 &request.refresh_token,
                 RefreshGuard {
                     account: None,

@@ -15,6 +15,7 @@ use portcullis_domain::{AuthenticateError, Principal, RefreshGuard, TokenPair, U
 
 use super::error::IoweyouError;
 use super::session_cookie;
+use crate::origin::client_of;
 use crate::state::AppState;
 
 /// Whether an expired access token may be renewed with the cookie's refresh token.
@@ -48,6 +49,7 @@ pub(crate) async fn authenticate_cookie(
         Renewal::Allowed => tokens.refresh_token,
         Renewal::Refused => None,
     };
+    let client = client_of(request, &state.config, super::DIALECT.name);
     let (principal, rotated) = state
         .run(
             move |auth| -> Result<(Principal, Option<TokenPair>), IoweyouError> {
@@ -55,7 +57,8 @@ pub(crate) async fn authenticate_cookie(
                     Ok(principal) => Ok((principal, None)),
                     Err(AuthenticateError::Expired) => {
                         let refresh = refresh.ok_or_else(IoweyouError::not_authenticated)?;
-                        let refreshed = auth.refresh_guarded(
+                        let refreshed = auth.refresh_from(
+                            &client,
                             &refresh,
                             RefreshGuard {
                                 account: None,

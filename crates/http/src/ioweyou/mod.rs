@@ -35,7 +35,6 @@ use response::{EmptyBody, UserBody};
 
 use crate::body::FieldProblem;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
-use crate::origin::client_ip;
 use crate::settings::{DialectSpec, no_settings};
 
 /// The ioweyou dialect; it has no settings of its own.
@@ -95,15 +94,15 @@ fn account_username_claim(user: &User) -> Map<String, Value> {
 }
 
 async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
+    let client = call.client();
     let body = call.body?;
     let password_max = call.state.auth.config().password_policy.max_chars;
     let LoginRequest { username, password } = LoginRequest::parse(&body, password_max)?;
     let tokens = match password {
         Some(password) => {
             let options = issue_options();
-            let client = client_ip(&call.request, &call.state.config);
             call.state
-                .run(move |auth| auth.login_from(client, &username, &password, &options))
+                .run(move |auth| auth.login_from(&client, &username, &password, &options))
                 .await??
                 .tokens
         }
@@ -114,7 +113,8 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
                 .ok_or_else(|| joi("password", FieldProblem::Missing))?;
             call.state
                 .run(move |auth| {
-                    auth.refresh_guarded(
+                    auth.refresh_from(
+                        &client,
                         &refresh,
                         RefreshGuard {
                             account: Some(&username),
@@ -134,14 +134,14 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
 
 /// Creates the account and logs it in: 201, an empty body and the new session's cookie.
 async fn signup(call: Call) -> Result<HttpResponse, IoweyouError> {
+    let client = call.client();
     let request = SignupRequest::parse(&call.body?)?;
     let options = issue_options();
-    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
         .run(move |auth| {
             auth.register_from(
-                client,
+                &client,
                 Registration {
                     name: &request.display_name,
                     bio: None,
@@ -170,9 +170,14 @@ async fn current_user(call: Call) -> Result<HttpResponse, IoweyouError> {
 }
 
 async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
+    let client = call.client();
     if let Some(refresh) = session_cookie::read(&call.request).and_then(|t| t.refresh_token) {
         // The client is logged out whatever happens here; a failure is only logged.
-        match call.state.run(move |auth| auth.logout(&refresh)).await {
+        match call
+            .state
+            .run(move |auth| auth.logout_from(&client, &refresh))
+            .await
+        {
             Ok(Ok(()) | Err(LogoutError::InvalidToken)) => {}
             // The database is unreachable: the client must retry, so its cookie is
             // kept rather than the session left live behind a cleared one.

@@ -29,7 +29,7 @@ use request::LoginRequest;
 use response::{AuthBody, COLLECTION_ID, RecordBody, TOKEN_TYPE, auth_cookie};
 
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
-use crate::origin::{client_ip, config_of, origin};
+use crate::origin::{config_of, origin};
 use crate::settings::{DialectSettings, DialectSpec, SettingsError};
 use crate::state::HttpConfig;
 
@@ -110,16 +110,16 @@ async fn login(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbE
 }
 
 async fn authenticate(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbError> {
+    let client = call.client();
     let request = LoginRequest::try_from(&call.body?)?;
     let options = IssueOptions {
         access_ttl: Some(config.token_ttl),
         extra_claims: token_claims(),
         user_claims: Some(user_claims),
     };
-    let client = client_ip(&call.request, &call.state.config);
     let done = call
         .state
-        .run(move |auth| auth.login_from(client, &request.username, &request.password, &options))
+        .run(move |auth| auth.login_from(&client, &request.username, &request.password, &options))
         .await??;
     let body = AuthBody {
         record: RecordBody::from(&done.user),

@@ -81,3 +81,18 @@ diesel::table! {
         last_at -> Timestamptz,
     }
 }
+
+diesel::table! {
+    auth_events (id) {
+        id -> BigInt,
+        at -> Timestamptz,
+        kind -> Text,
+        outcome -> Text,
+        user_id -> Nullable<Uuid>,
+        identifier_hash -> Nullable<Text>,
+        session_id -> Nullable<Uuid>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        dialect -> Nullable<Text>,
+    }
+}

@@ -81,3 +81,18 @@ diesel::table! {
         last_at -> TimestamptzSqlite,
     }
 }
+
+diesel::table! {
+    auth_events (id) {
+        id -> BigInt,
+        at -> TimestamptzSqlite,
+        kind -> Text,
+        outcome -> Text,
+        user_id -> Nullable<Text>,
+        identifier_hash -> Nullable<Text>,
+        session_id -> Nullable<Text>,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+        dialect -> Nullable<Text>,
+    }
+}

@@ -6,10 +6,12 @@ use std::sync::{Arc, Barrier};
 use std::thread;
 
 use chrono::TimeDelta;
-use portcullis_domain::contract::fixtures::{reset_record, stored_session, stored_user, token_for};
+use portcullis_domain::contract::fixtures::{
+    event, reset_record, stored_session, stored_user, token_for,
+};
 use portcullis_domain::{
-    Clock, Email, ResetTokenRepository, RotateError, SessionRepository, SystemClock, UserId,
-    UserRepository,
+    Clock, Email, EventFilter, EventKind, EventRepository, ResetTokenRepository, RotateError,
+    SessionRepository, SystemClock, UserId, UserRepository,
 };
 use portcullis_persistence::Database;
 use portcullis_persistence::testing::TestDatabase;
@@ -131,7 +133,7 @@ fn deleting_a_user_cascades(t: &TestDatabase) {
     let (ended, token) = stored_session(db, &ada, created, TimeDelta::hours(24));
     stored_session(db, &grace, created, TimeDelta::hours(24));
     let record = reset_record(&ada, "secret", created, TimeDelta::hours(1));
-    ResetTokenRepository::create(db, &record).unwrap();
+    ResetTokenRepository::create(db, &record, &event(EventKind::ResetRequest)).unwrap();
 
     assert_eq!(
         t.execute(&format!("DELETE FROM users WHERE id = '{}'", ada.id)),
@@ -143,7 +145,8 @@ fn deleting_a_user_cascades(t: &TestDatabase) {
             token.id,
             &token_for(ended.id, created),
             created,
-            chrono::TimeDelta::zero()
+            chrono::TimeDelta::zero(),
+            &event(EventKind::Refresh)
         ),
         Err(RotateError::UnknownToken)
     ));
@@ -165,33 +168,76 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     let (expired, _) = stored_session(db, &ada, now - hour * 3, hour);
     let (live, first) = stored_session(db, &ada, now - hour, hour * 24);
     let second = token_for(live.id, now - hour / 2);
-    db.rotate(first.id, &second, now - hour / 2, TimeDelta::zero())
-        .unwrap();
+    db.rotate(
+        first.id,
+        &second,
+        now - hour / 2,
+        TimeDelta::zero(),
+        &event(EventKind::Refresh),
+    )
+    .unwrap();
     let used = reset_record(&ada, "used", now - hour, hour * 2);
-    ResetTokenRepository::create(db, &used).unwrap();
-    db.complete_reset(&used.token_hash, &ada.password_hash, now - hour / 4)
-        .unwrap();
+    ResetTokenRepository::create(db, &used, &event(EventKind::ResetRequest)).unwrap();
+    db.complete_reset(
+        &used.token_hash,
+        &ada.password_hash,
+        now - hour / 4,
+        &event(EventKind::ResetCompletion),
+    )
+    .unwrap();
     // Unused but expired (creating it retired nothing left unused).
     let stale = reset_record(&ada, "stale", now - hour * 2, hour);
-    ResetTokenRepository::create(db, &stale).unwrap();
+    ResetTokenRepository::create(db, &stale, &event(EventKind::ResetRequest)).unwrap();
 
-    let purged = db.purge(now).unwrap().unwrap();
+    // Events: one from before the retention period, one within it.
+    let retention_start = now - TimeDelta::days(90);
+    let mut old = event(EventKind::Login);
+    old.at = retention_start - TimeDelta::microseconds(1);
+    db.record(&old).unwrap();
+    let mut kept = event(EventKind::Login);
+    kept.at = retention_start;
+    db.record(&kept).unwrap();
+
+    let purged = db.purge(now, retention_start).unwrap().unwrap();
     assert_eq!(
-        (purged.sessions, purged.refresh_tokens, purged.reset_tokens),
-        (1, 1, 2)
+        (
+            purged.sessions,
+            purged.refresh_tokens,
+            purged.reset_tokens,
+            purged.events
+        ),
+        (1, 1, 2, 1)
     );
+    let remaining = db
+        .list(&EventFilter {
+            limit: 1000,
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert!(remaining.contains(&kept) && !remaining.contains(&old));
     assert!(db.find(expired.id).unwrap().is_none());
     // The live session's spent token is still known: presenting it again is a replay.
     assert!(matches!(
-        db.rotate(first.id, &token_for(live.id, now), now, TimeDelta::zero()),
+        db.rotate(
+            first.id,
+            &token_for(live.id, now),
+            now,
+            TimeDelta::zero(),
+            &event(EventKind::Refresh)
+        ),
         Err(RotateError::AlreadyUsed { .. })
     ));
     // A live reset token stays; nothing else is left to purge.
     let valid = reset_record(&ada, "valid", now, hour);
-    ResetTokenRepository::create(db, &valid).unwrap();
-    let again = db.purge(now).unwrap().unwrap();
+    ResetTokenRepository::create(db, &valid, &event(EventKind::ResetRequest)).unwrap();
+    let again = db.purge(now, retention_start).unwrap().unwrap();
     assert_eq!(
-        (again.sessions, again.refresh_tokens, again.reset_tokens),
-        (0, 0, 0)
+        (
+            again.sessions,
+            again.refresh_tokens,
+            again.reset_tokens,
+            again.events
+        ),
+        (0, 0, 0, 0)
     );
 }
