@@ -17,5 +17,6 @@ mod events;
 mod expiry;
 mod journey;
 mod pocketbase_sdk;
+mod protocol_errors;
 mod restart;
 mod startup;

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod logging;
 pub mod mailer;
 
 pub use app::{Application, build_service, open_database, purge};

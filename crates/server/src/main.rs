@@ -13,7 +13,6 @@ use portcullis_domain::{
 };
 use portcullis_server::config::{naming_variable, with_settings};
 use portcullis_server::{Application, Config, LogMailer, build_service, open_database, purge};
-use tracing_subscriber::EnvFilter;
 
 /// Every setting is an option of every command that runs (see `portcullis serve
 /// --help`), read from its flag, else its environment variable, else its default.
@@ -93,11 +92,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (leaf, leaf_matches) = leaf(&command, &matches);
     let config = Config::from_matches(leaf, leaf_matches).unwrap_or_else(|e| e.exit());
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new(&config.log_filter))
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .init();
+    portcullis_server::logging::init(&config.log_filter);
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(config)),
         Command::Migrate => {
