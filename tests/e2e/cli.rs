@@ -69,7 +69,8 @@ fn purge_prints_what_it_removed() {
     let purged = run_cli(&db, &["purge"], "", &[]);
     purged.assert_success();
     assert_eq!(
-        purged.stdout, "sessions: 0\nrefresh tokens: 0\nreset tokens: 0\nevents: 0\n",
+        purged.stdout,
+        "sessions: 0\nrefresh tokens: 0\nreset tokens: 0\nevents: 0\nthrottle counters: 0\n",
         "{}",
         purged.stderr
     );

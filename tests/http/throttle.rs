@@ -30,6 +30,7 @@ crate::on_backends! {
         reset_links_per_account_are_limited_silently,
         reset_requests_per_address_are_limited,
         two_instances_on_one_database_share_the_counters,
+        a_reset_ends_the_accounts_wait,
         wrong_passwords_at_once_get_no_more_than_the_free_failures,
         failures_at_once_from_one_address_stop_at_its_limit,
         registrations_at_once_stop_at_the_limit,
@@ -768,6 +769,43 @@ async fn two_instances_on_one_database_share_the_counters(backend: Backend) {
     assert_eq!(attempt(&b, Via::Pocketbase, "ghost", WRONG).await, Refused);
     let throttled = attempt(&a, Via::Authapi, "bob@example.com", PASSWORD).await;
     assert_waits_about(&throttled, IP_WINDOW);
+}
+
+/// A password reset proves the owner controls the mailbox: the account's failed logins
+/// are forgotten, so the owner logs in with the new password at once, while a guessing
+/// run would otherwise keep them waiting.
+async fn a_reset_ends_the_accounts_wait(backend: Backend) {
+    let delay = delay_secs(LONG_DELAY);
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("PORTCULLIS_THROTTLE_FREE_FAILURES", "1"),
+            ("PORTCULLIS_THROTTLE_BASE_DELAY_SECS", &delay),
+        ],
+    )
+    .await;
+    app.register("ada@example.com").await;
+    assert_eq!(
+        attempt(&app, Via::Authapi, "ada@example.com", WRONG).await,
+        Refused
+    );
+    let throttled = attempt(&app, Via::Authapi, "ada@example.com", PASSWORD).await;
+    assert_waits_about(&throttled, LONG_DELAY);
+    app.post(FORGOT, json!({"email": "ada@example.com"}))
+        .await
+        .expect(200);
+    let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let new_password = "a brand new secret";
+    app.post(
+        "/auth/reset-password",
+        json!({"token": secret, "password": new_password}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        attempt(&app, Via::Cbs, "ada@example.com", new_password).await,
+        LoggedIn
+    );
 }
 
 // --- Requests at once ----------------------------------------------------------------------

@@ -229,6 +229,11 @@ impl Argon2Hasher {
 /// server runs hashes on a [`crate::HashPool`] instead, which bounds how many run at
 /// once and reuses their memory.
 impl PasswordHasher for Argon2Hasher {
+    /// Hashes on the caller's thread, without a bound: never busy.
+    fn is_busy(&self) -> bool {
+        false
+    }
+
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         self.hash_in(password, &mut Memory::default())
     }

@@ -10,8 +10,11 @@
 //! [`HashError::Busy`] without hashing and without waiting.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
+use thread_priority::{ThreadPriority, set_current_thread_priority};
 
 use portcullis_domain::{HashError, Password, PasswordHash, PasswordHasher, PasswordVerdict};
 
@@ -28,6 +31,10 @@ pub struct HashPoolConfig {
     /// How many hashes may wait for a thread; a hash that finds this many waiting is
     /// refused with [`HashError::Busy`]. 0: none wait.
     pub queue: usize,
+    /// Whether the hashing threads run at the lowest CPU priority (nice 19), so that
+    /// when hashes compete with request handling for the cores (a login flood) the
+    /// requests that need no hash keep their latency and hashing takes what is left.
+    pub low_priority: bool,
 }
 
 impl HashPoolConfig {
@@ -37,12 +44,13 @@ impl HashPoolConfig {
         Self {
             threads,
             queue: 4 * threads,
+            low_priority: true,
         }
     }
 }
 
 impl Default for HashPoolConfig {
-    /// One thread per core, and a queue of 4 × that.
+    /// One thread per core, a queue of 4 × that, at low priority.
     fn default() -> Self {
         Self::with_threads(std::thread::available_parallelism().map_or(1, |n| n.get()))
     }
@@ -57,6 +65,8 @@ impl Default for HashPoolConfig {
 /// the pool stops its threads once their current hash is done.
 pub struct HashPool {
     jobs: SyncSender<Job>,
+    /// Callers whose hash is queued or running.
+    pending: AtomicUsize,
     config: HashPoolConfig,
     params_memory_kib: u32,
 }
@@ -84,13 +94,20 @@ impl HashPool {
         for index in 0..config.threads {
             let hasher = hasher.clone();
             let receiver = receiver.clone();
+            let low_priority = config.low_priority;
             std::thread::Builder::new()
                 .name(format!("argon2-{index}"))
-                .spawn(move || work(&hasher, &receiver))
+                .spawn(move || {
+                    if low_priority {
+                        lower_priority();
+                    }
+                    work(&hasher, &receiver)
+                })
                 .map_err(|e| HashError::Failed(format!("cannot start a hashing thread: {e}")))?;
         }
         Ok(Self {
             jobs,
+            pending: AtomicUsize::new(0),
             config,
             params_memory_kib: hasher.params().memory_kib,
         })
@@ -112,10 +129,14 @@ impl HashPool {
             // The caller may have gone; then nobody needs the answer.
             let _ = reply.send(job(hasher, memory));
         });
-        self.submit(job)?;
-        result
-            .recv()
-            .map_err(|_| HashError::Failed("the hashing thread failed".into()))?
+        self.pending.fetch_add(1, Ordering::SeqCst);
+        let outcome = self.submit(job).and_then(|()| {
+            result
+                .recv()
+                .map_err(|_| HashError::Failed("the hashing thread failed".into()))?
+        });
+        self.pending.fetch_sub(1, Ordering::SeqCst);
+        outcome
     }
 
     /// Queues `job` without waiting for it.
@@ -127,6 +148,15 @@ impl HashPool {
                 Err(HashError::Failed("the hashing threads have stopped".into()))
             }
         }
+    }
+}
+
+/// Makes the current thread yield the cores to every normal-priority thread. Lowering
+/// a priority needs no privilege; should the system refuse anyway, hashing still works
+/// at normal priority.
+fn lower_priority() {
+    if let Err(error) = set_current_thread_priority(ThreadPriority::Min) {
+        tracing::warn!(?error, "hashing thread keeps normal priority");
     }
 }
 
@@ -149,6 +179,12 @@ fn work(hasher: &Argon2Hasher, jobs: &Mutex<Receiver<Job>>) {
 }
 
 impl PasswordHasher for HashPool {
+    /// Every thread is hashing and the queue is full (by a count of the callers
+    /// waiting, so a moment's hint: `hash` and `verify` still decide).
+    fn is_busy(&self) -> bool {
+        self.pending.load(Ordering::SeqCst) >= self.config.threads + self.config.queue
+    }
+
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashError> {
         let password = password.clone();
         self.run(move |hasher, memory| hasher.hash_in(&password, memory))
@@ -184,7 +220,11 @@ mod tests {
     fn pool(threads: usize, queue: usize) -> HashPool {
         HashPool::new(
             Argon2Hasher::new(FAST).unwrap(),
-            HashPoolConfig { threads, queue },
+            HashPoolConfig {
+                threads,
+                queue,
+                low_priority: false,
+            },
         )
         .unwrap()
     }
@@ -254,6 +294,44 @@ mod tests {
             pool.verify(&password, &PasswordHash::new("junk".into()))
                 .is_err()
         );
+    }
+
+    #[test]
+    fn busy_while_every_thread_and_queue_place_is_taken() {
+        let pool = Arc::new(pool(1, 1));
+        assert!(!pool.is_busy());
+        let (release, released) = channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        // One caller's job runs (and blocks until released), the other's waits queued.
+        let callers: Vec<_> = (0..2)
+            .map(|_| {
+                let (pool, released) = (pool.clone(), released.clone());
+                // A job is refused while the thread has not yet taken the one before
+                // it from the queue: try again.
+                std::thread::spawn(move || {
+                    loop {
+                        let released = released.clone();
+                        match pool.run(move |_, _| {
+                            let _ = released.lock().unwrap().recv();
+                            Ok(())
+                        }) {
+                            Err(HashError::Busy) => std::thread::sleep(Duration::from_millis(5)),
+                            done => return done,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !pool.is_busy() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(pool.is_busy());
+        drop(release);
+        for caller in callers {
+            caller.join().unwrap().unwrap();
+        }
+        assert!(!pool.is_busy());
     }
 
     #[test]
@@ -367,6 +445,35 @@ mod tests {
         drop((first, second));
     }
 
+    /// The niceness of the thread running a hash, from `/proc/thread-self/stat`.
+    #[cfg(target_os = "linux")]
+    fn hashing_thread_nice(pool: &HashPool) -> i64 {
+        pool.run(|_, _| {
+            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+            // After the parenthesised name: state is field 3, nice field 19.
+            let after_name = stat.rsplit_once(')').unwrap().1;
+            Ok(after_name
+                .split_whitespace()
+                .nth(16)
+                .unwrap()
+                .parse()
+                .unwrap())
+        })
+        .unwrap()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn low_priority_threads_hash_at_nice_19() {
+        let low = HashPool::new(
+            Argon2Hasher::new(FAST).unwrap(),
+            HashPoolConfig::with_threads(1),
+        )
+        .unwrap();
+        assert_eq!(hashing_thread_nice(&low), 19);
+        assert_eq!(hashing_thread_nice(&pool(1, 1)), 0);
+    }
+
     #[test]
     fn default_sizes_follow_the_cores() {
         let config = HashPoolConfig::default();
@@ -376,7 +483,8 @@ mod tests {
             HashPoolConfig::with_threads(0),
             HashPoolConfig {
                 threads: 1,
-                queue: 4
+                queue: 4,
+                low_priority: true,
             }
         );
     }

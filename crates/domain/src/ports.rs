@@ -319,6 +319,11 @@ pub enum PasswordVerdict {
 /// hashes ahead of it.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait PasswordHasher: Send + Sync {
+    /// Whether a hash asked for now would get [`HashError::Busy`]: a hint (another
+    /// caller may take or free the capacity a moment later), so that callers can refuse
+    /// the surplus before doing any other work. An unbounded hasher is never busy.
+    fn is_busy(&self) -> bool;
+
     /// Hashes with a fresh salt and the current parameters. [`HashError::Busy`] when at
     /// capacity.
     fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;

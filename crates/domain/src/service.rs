@@ -163,6 +163,18 @@ impl AuthService {
         &self.config
     }
 
+    /// [`HashError::Busy`](crate::HashError::Busy) (as an [`InternalError`]) when the
+    /// password hasher is at capacity right now. A caller about to run a use case that
+    /// hashes (login, registration, reset) can refuse the surplus this way at no cost,
+    /// before any storage work; the use case itself still gets `Busy` if capacity runs
+    /// out meanwhile.
+    pub fn ensure_hashing_capacity(&self) -> Result<(), InternalError> {
+        if self.ports.hasher.is_busy() {
+            return Err(crate::ports::HashError::Busy.into());
+        }
+        Ok(())
+    }
+
     /// The current time by the ports' clock: the instant use cases judge by.
     pub fn now(&self) -> DateTime<Utc> {
         self.ports.clock.now()
@@ -651,7 +663,8 @@ impl AuthService {
     }
 
     /// Sets a new password with a reset secret (single use, expiring), clears
-    /// `must_change_password` and ends every session of the account.
+    /// `must_change_password` and the account's failed logins, and ends every session
+    /// of the account.
     pub fn reset_password(
         &self,
         secret: &str,
@@ -702,6 +715,11 @@ impl AuthService {
         {
             Ok(_) => {
                 event.trace();
+                // The owner proved control of the mailbox: a guessing run on the old
+                // password no longer makes them wait.
+                self.ports
+                    .throttles
+                    .clear(&throttle::login_key(Some(user.id), ""))?;
                 Ok(())
             }
             // A concurrent reset with the same secret won.

@@ -32,6 +32,17 @@ pub struct ThrottlePolicy {
     pub resets_per_account: i64,
 }
 
+impl ThrottlePolicy {
+    /// How long a counter can matter after its last event: past this, every limit
+    /// treats it as absent, so a purge may delete it.
+    pub fn memory(&self) -> TimeDelta {
+        FAILURE_MEMORY
+            .max(HOUR)
+            .max(self.ip_window)
+            .max(self.max_delay)
+    }
+}
+
 impl Default for ThrottlePolicy {
     fn default() -> Self {
         Self {
@@ -46,7 +57,7 @@ impl Default for ThrottlePolicy {
     }
 }
 
-/// How long a run of failures is remembered without a new one.
+/// How long a run of failures counts: a day after it began, the count starts afresh.
 pub(crate) const FAILURE_MEMORY: TimeDelta = TimeDelta::days(1);
 /// The window of the hourly limits.
 pub(crate) const HOUR: TimeDelta = TimeDelta::hours(1);

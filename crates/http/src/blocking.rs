@@ -1,7 +1,7 @@
 //! The one way handlers run blocking work (argon2, Diesel, pool checkout).
 
 use actix_web::web;
-use portcullis_domain::AuthService;
+use portcullis_domain::{AuthService, InternalError};
 
 use crate::state::AppState;
 
@@ -35,5 +35,22 @@ impl AppState {
     {
         let auth = self.auth.clone();
         run_blocking(move || use_case(&auth)).await
+    }
+
+    /// [`AppState::run`] for a use case that hashes a password: when the hasher is at
+    /// capacity it is refused at once (`Busy`, the dialect's 503), without a blocking
+    /// thread or any storage work, so the surplus of a login flood costs next to nothing.
+    pub async fn run_hashing<T, E>(
+        &self,
+        use_case: impl FnOnce(&AuthService) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, BlockingFailed>
+    where
+        T: Send + 'static,
+        E: From<InternalError> + Send + 'static,
+    {
+        if let Err(busy) = self.auth.ensure_hashing_capacity() {
+            return Ok(Err(busy.into()));
+        }
+        self.run(use_case).await
     }
 }

@@ -190,15 +190,22 @@ impl Database {
     }
 
     /// Deletes expired sessions (with their refresh tokens), expired refresh tokens,
-    /// used or expired reset tokens, as of `now`, and security events from before
-    /// `events_before`. `Ok(None)` when another instance is purging the same database
-    /// at this moment (PostgreSQL; they take turns).
+    /// used or expired reset tokens, as of `now`, security events from before
+    /// `events_before` and throttle counters last hit before `throttles_before`.
+    /// `Ok(None)` when another instance is purging the same database at this moment
+    /// (PostgreSQL; they take turns).
     pub fn purge(
         &self,
         now: DateTime<Utc>,
         events_before: DateTime<Utc>,
+        throttles_before: DateTime<Utc>,
     ) -> Result<Option<Purged>, StoreError> {
-        with_conn!(self, |conn, q| q::purge(conn, now, events_before))
+        with_conn!(self, |conn, q| q::purge(
+            conn,
+            now,
+            events_before,
+            throttles_before
+        ))
     }
 
     /// The stored secret `name`; if there is none yet, stores `generate()` and returns

@@ -14,4 +14,6 @@ pub struct Purged {
     pub reset_tokens: usize,
     /// Security events older than the retention period.
     pub events: usize,
+    /// Throttle counters no limit looks at any more.
+    pub throttles: usize,
 }

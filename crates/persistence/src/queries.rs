@@ -683,12 +683,14 @@ pub(crate) fn load_or_create_secret(
 /// expiry (their tokens cannot outlive it, so nothing can present them; their refresh
 /// tokens go with them), refresh tokens past their own expiry (the codec refuses them
 /// before any lookup), and reset tokens used or expired. Spent refresh tokens of live
-/// sessions stay: reuse detection needs them. Events from before `events_before` go.
-/// `None` when another instance is purging.
+/// sessions stay: reuse detection needs them. Events from before `events_before` go, and
+/// throttle counters last hit before `throttles_before`. `None` when another instance
+/// is purging.
 pub(crate) fn purge(
     conn: &mut Conn,
     now: DateTime<Utc>,
     events_before: DateTime<Utc>,
+    throttles_before: DateTime<Utc>,
 ) -> Result<Option<Purged>, StoreError> {
     write_tx(conn, |c| {
         if !purge_lock(c)? {
@@ -719,11 +721,15 @@ pub(crate) fn purge(
         let events =
             diesel::delete(auth_events::table.filter(auth_events::at.lt(events_before)))
                 .execute(c)?;
+        let throttles =
+            diesel::delete(throttles::table.filter(throttles::last_at.lt(throttles_before)))
+                .execute(c)?;
         Ok(Some(Purged {
             sessions,
             refresh_tokens,
             reset_tokens,
             events,
+            throttles,
         }))
     })
     .map_err(store)

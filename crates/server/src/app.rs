@@ -115,13 +115,14 @@ pub struct Application {
     local_addr: SocketAddr,
     database: Database,
     purge_interval: Option<Duration>,
-    event_retention: TimeDelta,
+    purging: PurgeConfig,
 }
 
 impl Application {
     /// Opens the database, wires the service and binds `config.bind` (port 0 picks a
     /// free port: see [`Application::local_addr`]).
     pub async fn build(config: Config, mailer: Arc<dyn Mailer>) -> anyhow::Result<Self> {
+        let purging = PurgeConfig::of(&config);
         let blocking_config = config.clone();
         let (database, service) = tokio::task::spawn_blocking(move || {
             let database = open_database(&blocking_config)?;
@@ -161,7 +162,7 @@ impl Application {
             local_addr,
             database,
             purge_interval: config.purge_interval,
-            event_retention: config.event_retention,
+            purging,
         })
     }
 
@@ -176,7 +177,7 @@ impl Application {
             tokio::spawn(purge_periodically(
                 self.database.clone(),
                 every,
-                self.event_retention,
+                self.purging,
             ))
         });
         let served = self.server.await;
@@ -187,30 +188,53 @@ impl Application {
     }
 }
 
-/// Deletes what has expired, and security events older than `event_retention`, now.
-/// `Ok(None)` when another instance is purging. Blocking.
-pub fn purge(
-    database: &Database,
-    event_retention: TimeDelta,
-) -> Result<Option<Purged>, StoreError> {
+/// Deletes what has expired, security events older than the retention period and
+/// throttle counters no limit looks at any more, now. `Ok(None)` when another instance
+/// is purging. Blocking.
+pub fn purge(database: &Database, config: &PurgeConfig) -> Result<Option<Purged>, StoreError> {
     let now = SystemClock.now();
-    database.purge(now, now - event_retention)
+    database.purge(
+        now,
+        now - config.event_retention,
+        now - config.throttle_memory,
+    )
+}
+
+/// How old what a purge deletes must be.
+#[derive(Clone, Copy, Debug)]
+pub struct PurgeConfig {
+    /// Security events older than this go.
+    pub event_retention: TimeDelta,
+    /// Throttle counters last hit longer ago than this go
+    /// (`ThrottlePolicy::memory`).
+    pub throttle_memory: TimeDelta,
+}
+
+impl PurgeConfig {
+    /// From the server's configuration.
+    pub fn of(config: &Config) -> Self {
+        Self {
+            event_retention: config.event_retention,
+            throttle_memory: config.auth.throttle.memory(),
+        }
+    }
 }
 
 /// Purges every `every`, the first time one interval after start-up; a failure is
 /// logged and the next tick tries again.
-async fn purge_periodically(database: Database, every: Duration, event_retention: TimeDelta) {
+async fn purge_periodically(database: Database, every: Duration, purging: PurgeConfig) {
     let mut ticks = tokio::time::interval(every);
     ticks.tick().await;
     loop {
         ticks.tick().await;
         let database = database.clone();
-        match tokio::task::spawn_blocking(move || purge(&database, event_retention)).await {
+        match tokio::task::spawn_blocking(move || purge(&database, &purging)).await {
             Ok(Ok(Some(purged))) => tracing::info!(
                 sessions = purged.sessions,
                 refresh_tokens = purged.refresh_tokens,
                 reset_tokens = purged.reset_tokens,
                 events = purged.events,
+                throttles = purged.throttles,
                 "purged expired rows"
             ),
             Ok(Ok(None)) => tracing::debug!("purge skipped: another instance is purging"),

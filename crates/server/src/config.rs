@@ -222,6 +222,11 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_HASH_QUEUE",
           value_parser = value_parser!(u32).range(0..=65_536), help_heading = "Passwords")]
     hash_queue: Option<u32>,
+    /// Run the hashing threads at the lowest CPU priority (nice 19): under a login
+    /// flood, requests that need no hash keep their latency and hashing gets the rest
+    #[arg(long, env = "PORTCULLIS_HASH_LOW_PRIORITY", default_value = "true",
+          action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Passwords")]
+    hash_low_priority: bool,
 }
 
 fn parse_jwt_secret(text: &str) -> Result<JwtSecret, String> {
@@ -410,6 +415,7 @@ impl Settings {
             queue: self
                 .hash_queue
                 .map_or(hash_pool.queue, |queue| queue as usize),
+            low_priority: self.hash_low_priority,
             ..hash_pool
         };
         let db_blocking_threads = self.db_blocking_threads.map_or(
@@ -543,7 +549,8 @@ mod tests {
             config.hash_pool,
             HashPoolConfig {
                 threads: cores,
-                queue: 4 * cores
+                queue: 4 * cores,
+                low_priority: true,
             }
         );
         assert_eq!(config.db_blocking_threads, 10 + 5 * cores);
@@ -592,7 +599,8 @@ mod tests {
             sized.hash_pool,
             HashPoolConfig {
                 threads: 3,
-                queue: 12
+                queue: 12,
+                low_priority: true,
             }
         );
         assert_eq!(sized.db_timeout, Duration::from_millis(250));
@@ -601,13 +609,15 @@ mod tests {
             ("PORTCULLIS_HASH_CONCURRENCY", "1"),
             ("PORTCULLIS_HASH_QUEUE", "0"),
             ("PORTCULLIS_DB_BLOCKING_THREADS", "7"),
+            ("PORTCULLIS_HASH_LOW_PRIORITY", "false"),
         ])
         .unwrap();
         assert_eq!(
             small.hash_pool,
             HashPoolConfig {
                 threads: 1,
-                queue: 0
+                queue: 0,
+                low_priority: false,
             }
         );
         assert_eq!(small.db_blocking_threads, 7);

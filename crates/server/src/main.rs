@@ -12,7 +12,9 @@ use portcullis_domain::{
     Password, Profile, RegisterError, SystemClock, UserId, UserRepository as _, Username,
 };
 use portcullis_server::config::{naming_variable, with_settings};
-use portcullis_server::{Application, Config, LogMailer, build_service, open_database, purge};
+use portcullis_server::{
+    Application, Config, LogMailer, PurgeConfig, build_service, open_database, purge,
+};
 
 /// Every setting is an option of every command that runs (see `portcullis serve
 /// --help`), read from its flag, else its environment variable, else its default.
@@ -104,7 +106,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Purge => {
             let database = open_database(&config)?;
-            let Some(purged) = purge(&database, config.event_retention)? else {
+            let Some(purged) = purge(&database, &PurgeConfig::of(&config))? else {
                 bail!("another instance is purging this database right now; try again");
             };
             let mut out = io::stdout().lock();
@@ -112,6 +114,7 @@ fn main() -> anyhow::Result<()> {
             writeln!(out, "refresh tokens: {}", purged.refresh_tokens)?;
             writeln!(out, "reset tokens: {}", purged.reset_tokens)?;
             writeln!(out, "events: {}", purged.events)?;
+            writeln!(out, "throttle counters: {}", purged.throttles)?;
             Ok(())
         }
         Command::Events {

@@ -67,7 +67,7 @@ async fn register(call: Call) -> Result<HttpResponse, ApiError> {
     let request = RegisterRequest::try_from(&call.body?)?;
     let done = call
         .state
-        .run(move |auth| {
+        .run_hashing(move |auth| {
             auth.register_from(
                 &client,
                 Registration {
@@ -90,7 +90,7 @@ async fn login(call: Call) -> Result<HttpResponse, ApiError> {
     let request = LoginRequest::try_from(&call.body?)?;
     let done = call
         .state
-        .run(move |auth| {
+        .run_hashing(move |auth| {
             auth.login_from(
                 &client,
                 &request.email,
@@ -156,7 +156,7 @@ async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
         .or_else(|| query.get("token").filter(|t| !t.is_empty()).cloned())
         .ok_or_else(|| ApiError::bad_request("\"token\" is required"))?;
     call.state
-        .run(move |auth| auth.reset_password_from(&client, &token, &request.password))
+        .run_hashing(move |auth| auth.reset_password_from(&client, &token, &request.password))
         .await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Password reset successful",

@@ -90,7 +90,9 @@ async fn login(call: Call) -> Result<HttpResponse, CbsError> {
     };
     let done = call
         .state
-        .run(move |auth| auth.login_from(&client, &request.user, &request.password, &options))
+        .run_hashing(move |auth| {
+            auth.login_from(&client, &request.user, &request.password, &options)
+        })
         .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(LoginBody::new(

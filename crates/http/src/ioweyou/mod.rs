@@ -102,7 +102,7 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
         Some(password) => {
             let options = issue_options();
             call.state
-                .run(move |auth| auth.login_from(&client, &username, &password, &options))
+                .run_hashing(move |auth| auth.login_from(&client, &username, &password, &options))
                 .await??
                 .tokens
         }
@@ -139,7 +139,7 @@ async fn signup(call: Call) -> Result<HttpResponse, IoweyouError> {
     let options = issue_options();
     let done = call
         .state
-        .run(move |auth| {
+        .run_hashing(move |auth| {
             auth.register_from(
                 &client,
                 Registration {

@@ -119,7 +119,9 @@ async fn authenticate(call: Call, config: PocketbaseConfig) -> Result<HttpRespon
     };
     let done = call
         .state
-        .run(move |auth| auth.login_from(&client, &request.username, &request.password, &options))
+        .run_hashing(move |auth| {
+            auth.login_from(&client, &request.username, &request.password, &options)
+        })
         .await??;
     let body = AuthBody {
         record: RecordBody::from(&done.user),

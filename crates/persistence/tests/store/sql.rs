@@ -11,7 +11,7 @@ use portcullis_domain::contract::fixtures::{
 };
 use portcullis_domain::{
     Clock, Email, EventFilter, EventKind, EventRepository, ResetTokenRepository, RotateError,
-    SessionRepository, SystemClock, UserId, UserRepository,
+    SessionRepository, SystemClock, ThrottleRepository, UserId, UserRepository,
 };
 use portcullis_persistence::Database;
 use portcullis_persistence::testing::TestDatabase;
@@ -158,7 +158,8 @@ fn deleting_a_user_cascades(t: &TestDatabase) {
 }
 
 /// A purge deletes sessions past their expiry (with their tokens), expired refresh
-/// tokens and used or expired reset tokens; a live session's spent token stays, so a
+/// tokens, used or expired reset tokens, events older than the retention and throttle
+/// counters last hit before the cut-off; a live session's spent token stays, so a
 /// replay of it is still detected.
 fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     let db = t.database();
@@ -198,16 +199,33 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     kept.at = retention_start;
     db.record(&kept).unwrap();
 
-    let purged = db.purge(now, retention_start).unwrap().unwrap();
+    // Throttle counters: one last hit before the cut-off, one at it.
+    let forgotten_before = now - TimeDelta::days(1);
+    db.hit(
+        "login:ip:192.0.2.1",
+        forgotten_before - TimeDelta::microseconds(1),
+        hour,
+    )
+    .unwrap();
+    db.hit("login:ip:192.0.2.2", forgotten_before, hour)
+        .unwrap();
+
+    let purged = db
+        .purge(now, retention_start, forgotten_before)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             purged.sessions,
             purged.refresh_tokens,
             purged.reset_tokens,
-            purged.events
+            purged.events,
+            purged.throttles
         ),
-        (1, 1, 2, 1)
+        (1, 1, 2, 1, 1)
     );
+    assert_eq!(db.get("login:ip:192.0.2.1").unwrap(), None);
+    assert!(db.get("login:ip:192.0.2.2").unwrap().is_some());
     let remaining = db
         .list(&EventFilter {
             limit: 1000,
@@ -230,14 +248,18 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     // A live reset token stays; nothing else is left to purge.
     let valid = reset_record(&ada, "valid", now, hour);
     ResetTokenRepository::create(db, &valid, &event(EventKind::ResetRequest)).unwrap();
-    let again = db.purge(now, retention_start).unwrap().unwrap();
+    let again = db
+        .purge(now, retention_start, forgotten_before)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (
             again.sessions,
             again.refresh_tokens,
             again.reset_tokens,
-            again.events
+            again.events,
+            again.throttles
         ),
-        (0, 0, 0, 0)
+        (0, 0, 0, 0, 0)
     );
 }
