@@ -4,7 +4,9 @@
 # cost, while a second wrk sends authenticated requests (POST /auth with a bearer token)
 # beside it and curl probes single logins. Prints the status mix, the latency of the
 # probes by status, the authenticated requests' latency distribution, and the server's
-# peak resident memory (VmHWM), largest sampled RSS and thread count.
+# peak resident memory (VmHWM), largest sampled RSS and thread count. Before the flood,
+# the same authenticated requests alone give the baseline their latency beside the flood
+# is compared with. Ends with issue 8's targets, each PASS or MISS.
 #
 #   scripts/login-flood.sh [BINARY] [CONNECTIONS] [DURATION]
 #   (defaults: target/release/portcullis 200 8s; extra server settings from the
@@ -54,6 +56,20 @@ wrk.method = "POST"
 wrk.headers["Authorization"] = "Bearer $ACCESS"
 EOF
 
+# wrk's latency ("812.00us", "42.30ms", "1.50s") in milliseconds.
+to_ms() {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000
+        printf "%.2f", n
+    }'
+}
+percentile() { awk -v p="$1%" '$1 == p {print $2}' "$2"; }
+
+echo "== baseline: authenticated POST /auth alone (wrk, 4 connections, 3 s)"
+wrk -t1 -c4 -d3s --latency -s "$WORK/auth.lua" "$BASE/auth" >"$WORK/alone.txt"
+grep -E 'Requests/sec|50%|99%' "$WORK/alone.txt" | sed 's/^/  /'
+
 sample() {
     local rss=0 threads=0
     while kill -0 "$SERVER" 2>/dev/null; do
@@ -99,3 +115,18 @@ echo "-- authenticated POST /auth beside the flood (wrk, 4 connections)"
 grep -E 'Requests/sec|50%|75%|90%|99%|Non-2xx|timeout' "$WORK/auth.txt" | sed 's/^/  /'
 read -r PEAK_RSS PEAK_THREADS <"$WORK/peak"
 echo "-- server: VmHWM $((HWM / 1024)) MiB, largest sampled RSS $((PEAK_RSS / 1024)) MiB, threads up to $PEAK_THREADS (at the end: $THREADS_END)"
+
+verdict() { if awk "BEGIN { exit !($1) }"; then echo PASS; else echo MISS; fi; }
+ALONE_P99=$(to_ms "$(percentile 99 "$WORK/alone.txt")")
+BESIDE_P99=$(to_ms "$(percentile 99 "$WORK/auth.txt")")
+BUSY_MEDIAN=$(awk '$1 == 503 {print $2}' "$WORK/probes" | sort -n |
+    awk '{v[NR] = $1} END {if (NR) printf "%.1f", v[int((NR + 1) / 2)] * 1000; else print "none"}')
+OTHER=$(sed -n '/status/,$p' "$WORK/flood.txt" | awk '
+    /status/ { if ($2 !~ /^(200|401|429|503):$/) bad += $3 }
+    /timeout/ { bad += $NF }
+    END { print bad + 0 }')
+echo "-- issue 8's targets"
+echo "  resident memory < 256 MiB: $((HWM / 1024)) MiB $(verdict "$HWM < 262144")"
+echo "  only 200/401/429/503, no timeout: $OTHER other answers $(verdict "$OTHER == 0")"
+echo "  503 for the surplus within 50 ms (median of the probes): $BUSY_MEDIAN ms $(verdict "\"$BUSY_MEDIAN\" != \"none\" && $BUSY_MEDIAN < 50")"
+echo "  authenticated p99 beside the flood < 25 ms: $BESIDE_P99 ms, $(awk -v a="$BESIDE_P99" -v b="$ALONE_P99" 'BEGIN {printf "%.1f", a / b}')x its p99 alone ($ALONE_P99 ms) $(verdict "$BESIDE_P99 < 25")"
