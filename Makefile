@@ -37,9 +37,13 @@ fmt:
 	$(CARGO) fmt --all
 
 ## Benchmarks; figures are ratios against a baseline measured in the same run (docs/performance.md).
+## The login flood (scripts/login-flood.sh) checks issue 8's targets; it needs wrk and curl.
 bench: test-db
 	$(CARGO) bench -p portcullis --bench auth_paths
 	$(CARGO) bench -p portcullis-crypto
+	@command -v wrk >/dev/null || { echo "make bench: the login flood needs wrk (apt-get install wrk)"; exit 1; }
+	$(CARGO) build --release -p portcullis
+	scripts/login-flood.sh target/release/portcullis 200 8s
 
 clean:
 	$(CARGO) clean

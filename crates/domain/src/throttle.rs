@@ -89,7 +89,9 @@ pub(crate) fn failure_wait(
     now: DateTime<Utc>,
 ) -> Option<TimeDelta> {
     let record = record?;
-    let beyond_free = record.count - policy.free_failures;
+    // The wait after the last free failure is the base delay; with no free failures,
+    // the first failure is the one it follows.
+    let beyond_free = record.count - policy.free_failures.max(1);
     if beyond_free < 0 {
         return None;
     }
@@ -221,6 +223,25 @@ mod tests {
             Some(TimeDelta::milliseconds(500))
         );
         assert_eq!(failure_wait(&policy, record(5, at), later), None);
+    }
+
+    #[test]
+    fn without_free_failures_the_first_failure_costs_the_base_delay() {
+        let policy = ThrottlePolicy {
+            free_failures: 0,
+            ..ThrottlePolicy::default()
+        };
+        let at = DateTime::from_timestamp(1_000_000, 0).unwrap();
+        assert_eq!(failure_wait(&policy, None, at), None);
+        assert_eq!(failure_wait(&policy, record(0, at), at), None);
+        assert_eq!(
+            failure_wait(&policy, record(1, at), at),
+            Some(TimeDelta::seconds(1))
+        );
+        assert_eq!(
+            failure_wait(&policy, record(2, at), at),
+            Some(TimeDelta::seconds(2))
+        );
     }
 
     #[test]
