@@ -1,7 +1,7 @@
 # Portcullis developer commands. `make test` is the one CI runs (after `make lint`).
 CARGO ?= cargo
 
-.PHONY: all build run test test-db test-js lint fmt purity bench clean
+.PHONY: all build run test test-db test-js test-py lint fmt purity bench clean
 
 all: build
 
@@ -15,7 +15,7 @@ run:
 ## Every test: domain unit tests, contract tests on SQLite and PostgreSQL, HTTP tests,
 ## end-to-end tests against the real binary (which Cargo builds for them), doctests.
 ## Needs PostgreSQL (scripts/test-db.sh).
-test: test-db test-js
+test: test-db test-js test-py
 	$(CARGO) nextest run --workspace --all-features --no-fail-fast
 	$(CARGO) test --workspace --all-features --doc
 
@@ -25,6 +25,11 @@ test-db:
 ## The PocketBase JS SDK the pocketbase client test drives (pinned by package-lock.json).
 test-js:
 	npm ci --prefix tests/js --no-audit --no-fund
+
+## The SMTP sink the mail tests deliver to (pinned by tests/py/requirements.txt).
+test-py:
+	python3 -m venv tests/py/.venv
+	tests/py/.venv/bin/pip install --quiet --disable-pip-version-check -r tests/py/requirements.txt
 
 lint: purity
 	$(CARGO) fmt --all --check

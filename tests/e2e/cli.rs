@@ -70,7 +70,7 @@ fn purge_prints_what_it_removed() {
     purged.assert_success();
     assert_eq!(
         purged.stdout,
-        "sessions: 0\nrefresh tokens: 0\nreset tokens: 0\nevents: 0\nthrottle counters: 0\n",
+        "sessions: 0\nrefresh tokens: 0\nreset tokens: 0\nevents: 0\nthrottle counters: 0\nfailed mail: 0\n",
         "{}",
         purged.stderr
     );

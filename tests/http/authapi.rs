@@ -525,11 +525,16 @@ async fn forgot_password_says_the_same_either_way(backend: Backend) {
         );
     }
     assert_eq!(
-        app.mailer.count(),
+        app.mail().await.count(),
         1,
         "only the registered address is mailed"
     );
-    assert!(app.mailer.last_secret_for("ada@example.com").is_some());
+    assert!(
+        app.mail()
+            .await
+            .last_secret_for("ada@example.com")
+            .is_some()
+    );
 }
 
 async fn forgot_password_body_errors(backend: Backend) {
@@ -551,7 +556,7 @@ async fn reset_password_sets_the_password_and_ends_every_session(backend: Backen
     let second = app.login("ada@example.com", PASSWORD).await.body;
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await;
-    let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let secret = app.mail().await.last_secret_for("ada@example.com").unwrap();
     let reply = app
         .post(
             &format!("/auth/reset-password?token={secret}"),
@@ -613,7 +618,7 @@ async fn reset_password_refusals(backend: Backend) {
     .expect_error(401, "Password reset failed");
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await;
-    let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let secret = app.mail().await.last_secret_for("ada@example.com").unwrap();
     let path = format!("/auth/reset-password?token={secret}");
     app.post(&path, json!({"password": "short"}))
         .await
@@ -630,7 +635,7 @@ async fn reset_password_refusals(backend: Backend) {
     // A newer link replaces the older one.
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await;
-    let newer = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let newer = app.mail().await.last_secret_for("ada@example.com").unwrap();
     app.post(&path, json!({"password": "long enough pw"}))
         .await
         .expect_error(401, "Password reset failed");

@@ -87,7 +87,7 @@ async fn reset_password(app: &TestApp, email: &str, new_password: &str) {
         .post("/auth/forgot-password", json!({"email": email}))
         .await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    let secret = app.mailer.last_secret_for(email).unwrap();
+    let secret = app.mail().await.last_secret_for(email).unwrap();
     let reply = app
         .post(
             &format!("/auth/reset-password?token={secret}"),

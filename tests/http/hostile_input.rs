@@ -43,7 +43,7 @@ async fn authapi_reset_refuses_a_common_password(backend: Backend) {
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await
         .expect(200);
-    let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let secret = app.mail().await.last_secret_for("ada@example.com").unwrap();
     let path = format!("/auth/reset-password?token={secret}");
     app.post(&path, json!({"password": "iloveyou1"}))
         .await

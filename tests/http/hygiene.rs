@@ -78,7 +78,7 @@ async fn the_reset_token_may_come_in_the_body(backend: Backend) {
     app.post("/auth/forgot-password", json!({"email": "ada@example.com"}))
         .await
         .expect(200);
-    let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let secret = app.mail().await.last_secret_for("ada@example.com").unwrap();
     app.post(
         "/auth/reset-password",
         json!({"password": "a new passphrase"}),

@@ -494,7 +494,7 @@ async fn the_token_is_a_session_access_token(backend: Backend) {
     // A password reset ends every session: the tokens stop working at once.
     app.post("/auth/forgot-password", json!({"email": EMAIL}))
         .await;
-    let secret = app.mailer.last_secret_for(EMAIL).unwrap();
+    let secret = app.mail().await.last_secret_for(EMAIL).unwrap();
     let reset = app
         .post(
             &format!("/auth/reset-password?token={secret}"),

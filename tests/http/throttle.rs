@@ -660,12 +660,12 @@ async fn reset_links_per_account_are_limited_silently(backend: Backend) {
     for n in 1..=5 {
         let reply = app.post(FORGOT, json!({"email": "ada@example.com"})).await;
         assert_eq!(
-            app.mailer.count(),
+            app.mail().await.count(),
             n.min(3),
             "links mailed after {n} requests"
         );
         if n == 3 {
-            third_link = app.mailer.last_secret_for("ada@example.com");
+            third_link = app.mail().await.last_secret_for("ada@example.com");
         }
         replies.push(reply);
     }
@@ -679,7 +679,7 @@ async fn reset_links_per_account_are_limited_silently(backend: Backend) {
         assert_eq!(reply.headers.get(RETRY_AFTER), None);
     }
     assert_eq!(
-        app.mailer.last_secret_for("ada@example.com"),
+        app.mail().await.last_secret_for("ada@example.com"),
         third_link,
         "the last mailed link is the third"
     );
@@ -687,7 +687,7 @@ async fn reset_links_per_account_are_limited_silently(backend: Backend) {
     app.post(FORGOT, json!({"email": "bob@example.com"}))
         .await
         .expect(200);
-    assert_eq!(app.mailer.count(), 4);
+    assert_eq!(app.mail().await.count(), 4);
     // The third link is still the account's newest: no link was made after it.
     let reset = app
         .post(
@@ -714,15 +714,19 @@ async fn reset_requests_per_address_are_limited(backend: Backend) {
             .await
             .expect(200);
     }
-    assert_eq!(app.mailer.count(), 1);
+    assert_eq!(app.mail().await.count(), 1);
     let refused = app.post(FORGOT, json!({"email": "bob@example.com"})).await;
     let seconds = assert_throttled(
         &refused,
         &json!({"code": 429, "message": "Too many attempts, try again later"}),
     );
     assert_waits_about(&Throttled(seconds), HOUR);
-    assert_eq!(app.mailer.count(), 1, "a throttled request mails nothing");
-    assert_eq!(app.mailer.last_secret_for("bob@example.com"), None);
+    assert_eq!(
+        app.mail().await.count(),
+        1,
+        "a throttled request mails nothing"
+    );
+    assert_eq!(app.mail().await.last_secret_for("bob@example.com"), None);
     // And the registration count was full all along.
     let registration = app
         .post("/auth/register", authapi_registration("cy@example.com"))
@@ -794,7 +798,7 @@ async fn a_reset_ends_the_accounts_wait(backend: Backend) {
     app.post(FORGOT, json!({"email": "ada@example.com"}))
         .await
         .expect(200);
-    let secret = app.mailer.last_secret_for("ada@example.com").unwrap();
+    let secret = app.mail().await.last_secret_for("ada@example.com").unwrap();
     let new_password = "a brand new secret";
     app.post(
         "/auth/reset-password",
@@ -933,8 +937,8 @@ async fn reset_requests_at_once_mail_no_more_than_three_links(backend: Backend) 
     let statuses = all_at_once(&app, (0..AT_ONCE).map(|_| (FORGOT, body.clone()))).await;
     assert_eq!(count(&statuses, 200), AT_ONCE, "{statuses:?}");
     assert!(
-        app.mailer.count() <= 3,
+        app.mail().await.count() <= 3,
         "3 links per account and hour, yet {} were mailed",
-        app.mailer.count()
+        app.mail().await.count()
     );
 }

@@ -10,8 +10,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_crypto::{JwtCodec, JwtConfig, JwtSecret};
 use portcullis_domain::{
-    AuthService, Claims, Clock, DisplayName, Email, MailError, Mailer, NewUser, Password, Profile,
-    ResetSecret, SystemClock, TokenCodec, TokenKind, User, Username,
+    AuthService, Claims, Clock, DisplayName, Email, MailError, MailOutbox as _, Mailer, NewUser,
+    Password, Profile, ResetSecret, SystemClock, TokenCodec, TokenKind, User, Username,
 };
 use portcullis_persistence::testing::TestDatabase;
 use portcullis_server::{Application, Config};
@@ -127,6 +127,27 @@ impl TestApp {
     /// `overrides` on top of the test defaults: two instances sharing their state.
     pub async fn spawn_beside(&self, overrides: &[(&str, &str)]) -> Api {
         start(self.database.url(), overrides).await.0
+    }
+
+    /// The mailer, once the outbox holds nothing pending: the server delivers in the
+    /// background, so what was queued has been handed to the mailer (or failed).
+    pub async fn mail(&self) -> &CapturingMailer {
+        let database = self.database.database().clone();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let db = database.clone();
+            let pending = tokio::task::spawn_blocking(move || db.status().unwrap().pending.len())
+                .await
+                .unwrap();
+            if pending == 0 {
+                return &self.mailer;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{pending} messages still pending after 10 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     /// Registers through authapi and returns the 201 body.

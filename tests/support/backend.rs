@@ -22,6 +22,8 @@ pub fn server_env(database_url: &str) -> Vec<(&'static str, String)> {
         ("PORTCULLIS_ARGON2_ITERATIONS", "1"),
         ("PORTCULLIS_ARGON2_PARALLELISM", "1"),
         ("PORTCULLIS_REFRESH_GRACE_SECS", "0"),
+        // The outbox is delivered in the background: promptly, so tests wait little.
+        ("PORTCULLIS_MAIL_POLL_MS", "20"),
         // Every test client is 127.0.0.1: the per-address registration limit would
         // otherwise cap the accounts a test may make.
         ("PORTCULLIS_THROTTLE_IP_REGISTRATIONS", "100000"),

@@ -5,6 +5,7 @@ use std::sync::OnceLock;
 
 use chrono::TimeDelta;
 
+use crate::mail::MailPolicy;
 use crate::throttle::ThrottlePolicy;
 use crate::values::{Email, Password, Username};
 
@@ -28,6 +29,8 @@ pub struct AuthConfig {
     pub password_policy: PasswordPolicy,
     /// How many failed logins, registrations and reset requests are allowed.
     pub throttle: ThrottlePolicy,
+    /// How queued mail is retried.
+    pub mail: MailPolicy,
 }
 
 impl Default for AuthConfig {
@@ -40,6 +43,7 @@ impl Default for AuthConfig {
             refresh_grace: TimeDelta::seconds(10),
             password_policy: PasswordPolicy::default(),
             throttle: ThrottlePolicy::default(),
+            mail: MailPolicy::default(),
         }
     }
 }

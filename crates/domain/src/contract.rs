@@ -39,15 +39,21 @@ use serde_json::json;
 use self::fixtures::{event, new_user, reset_record, stored_session, stored_user, token_for};
 use crate::{
     AuthEvent, Bio, Client, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
-    EventFilter, EventKind, EventOutcome, EventRepository, PasswordHash, Profile,
-    RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
-    RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock,
-    ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
+    EventFilter, EventKind, EventOutcome, EventRepository, MailId, MailOutbox, OutboxStatus,
+    PasswordHash, Profile, QueuedMail, RefreshTokenRecord, ResetSecret, ResetTokenHash,
+    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session, SessionId,
+    SessionRepository, SystemClock, ThrottleRepository, TokenId, User, UserId, UserRepository,
+    Username,
 };
 
-/// A store under test: one value implementing all five storage ports.
+/// A store under test: one value implementing all six storage ports.
 pub trait Repositories:
-    UserRepository + SessionRepository + ResetTokenRepository + ThrottleRepository + EventRepository
+    UserRepository
+    + SessionRepository
+    + ResetTokenRepository
+    + ThrottleRepository
+    + EventRepository
+    + MailOutbox
 {
 }
 
@@ -57,6 +63,7 @@ impl<T> Repositories for T where
         + ResetTokenRepository
         + ThrottleRepository
         + EventRepository
+        + MailOutbox
         + ?Sized
 {
 }
@@ -123,6 +130,9 @@ macro_rules! repository_contract {
             concurrent_throttle_claims_exactly_one_wins
             events_read_back_newest_first_and_filtered
             changes_store_their_event_in_their_transaction
+            outbox_mail_is_queued_with_its_token_and_leased_once
+            outbox_retries_and_gives_up
+            concurrent_leases_take_each_message_once
         }
     };
     ($fresh:expr, $store:expr $(,)?) => {
@@ -390,7 +400,7 @@ pub fn timestamps_round_trip_exactly<S: Repositories + ?Sized>(store: &S) {
         base - hours(24 * 365 * 30) + micros(42),
         hours(24 * 365 * 60),
     );
-    ResetTokenRepository::create(store, &reset, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &reset, &event(EventKind::ResetRequest), None).unwrap();
     assert_eq!(
         store.find_valid(&reset.token_hash, now()).unwrap(),
         Some(reset)
@@ -904,7 +914,7 @@ pub fn reset_token_is_found_while_valid<S: Repositories + ?Sized>(store: &S) {
     let ada = stored_user(store, "ada@example.com");
     let created = now();
     let record = reset_record(&ada, "secret", created, hours(1));
-    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), None).unwrap();
 
     assert_eq!(
         store.find_valid(&record.token_hash, created).unwrap(),
@@ -937,11 +947,11 @@ pub fn new_reset_token_invalidates_older_ones<S: Repositories + ?Sized>(store: &
     let created = now();
     let older = reset_record(&ada, "older", created, hours(1));
     let graces = reset_record(&grace, "grace's", created, hours(1));
-    ResetTokenRepository::create(store, &older, &event(EventKind::ResetRequest)).unwrap();
-    ResetTokenRepository::create(store, &graces, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &older, &event(EventKind::ResetRequest), None).unwrap();
+    ResetTokenRepository::create(store, &graces, &event(EventKind::ResetRequest), None).unwrap();
 
     let newer = reset_record(&ada, "newer", created + micros(1), hours(1));
-    ResetTokenRepository::create(store, &newer, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &newer, &event(EventKind::ResetRequest), None).unwrap();
     assert_eq!(store.find_valid(&older.token_hash, created).unwrap(), None);
     assert!(matches!(
         store.complete_reset(
@@ -977,7 +987,8 @@ pub fn expiry_is_exact_to_the_microsecond<S: Repositories + ?Sized>(store: &S) {
             expires_at,
             ..reset_record(&ada, &expires_at.to_rfc3339(), second - hours(1), hours(0))
         };
-        ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+        ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), None)
+            .unwrap();
         for now in [
             second - micros(1),
             second,
@@ -1004,7 +1015,7 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
         .map(|_| stored_session(store, &ada, created, hours(24)).0)
         .collect();
     let record = reset_record(&ada, "secret", created, hours(1));
-    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), None).unwrap();
 
     let t1 = created + micros(30_000_001);
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
@@ -1051,7 +1062,7 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
 
     // A second reset moves the version again.
     let again = reset_record(&ada, "again", t1, hours(1));
-    ResetTokenRepository::create(store, &again, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &again, &event(EventKind::ResetRequest), None).unwrap();
     store
         .complete_reset(
             &again.token_hash,
@@ -1075,7 +1086,7 @@ pub fn complete_reset_refuses_invalid_tokens<S: Repositories + ?Sized>(store: &S
     let created = now();
     let (live, _) = stored_session(store, &ada, created, hours(24));
     let record = reset_record(&ada, "secret", created, hours(1));
-    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), None).unwrap();
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
 
     let unknown = ResetTokenHash::of(&ResetSecret::from_presented("unknown"));
@@ -1196,7 +1207,8 @@ pub fn concurrent_resets_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
     for round in 0..ROUNDS {
         let created = now();
         let record = reset_record(&ada, &format!("secret{round}"), created, hours(1));
-        ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+        ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), None)
+            .unwrap();
         let hashes: Vec<PasswordHash> = (0..THREADS)
             .map(|i| {
                 PasswordHash::new(format!(
@@ -1505,7 +1517,7 @@ pub fn changes_store_their_event_in_their_transaction<S: Repositories + ?Sized>(
     );
 
     let record = reset_record(&ada, "reset-secret", t1, hours(1));
-    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), None).unwrap();
     let new_hash = PasswordHash::new("$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$bmV3".into());
     store
         .complete_reset(
@@ -1541,6 +1553,144 @@ pub fn changes_store_their_event_in_their_transaction<S: Repositories + ?Sized>(
             (ResetCompletion, Success),
         ]
     );
+}
+
+fn queued(user: &User, record: &ResetTokenRecord, secret: &str) -> QueuedMail {
+    QueuedMail {
+        id: MailId::generate(record.created_at),
+        to: user.email.clone().expect("the fixture user has an email"),
+        secret: ResetSecret::from_presented(secret),
+        link_expires_at: record.expires_at,
+        queued_at: record.created_at,
+        attempts: 0,
+    }
+}
+
+/// Stores a reset token for `user` with its message queued, created at `at`.
+fn queue_reset<S: Repositories + ?Sized>(
+    store: &S,
+    user: &User,
+    secret: &str,
+    at: DateTime<Utc>,
+) -> QueuedMail {
+    let record = reset_record(user, secret, at, hours(1));
+    let mail = queued(user, &record, secret);
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), Some(&mail))
+        .unwrap();
+    mail
+}
+
+/// A message enters the outbox with its reset token, is due at once, and a lease hands
+/// it out once (with its attempt counted) until the lease ends; delivered, it is gone.
+pub fn outbox_mail_is_queued_with_its_token_and_leased_once<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let t0 = now();
+    let mail = queue_reset(store, &ada, "mailed-secret", t0);
+    let lease = TimeDelta::seconds(60);
+    assert_eq!(store.lease_due(t0 - micros(1), lease, 10).unwrap(), vec![]);
+    let leased = store.lease_due(t0, lease, 10).unwrap();
+    let expected = QueuedMail {
+        attempts: 1,
+        ..mail.clone()
+    };
+    assert_eq!(leased, vec![expected]);
+    assert_eq!(store.lease_due(t0 + micros(1), lease, 10).unwrap(), vec![]);
+    let status = store.status().unwrap();
+    assert_eq!(status.pending.len(), 1);
+    assert_eq!(
+        (status.pending[0].attempts, status.pending[0].at),
+        (1, t0 + lease)
+    );
+    // The lease ends: it is due again.
+    let again = store.lease_due(t0 + lease, lease, 10).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 2);
+    store.delivered(mail.id).unwrap();
+    assert_eq!(store.status().unwrap(), OutboxStatus::default());
+    assert_eq!(store.lease_due(t0 + hours(1), lease, 10).unwrap(), vec![]);
+    // A token stored without mail queues none.
+    let quiet = reset_record(&ada, "quiet-secret", t0, hours(1));
+    ResetTokenRepository::create(store, &quiet, &event(EventKind::ResetRequest), None).unwrap();
+    assert_eq!(store.status().unwrap(), OutboxStatus::default());
+}
+
+/// A failed attempt waits until its retry time and keeps its error; a given-up message
+/// is never leased again, keeps no secret and is listed as failed.
+pub fn outbox_retries_and_gives_up<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let t0 = now();
+    let lease = TimeDelta::seconds(60);
+    let first = queue_reset(store, &ada, "first-secret", t0);
+    let second = queue_reset(store, &ada, "second-secret", t0 + micros(1));
+    // Oldest first, at most the limit.
+    let leased = store.lease_due(t0 + micros(1), lease, 1).unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].id, first.id);
+    let retry = t0 + TimeDelta::seconds(5);
+    store
+        .retry_at(first.id, retry, "connection refused")
+        .unwrap();
+    let pending = store.status().unwrap().pending;
+    assert_eq!(pending.len(), 2);
+    assert_eq!((pending[0].id, pending[0].at), (first.id, retry));
+    assert_eq!(pending[0].last_error.as_deref(), Some("connection refused"));
+    assert_eq!(pending[0].to, first.to);
+    // Before the retry time only the second one is due.
+    let ids = |mails: Vec<QueuedMail>| mails.iter().map(|m| (m.id, m.attempts)).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.lease_due(retry - micros(1), lease, 10).unwrap()),
+        vec![(second.id, 1)]
+    );
+    assert_eq!(
+        ids(store.lease_due(retry, lease, 10).unwrap()),
+        vec![(first.id, 2)]
+    );
+    store
+        .give_up(first.id, retry, "mailbox unavailable")
+        .unwrap();
+    let status = store.status().unwrap();
+    assert_eq!(status.failed.len(), 1);
+    assert_eq!(
+        (status.failed[0].id, status.failed[0].at),
+        (first.id, retry)
+    );
+    assert_eq!(
+        status.failed[0].last_error.as_deref(),
+        Some("mailbox unavailable")
+    );
+    assert_eq!(
+        status.pending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![second.id]
+    );
+    let later = store.lease_due(retry + hours(2), lease, 10).unwrap();
+    assert!(later.iter().all(|m| m.id != first.id), "{later:?}");
+}
+
+/// Of senders leasing at once, no message goes to two; what the race leaves is leased
+/// afterwards.
+pub fn concurrent_leases_take_each_message_once<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let t0 = now();
+    let mut ids: Vec<MailId> = (0..THREADS)
+        .map(|n| {
+            let at = t0 + micros(i64::try_from(n).unwrap());
+            queue_reset(store, &ada, &format!("secret-{n}"), at).id
+        })
+        .collect();
+    let at = t0 + TimeDelta::seconds(1);
+    let lease = TimeDelta::seconds(60);
+    let results = race(store, |s, _| s.lease_due(at, lease, 3).unwrap());
+    let mut taken: Vec<MailId> = results.iter().flatten().map(|m| m.id).collect();
+    taken.extend(
+        store
+            .lease_due(at, lease, 100)
+            .unwrap()
+            .iter()
+            .map(|m| m.id),
+    );
+    taken.sort();
+    ids.sort();
+    assert_eq!(taken, ids, "each message leased exactly once");
 }
 
 #[cfg(test)]

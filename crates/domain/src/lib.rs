@@ -53,6 +53,7 @@
 //!     mailer: Arc::new(MockMailer::new()),
 //!     throttles: Arc::new(throttles),
 //!     events: Arc::new(events),
+//!     outbox: Arc::new(MockMailOutbox::new()),
 //! };
 //! let service = AuthService::new(ports, AuthConfig::default());
 //!
@@ -69,6 +70,7 @@ mod config;
 pub mod contract;
 mod error;
 mod event;
+mod mail;
 mod ports;
 mod reset;
 mod service;
@@ -88,11 +90,12 @@ pub use error::{
 pub use event::{
     AuthEvent, Client, EventFilter, EventKind, EventOutcome, USER_AGENT_MAX_CHARS, identifier_hash,
 };
+pub use mail::{DeliveryRound, MailPolicy, OutboxEntry, OutboxStatus, QueuedMail};
 pub use ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, HashError,
-    MailError, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError,
-    SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError,
-    TokenVerifyError, UserRepository,
+    MailError, MailOutbox, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository,
+    RotateError, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec,
+    TokenIssueError, TokenVerifyError, UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -104,14 +107,15 @@ pub use throttle::ThrottlePolicy;
 pub use token::{Claims, IssuedToken, TokenKind, TokenPair};
 pub use user::{NewUser, Profile, User};
 pub use values::{
-    Bio, DisplayName, Email, LoginIdentifier, ParseError, Password, PasswordHash, SessionId,
-    TokenId, UserId, Username,
+    Bio, DisplayName, Email, LoginIdentifier, MailId, ParseError, Password, PasswordHash,
+    SessionId, TokenId, UserId, Username,
 };
 
 #[cfg(feature = "mocks")]
 pub use ports::{
-    MockClock, MockEventRepository, MockMailer, MockPasswordHasher, MockResetTokenRepository,
-    MockSessionRepository, MockThrottleRepository, MockTokenCodec, MockUserRepository,
+    MockClock, MockEventRepository, MockMailOutbox, MockMailer, MockPasswordHasher,
+    MockResetTokenRepository, MockSessionRepository, MockThrottleRepository, MockTokenCodec,
+    MockUserRepository,
 };
 
 /// Compiles the README's Rust examples, so the README cannot drift from the API.

@@ -8,11 +8,12 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::event::{AuthEvent, EventFilter};
+use crate::mail::{OutboxStatus, QueuedMail};
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
 use crate::token::{Claims, TokenKind};
 use crate::user::User;
-use crate::values::{Email, Password, PasswordHash, SessionId, TokenId, UserId, Username};
+use crate::values::{Email, MailId, Password, PasswordHash, SessionId, TokenId, UserId, Username};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -257,10 +258,18 @@ pub enum CompleteResetError {
 /// Password-reset tokens, stored by hash only.
 #[cfg_attr(feature = "mocks", mockall::automock)]
 pub trait ResetTokenRepository: Send + Sync {
-    /// Stores `token` and `event` (the request). Outstanding (unused) tokens of the same
-    /// user MUST stop working in the same transaction, so only the newest link sent is
-    /// live.
-    fn create(&self, token: &ResetTokenRecord, event: &AuthEvent) -> Result<(), StoreError>;
+    /// Stores `token`, `event` (the request) and, if any, `mail` (the message carrying
+    /// the link, into the outbox, due at once), in one transaction. Outstanding (unused)
+    /// tokens of the same user MUST stop working in the same transaction, so only the
+    /// newest link sent is live.
+    // Named: mockall cannot mock an elided lifetime inside `Option`.
+    #[allow(clippy::needless_lifetimes)]
+    fn create<'a>(
+        &self,
+        token: &ResetTokenRecord,
+        event: &AuthEvent,
+        mail: Option<&'a QueuedMail>,
+    ) -> Result<(), StoreError>;
 
     /// The token with this hash if it is unused and unexpired at `now`, else `Ok(None)`.
     fn find_valid(
@@ -462,4 +471,35 @@ pub trait EventRepository: Send + Sync {
     /// The events `filter` selects, newest first (by `at`; of events at one instant,
     /// the later stored first), at most `filter.limit`.
     fn list(&self, filter: &EventFilter) -> Result<Vec<AuthEvent>, StoreError>;
+}
+
+/// The mail outbox's delivery side (messages enter it with their reset token: see
+/// [`ResetTokenRepository::create`]). Several senders (instances) may work on one
+/// outbox: a message is leased to one of them at a time.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait MailOutbox: Send + Sync {
+    /// Leases up to `limit` pending messages whose next attempt is due at `now`
+    /// (oldest first): atomically, each one's next attempt moves to `now + lease` and
+    /// its attempts go up by one, so no other caller gets it before the lease ends.
+    /// Returns them with their attempts after the increment. Given-up messages are
+    /// never returned.
+    fn lease_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+
+    /// The message was delivered: removes it, secret and all. An unknown id is `Ok`.
+    fn delivered(&self, id: MailId) -> Result<(), StoreError>;
+
+    /// The attempt failed with `error`: the next one is due at `retry_at`.
+    fn retry_at(&self, id: MailId, retry_at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+
+    /// Gives the message up at `now` with `error`: it is never leased again and its
+    /// secret is erased; it stays listed as failed.
+    fn give_up(&self, id: MailId, now: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+
+    /// Pending and failed messages, oldest first, without secrets.
+    fn status(&self) -> Result<OutboxStatus, StoreError>;
 }

@@ -11,9 +11,10 @@ use crate::error::{
     RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
 };
 use crate::event::{AuthEvent, Client, EventKind, EventOutcome};
+use crate::mail::{DeliveryRound, QueuedMail};
 use crate::ports::{
-    Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, Mailer,
-    PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
+    Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, MailOutbox,
+    Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
     StoreError, ThrottleRepository, TokenCodec, TokenVerifyError, UserRepository,
 };
 use crate::reset::{ResetSecret, ResetTokenHash};
@@ -22,8 +23,8 @@ use crate::throttle;
 use crate::token::{Claims, IssuedToken, TokenKind, TokenPair};
 use crate::user::{NewUser, Profile, User};
 use crate::values::{
-    Bio, DisplayName, Email, LoginIdentifier, Password, PasswordHash, SessionId, TokenId, UserId,
-    Username,
+    Bio, DisplayName, Email, LoginIdentifier, MailId, Password, PasswordHash, SessionId, TokenId,
+    UserId, Username,
 };
 
 /// A reset secret just stored for an account, to be delivered to its owner.
@@ -50,8 +51,10 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenCodec>,
     /// The time every use case judges by.
     pub clock: Arc<dyn Clock>,
-    /// Delivers password-reset secrets.
+    /// Delivers the outbox's messages ([`AuthService::deliver_mail`]).
     pub mailer: Arc<dyn Mailer>,
+    /// The outbox's delivery side.
+    pub outbox: Arc<dyn MailOutbox>,
     /// The throttles' counters, shared by every instance.
     pub throttles: Arc<dyn ThrottleRepository>,
     /// The security event log (failed and throttled attempts; the others are stored by
@@ -565,8 +568,9 @@ impl AuthService {
         }
     }
 
-    /// Mails a reset link if the account exists. The caller learns nothing either way:
-    /// a delivery failure is logged, not returned.
+    /// Queues a reset link for the account's address, if the account exists, in the
+    /// transaction that stores its token ([`AuthService::deliver_mail`] sends it). The
+    /// caller learns nothing either way, and never waits on the mail server.
     pub fn request_password_reset(&self, email: &Email) -> Result<(), RequestResetError> {
         self.request_password_reset_from(&Client::default(), email)
     }
@@ -610,15 +614,8 @@ impl AuthService {
             self.record(event(EventOutcome::Suppressed, Some(user.id)))?;
             return Ok(());
         }
-        let IssuedResetSecret { secret, expires_at } =
-            self.issue_reset_secret(&user, event(EventOutcome::Success, Some(user.id)))?;
-        if let Err(error) = self
-            .ports
-            .mailer
-            .send_password_reset(email, &secret, expires_at)
-        {
-            tracing::warn!(%error, "password reset mail not delivered");
-        }
+        // Queued with the token, in its transaction; `deliver_mail` sends it.
+        self.issue_reset_secret(&user, event(EventOutcome::Success, Some(user.id)), true)?;
         Ok(())
     }
 
@@ -638,14 +635,17 @@ impl AuthService {
             &Client::default(),
         )
         .for_user(user.id);
-        self.issue_reset_secret(&user, event).map(Some)
+        self.issue_reset_secret(&user, event, false).map(Some)
     }
 
-    /// Stores a new reset secret for `user` with `event`, the request it answers.
+    /// Stores a new reset secret for `user` with `event`, the request it answers, and,
+    /// if `mail`, the message carrying it into the outbox (an account without an email
+    /// gets none).
     fn issue_reset_secret(
         &self,
         user: &User,
         event: AuthEvent,
+        mail: bool,
     ) -> Result<IssuedResetSecret, InternalError> {
         let now = self.now();
         let secret = ResetSecret::generate()?;
@@ -657,9 +657,67 @@ impl AuthService {
             expires_at,
             used_at: None,
         };
-        self.ports.reset_tokens.create(&record, &event)?;
+        let queued = match (&user.email, mail) {
+            (Some(to), true) => Some(QueuedMail {
+                id: MailId::generate(now),
+                to: to.clone(),
+                secret: secret.clone(),
+                link_expires_at: expires_at,
+                queued_at: now,
+                attempts: 0,
+            }),
+            _ => None,
+        };
+        self.ports
+            .reset_tokens
+            .create(&record, &event, queued.as_ref())?;
         event.trace();
         Ok(IssuedResetSecret { secret, expires_at })
+    }
+
+    /// Delivers what the outbox holds that is due: up to `limit` messages, each leased
+    /// for [`crate::MailPolicy::lease`] while it is sent through the [`Mailer`]. A
+    /// failure is retried after a wait that doubles per attempt; a message whose link
+    /// has expired, or that failed [`crate::MailPolicy::max_attempts`] times, is given
+    /// up. Blocking: call it from a background task, never from a request.
+    pub fn deliver_mail(&self, limit: u32) -> Result<DeliveryRound, StoreError> {
+        let policy = self.config.mail;
+        let outbox = &*self.ports.outbox;
+        let mut round = DeliveryRound::default();
+        for mail in outbox.lease_due(self.now(), policy.lease, limit)? {
+            let now = self.now();
+            if mail.link_expires_at <= now {
+                outbox.give_up(
+                    mail.id,
+                    now,
+                    "the link expired before it could be delivered",
+                )?;
+                round.failed += 1;
+                continue;
+            }
+            match self.ports.mailer.send_password_reset(
+                &mail.to,
+                &mail.secret,
+                mail.link_expires_at,
+            ) {
+                Ok(()) => {
+                    outbox.delivered(mail.id)?;
+                    round.sent += 1;
+                }
+                Err(error) if mail.attempts >= policy.max_attempts => {
+                    tracing::warn!(mail = %mail.id, %error, attempts = mail.attempts, "password reset mail given up");
+                    outbox.give_up(mail.id, self.now(), &error.to_string())?;
+                    round.failed += 1;
+                }
+                Err(error) => {
+                    let retry_at = self.now() + policy.backoff(mail.attempts);
+                    tracing::info!(mail = %mail.id, %error, attempts = mail.attempts, "password reset mail not delivered; will retry");
+                    outbox.retry_at(mail.id, retry_at, &error.to_string())?;
+                    round.retried += 1;
+                }
+            }
+        }
+        Ok(round)
     }
 
     /// Sets a new password with a reset secret (single use, expiring), clears

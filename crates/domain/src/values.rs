@@ -56,6 +56,10 @@ uuid_id!(
     /// A token's `jti`.
     TokenId
 );
+uuid_id!(
+    /// A message's id in the mail outbox.
+    MailId
+);
 
 /// Why a field did not parse; the text is fit to show to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -114,7 +114,8 @@ impl Harness {
             mailer: Arc::new(self.mailer),
             // Real counters: the throttling rules are part of what these tests run.
             throttles: Arc::new(portcullis_memory::MemoryStore::new()),
-            events: Arc::new(self.events),
+            events: Arc::new(self.events.clone()),
+            outbox: Arc::new(self.events),
         };
         (AuthService::new(ports, AuthConfig::default()), issued)
     }
@@ -843,57 +844,177 @@ fn reset_request_for_unknown_email_does_nothing_visible() {
 }
 
 #[test]
-fn reset_request_stores_only_the_hash_and_mails_the_secret() {
+fn reset_request_stores_only_the_hash_and_queues_the_secret_without_sending() {
     let mut h = Harness::new();
     let stored = user("ada@example.com", None);
     let id = stored.id;
     h.users
         .expect_find_by_email()
         .returning(move |_| Ok(Some(stored.clone())));
-    let record: Arc<Mutex<Option<ResetTokenRecord>>> = Arc::default();
-    let sink = record.clone();
-    h.resets.expect_create().times(1).returning(move |r, _| {
-        *sink.lock().unwrap() = Some(r.clone());
-        Ok(())
-    });
-    let mailed: Arc<Mutex<Option<ResetSecret>>> = Arc::default();
-    let mail_sink = mailed.clone();
-    h.mailer
-        .expect_send_password_reset()
+    let written: Arc<Mutex<Option<(ResetTokenRecord, QueuedMail)>>> = Arc::default();
+    let sink = written.clone();
+    h.resets
+        .expect_create()
         .times(1)
-        .returning(move |_, secret, expires| {
-            assert_eq!(expires, now() + TimeDelta::minutes(30));
-            *mail_sink.lock().unwrap() = Some(secret.clone());
+        .returning(move |record, _, mail| {
+            *sink.lock().unwrap() = Some((record.clone(), mail.cloned().unwrap()));
             Ok(())
         });
+    // The request never waits on the mail server.
+    h.mailer.expect_send_password_reset().never();
     let (service, _) = h.service();
     service
         .request_password_reset(&Email::parse("ada@example.com").unwrap())
         .unwrap();
-    let record = record.lock().unwrap().clone().unwrap();
-    let secret = mailed.lock().unwrap().clone().unwrap();
+    let (record, mail) = written.lock().unwrap().clone().unwrap();
     assert_eq!(record.user_id, id);
-    assert_eq!(record.token_hash, ResetTokenHash::of(&secret));
-    assert_ne!(record.token_hash.as_str(), secret.expose());
+    assert_eq!(record.token_hash, ResetTokenHash::of(&mail.secret));
+    assert_ne!(record.token_hash.as_str(), mail.secret.expose());
+    assert_eq!(mail.to.as_str(), "ada@example.com");
+    assert_eq!(mail.link_expires_at, now() + TimeDelta::minutes(30));
+    assert_eq!((mail.queued_at, mail.attempts), (now(), 0));
+}
+
+/// A service over one memory store with `mailer`, and the store.
+fn mail_service(
+    mailer: MockMailer,
+    policy: MailPolicy,
+) -> (AuthService, portcullis_memory::MemoryStore) {
+    let store = portcullis_memory::MemoryStore::new();
+    let mut clock = MockClock::new();
+    clock.expect_now().returning(now);
+    let ports = Ports {
+        users: Arc::new(store.clone()),
+        sessions: Arc::new(store.clone()),
+        reset_tokens: Arc::new(store.clone()),
+        hasher: Arc::new(MockPasswordHasher::new()),
+        tokens: Arc::new(codec(Arc::default())),
+        clock: Arc::new(clock),
+        mailer: Arc::new(mailer),
+        throttles: Arc::new(store.clone()),
+        events: Arc::new(store.clone()),
+        outbox: Arc::new(store.clone()),
+    };
+    let config = AuthConfig {
+        mail: policy,
+        ..AuthConfig::default()
+    };
+    (AuthService::new(ports, config), store)
+}
+
+fn queue_for(store: &portcullis_memory::MemoryStore, user: &User, link_expires_at: DateTime<Utc>) {
+    UserRepository::create(store, user, &event(EventKind::Registration)).unwrap();
+    let secret = ResetSecret::from_presented("queued-secret");
+    let record = ResetTokenRecord {
+        expires_at: link_expires_at,
+        ..valid_reset_record(user.id, "queued-secret")
+    };
+    let mail = QueuedMail {
+        id: MailId::generate(now()),
+        to: user.email.clone().unwrap(),
+        secret,
+        link_expires_at,
+        queued_at: now(),
+        attempts: 0,
+    };
+    ResetTokenRepository::create(store, &record, &event(EventKind::ResetRequest), Some(&mail))
+        .unwrap();
 }
 
 #[test]
-fn reset_request_hides_a_mail_failure() {
-    let mut h = Harness::new();
-    let stored = user("ada@example.com", None);
-    h.users
-        .expect_find_by_email()
-        .returning(move |_| Ok(Some(stored.clone())));
-    h.resets.expect_create().returning(|_, _| Ok(()));
-    h.mailer
+fn delivered_mail_leaves_the_outbox() {
+    let mut mailer = MockMailer::new();
+    mailer
         .expect_send_password_reset()
-        .returning(|_, _, _| Err(MailError("smtp down".into())));
-    let (service, _) = h.service();
-    assert!(
-        service
-            .request_password_reset(&Email::parse("ada@example.com").unwrap())
-            .is_ok()
+        .times(1)
+        .withf(|to, secret, _| {
+            to.as_str() == "ada@example.com" && secret.expose() == "queued-secret"
+        })
+        .returning(|_, _, _| Ok(()));
+    let (service, store) = mail_service(mailer, MailPolicy::default());
+    queue_for(
+        &store,
+        &user("ada@example.com", None),
+        now() + TimeDelta::minutes(30),
     );
+    let round = service.deliver_mail(10).unwrap();
+    assert_eq!(
+        round,
+        DeliveryRound {
+            sent: 1,
+            retried: 0,
+            failed: 0
+        }
+    );
+    assert_eq!(store.status().unwrap(), OutboxStatus::default());
+}
+
+#[test]
+fn a_failed_delivery_waits_then_is_given_up_after_the_last_attempt() {
+    let mut mailer = MockMailer::new();
+    mailer
+        .expect_send_password_reset()
+        .returning(|_, _, _| Err(MailError("connection refused".into())));
+    let policy = MailPolicy {
+        max_attempts: 2,
+        ..MailPolicy::default()
+    };
+    let (service, store) = mail_service(mailer, policy);
+    queue_for(
+        &store,
+        &user("ada@example.com", None),
+        now() + TimeDelta::minutes(30),
+    );
+    let round = service.deliver_mail(10).unwrap();
+    assert_eq!(
+        round,
+        DeliveryRound {
+            sent: 0,
+            retried: 1,
+            failed: 0
+        }
+    );
+    let pending = store.status().unwrap().pending;
+    assert_eq!(pending[0].at, now() + policy.retry_base);
+    assert_eq!(
+        pending[0].last_error.as_deref(),
+        Some("mail delivery failed: connection refused")
+    );
+    // Not due again yet (the clock stands still here).
+    assert_eq!(service.deliver_mail(10).unwrap(), DeliveryRound::default());
+    // Due again: the second and last attempt fails too.
+    let id = pending[0].id;
+    store.retry_at(id, now(), "forced due").unwrap();
+    let round = service.deliver_mail(10).unwrap();
+    assert_eq!(
+        round,
+        DeliveryRound {
+            sent: 0,
+            retried: 0,
+            failed: 1
+        }
+    );
+    let status = store.status().unwrap();
+    assert!(status.pending.is_empty());
+    assert_eq!(status.failed[0].id, id);
+}
+
+#[test]
+fn a_message_whose_link_expired_is_given_up_unsent() {
+    let mut mailer = MockMailer::new();
+    mailer.expect_send_password_reset().never();
+    let (service, store) = mail_service(mailer, MailPolicy::default());
+    queue_for(&store, &user("ada@example.com", None), now());
+    let round = service.deliver_mail(10).unwrap();
+    assert_eq!(
+        round,
+        DeliveryRound {
+            sent: 0,
+            retried: 0,
+            failed: 1
+        }
+    );
+    assert_eq!(store.status().unwrap().failed.len(), 1);
 }
 
 fn valid_reset_record(user_id: UserId, secret: &str) -> ResetTokenRecord {
@@ -1139,7 +1260,7 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
         expires_at: now() + TimeDelta::hours(1),
         used_at: None,
     };
-    ResetTokenRepository::create(&store, &reset, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(&store, &reset, &event(EventKind::ResetRequest), None).unwrap();
 
     let mut hasher = MockPasswordHasher::new();
     let racing = store.clone();
@@ -1174,6 +1295,7 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
             mailer: Arc::new(MockMailer::new()),
             throttles: Arc::new(store.clone()),
             events: Arc::new(store.clone()),
+            outbox: Arc::new(store.clone()),
         },
         AuthConfig::default(),
     );

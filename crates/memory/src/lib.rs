@@ -40,6 +40,7 @@
 //!         mailer: Arc::new(MockMailer::new()),
 //!         throttles: Arc::new(store.clone()),
 //!         events: Arc::new(store.clone()),
+//!         outbox: Arc::new(store.clone()),
 //!     },
 //!     AuthConfig::default(),
 //! );
@@ -67,10 +68,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
     AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
-    EventOutcome, EventRepository, PasswordHash, RefreshTokenRecord, ResetTokenHash,
-    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session, SessionId,
-    SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId,
-    UserRepository, Username,
+    EventOutcome, EventRepository, MailId, MailOutbox, OutboxEntry, OutboxStatus, PasswordHash,
+    QueuedMail, RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord,
+    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
+    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository,
+    Username,
 };
 
 /// The repositories in memory. Clones share one store; every method takes its lock
@@ -117,6 +119,29 @@ struct Tables {
     reset_tokens: HashMap<ResetTokenHash, ResetTokenRecord>,
     /// In the order stored.
     events: Vec<AuthEvent>,
+    /// In the order queued.
+    outbox: Vec<OutboxRow>,
+}
+
+/// A message in the outbox, with its delivery state.
+struct OutboxRow {
+    mail: QueuedMail,
+    next_attempt_at: DateTime<Utc>,
+    last_error: Option<String>,
+    failed_at: Option<DateTime<Utc>>,
+}
+
+impl OutboxRow {
+    fn entry(&self) -> OutboxEntry {
+        OutboxEntry {
+            id: self.mail.id,
+            to: self.mail.to.clone(),
+            queued_at: self.mail.queued_at,
+            attempts: self.mail.attempts,
+            at: self.failed_at.unwrap_or(self.next_attempt_at),
+            last_error: self.last_error.clone(),
+        }
+    }
 }
 
 impl MemoryStore {
@@ -480,7 +505,12 @@ impl SessionRepository for MemoryStore {
 }
 
 impl ResetTokenRepository for MemoryStore {
-    fn create(&self, token: &ResetTokenRecord, event: &AuthEvent) -> Result<(), StoreError> {
+    fn create(
+        &self,
+        token: &ResetTokenRecord,
+        event: &AuthEvent,
+        mail: Option<&QueuedMail>,
+    ) -> Result<(), StoreError> {
         let mut tables = self.tables()?;
         if !tables.users.contains_key(&token.user_id) {
             return Err(Failure::Missing("user").into());
@@ -503,6 +533,14 @@ impl ResetTokenRepository for MemoryStore {
             .reset_tokens
             .insert(token.token_hash.clone(), token.clone());
         tables.events.push(event.clone());
+        if let Some(mail) = mail {
+            tables.outbox.push(OutboxRow {
+                mail: mail.clone(),
+                next_attempt_at: mail.queued_at,
+                last_error: None,
+                failed_at: None,
+            });
+        }
         Ok(())
     }
 
@@ -546,6 +584,78 @@ impl ResetTokenRepository for MemoryStore {
         tables.revoke_active_of_user(user_id, RevocationReason::PasswordReset, now);
         tables.events.push(event.clone());
         Ok(user_id)
+    }
+}
+
+impl MailOutbox for MemoryStore {
+    fn lease_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut tables = self.tables()?;
+        let mut due: Vec<&mut OutboxRow> = tables
+            .outbox
+            .iter_mut()
+            .filter(|row| row.failed_at.is_none() && row.next_attempt_at <= now)
+            .collect();
+        due.sort_by_key(|row| row.mail.queued_at);
+        Ok(due
+            .into_iter()
+            .take(limit as usize)
+            .map(|row| {
+                row.next_attempt_at = now + lease;
+                row.mail.attempts += 1;
+                row.mail.clone()
+            })
+            .collect())
+    }
+
+    fn delivered(&self, id: MailId) -> Result<(), StoreError> {
+        self.tables()?.outbox.retain(|row| row.mail.id != id);
+        Ok(())
+    }
+
+    fn retry_at(&self, id: MailId, retry_at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        if let Some(row) = self
+            .tables()?
+            .outbox
+            .iter_mut()
+            .find(|row| row.mail.id == id)
+        {
+            row.next_attempt_at = retry_at;
+            row.last_error = Some(error.to_owned());
+        }
+        Ok(())
+    }
+
+    fn give_up(&self, id: MailId, now: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        if let Some(row) = self
+            .tables()?
+            .outbox
+            .iter_mut()
+            .find(|row| row.mail.id == id)
+        {
+            row.failed_at = Some(now);
+            row.last_error = Some(error.to_owned());
+            row.mail.secret = ResetSecret::from_presented("");
+        }
+        Ok(())
+    }
+
+    fn status(&self) -> Result<OutboxStatus, StoreError> {
+        let tables = self.tables()?;
+        let mut status = OutboxStatus::default();
+        for row in &tables.outbox {
+            match row.failed_at {
+                None => status.pending.push(row.entry()),
+                Some(_) => status.failed.push(row.entry()),
+            }
+        }
+        status.pending.sort_by_key(|entry| entry.queued_at);
+        status.failed.sort_by_key(|entry| entry.queued_at);
+        Ok(status)
     }
 }
 
@@ -669,7 +779,8 @@ mod tests {
             used_at: None,
         };
         assert!(
-            ResetTokenRepository::create(&store, &reset, &event(EventKind::ResetRequest)).is_err()
+            ResetTokenRepository::create(&store, &reset, &event(EventKind::ResetRequest), None)
+                .is_err()
         );
 
         let ada = user("ada@example.com");

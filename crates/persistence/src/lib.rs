@@ -31,10 +31,10 @@ use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Con
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
     AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
-    EventRepository, PasswordHash, RefreshTokenRecord, ResetTokenHash, ResetTokenRecord,
-    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
-    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository,
-    Username,
+    EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash, QueuedMail,
+    RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason,
+    RotateError, Session, SessionId, SessionRepository, StoreError, ThrottleRecord,
+    ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
 };
 
 pub use connect::PoolOptions;
@@ -287,6 +287,33 @@ impl ThrottleRepository for Database {
     }
 }
 
+impl MailOutbox for Database {
+    fn lease_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        with_conn!(self, |conn, q| q::lease_due_mail(conn, now, lease, limit))
+    }
+
+    fn delivered(&self, id: MailId) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::mail_delivered(conn, id))
+    }
+
+    fn retry_at(&self, id: MailId, retry_at: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::retry_mail_at(conn, id, retry_at, error))
+    }
+
+    fn give_up(&self, id: MailId, now: DateTime<Utc>, error: &str) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::give_up_mail(conn, id, now, error))
+    }
+
+    fn status(&self) -> Result<OutboxStatus, StoreError> {
+        with_conn!(self, |conn, q| q::outbox_status(conn))
+    }
+}
+
 impl EventRepository for Database {
     fn record(&self, event: &AuthEvent) -> Result<(), StoreError> {
         with_conn!(self, |conn, q| q::record_event(conn, event))
@@ -363,8 +390,15 @@ impl SessionRepository for Database {
 }
 
 impl ResetTokenRepository for Database {
-    fn create(&self, token: &ResetTokenRecord, event: &AuthEvent) -> Result<(), StoreError> {
-        with_conn!(self, |conn, q| q::create_reset_token(conn, token, event))
+    fn create(
+        &self,
+        token: &ResetTokenRecord,
+        event: &AuthEvent,
+        mail: Option<&QueuedMail>,
+    ) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::create_reset_token(
+            conn, token, event, mail
+        ))
     }
 
     fn find_valid(

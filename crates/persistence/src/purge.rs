@@ -16,4 +16,6 @@ pub struct Purged {
     pub events: usize,
     /// Throttle counters no limit looks at any more.
     pub throttles: usize,
+    /// Given-up messages of the mail outbox, as old as the events purged.
+    pub failed_mail: usize,
 }

@@ -6,12 +6,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use portcullis_domain::{
     AuthEvent, Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
-    EventFilter, EventOutcome, PasswordHash, RefreshTokenRecord, ResetTokenHash,
-    ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
+    EventFilter, EventOutcome, MailId, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail,
+    RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
     ThrottleRecord, TokenId, User, UserId, Username,
 };
 use schema::{
-    auth_events, password_reset_tokens, refresh_tokens, server_secrets, sessions, throttles,
+    auth_events, mail_outbox, password_reset_tokens, refresh_tokens, server_secrets, sessions, throttles,
     users,
 };
 
@@ -570,6 +570,7 @@ pub(crate) fn create_reset_token(
     conn: &mut Conn,
     token: &ResetTokenRecord,
     event: &AuthEvent,
+    mail: Option<&QueuedMail>,
 ) -> Result<(), StoreError> {
     let user = DbUuid(token.user_id.as_uuid());
     write_tx(conn, |c| {
@@ -589,9 +590,184 @@ pub(crate) fn create_reset_token(
                 password_reset_tokens::used_at.eq(token.used_at),
             ))
             .execute(c)?;
+        if let Some(mail) = mail {
+            diesel::insert_into(mail_outbox::table)
+                .values((
+                    mail_outbox::id.eq(DbUuid(mail.id.as_uuid())),
+                    mail_outbox::recipient.eq(mail.to.as_str()),
+                    mail_outbox::secret.eq(Some(mail.secret.expose())),
+                    mail_outbox::link_expires_at.eq(mail.link_expires_at),
+                    mail_outbox::queued_at.eq(mail.queued_at),
+                    mail_outbox::attempts.eq(0),
+                    mail_outbox::next_attempt_at.eq(mail.queued_at),
+                ))
+                .execute(c)?;
+        }
         insert_event(c, event)
     })
     .map_err(store)
+}
+
+/// An outbox row as a sender or the status reads it.
+type OutboxRow = (
+    DbUuid,
+    String,
+    Option<String>,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    i32,
+    DateTime<Utc>,
+    Option<String>,
+    Option<DateTime<Utc>>,
+);
+
+const OUTBOX_COLUMNS: (
+    mail_outbox::id,
+    mail_outbox::recipient,
+    mail_outbox::secret,
+    mail_outbox::link_expires_at,
+    mail_outbox::queued_at,
+    mail_outbox::attempts,
+    mail_outbox::next_attempt_at,
+    mail_outbox::last_error,
+    mail_outbox::failed_at,
+) = (
+    mail_outbox::id,
+    mail_outbox::recipient,
+    mail_outbox::secret,
+    mail_outbox::link_expires_at,
+    mail_outbox::queued_at,
+    mail_outbox::attempts,
+    mail_outbox::next_attempt_at,
+    mail_outbox::last_error,
+    mail_outbox::failed_at,
+);
+
+fn stored_recipient(recipient: &str) -> Result<Email, StoreError> {
+    Email::parse(recipient)
+        .map_err(|e| StoreError::new(format!("stored mail_outbox.recipient is invalid: {e}")))
+}
+
+/// Candidates are read, then each is leased by a conditional update on the due time it
+/// was read with, so of two senders racing for a message exactly one gets it.
+pub(crate) fn lease_due_mail(
+    conn: &mut Conn,
+    now: DateTime<Utc>,
+    lease: TimeDelta,
+    limit: u32,
+) -> Result<Vec<QueuedMail>, StoreError> {
+    write_tx(conn, |c| {
+        let due: Vec<OutboxRow> = mail_outbox::table
+            .filter(mail_outbox::failed_at.is_null())
+            .filter(mail_outbox::next_attempt_at.le(now))
+            .order(mail_outbox::queued_at)
+            .limit(i64::from(limit))
+            .select(OUTBOX_COLUMNS)
+            .load(c)?;
+        let mut leased = Vec::new();
+        for (id, recipient, secret, link_expires_at, queued_at, attempts, due_at, _, _) in due {
+            let taken = diesel::update(
+                mail_outbox::table
+                    .find(id)
+                    .filter(mail_outbox::next_attempt_at.eq(due_at))
+                    .filter(mail_outbox::failed_at.is_null()),
+            )
+            .set((
+                mail_outbox::next_attempt_at.eq(now + lease),
+                mail_outbox::attempts.eq(mail_outbox::attempts + 1),
+            ))
+            .execute(c)?;
+            if taken > 0 {
+                leased.push((id, recipient, secret, link_expires_at, queued_at, attempts + 1));
+            }
+        }
+        Ok(leased)
+    })
+    .map_err(store)?
+    .into_iter()
+    .map(|(id, recipient, secret, link_expires_at, queued_at, attempts)| {
+        Ok(QueuedMail {
+            id: MailId::from_uuid(id.0),
+            to: stored_recipient(&recipient)?,
+            secret: ResetSecret::from_presented(&secret.unwrap_or_default()),
+            link_expires_at,
+            queued_at,
+            attempts: u32::try_from(attempts).unwrap_or(0),
+        })
+    })
+    .collect()
+}
+
+pub(crate) fn mail_delivered(conn: &mut Conn, id: MailId) -> Result<(), StoreError> {
+    diesel::delete(mail_outbox::table.find(DbUuid(id.as_uuid())))
+        .execute(conn)
+        .map(drop)
+        .map_err(store)
+}
+
+pub(crate) fn retry_mail_at(
+    conn: &mut Conn,
+    id: MailId,
+    retry_at: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        mail_outbox::table
+            .find(DbUuid(id.as_uuid()))
+            .filter(mail_outbox::failed_at.is_null()),
+    )
+    .set((
+        mail_outbox::next_attempt_at.eq(retry_at),
+        mail_outbox::last_error.eq(error),
+    ))
+    .execute(conn)
+    .map(drop)
+    .map_err(store)
+}
+
+pub(crate) fn give_up_mail(
+    conn: &mut Conn,
+    id: MailId,
+    now: DateTime<Utc>,
+    error: &str,
+) -> Result<(), StoreError> {
+    diesel::update(
+        mail_outbox::table
+            .find(DbUuid(id.as_uuid()))
+            .filter(mail_outbox::failed_at.is_null()),
+    )
+    .set((
+        mail_outbox::failed_at.eq(now),
+        mail_outbox::secret.eq(None::<String>),
+        mail_outbox::last_error.eq(error),
+    ))
+    .execute(conn)
+    .map(drop)
+    .map_err(store)
+}
+
+pub(crate) fn outbox_status(conn: &mut Conn) -> Result<OutboxStatus, StoreError> {
+    let rows: Vec<OutboxRow> = mail_outbox::table
+        .order(mail_outbox::queued_at)
+        .select(OUTBOX_COLUMNS)
+        .load(conn)
+        .map_err(store)?;
+    let mut status = OutboxStatus::default();
+    for (id, recipient, _, _, queued_at, attempts, next_attempt_at, last_error, failed_at) in rows {
+        let entry = OutboxEntry {
+            id: MailId::from_uuid(id.0),
+            to: stored_recipient(&recipient)?,
+            queued_at,
+            attempts: u32::try_from(attempts).unwrap_or(0),
+            at: failed_at.unwrap_or(next_attempt_at),
+            last_error,
+        };
+        match failed_at {
+            None => status.pending.push(entry),
+            Some(_) => status.failed.push(entry),
+        }
+    }
+    Ok(status)
 }
 
 pub(crate) fn find_valid_reset_token(
@@ -721,6 +897,10 @@ pub(crate) fn purge(
         let events =
             diesel::delete(auth_events::table.filter(auth_events::at.lt(events_before)))
                 .execute(c)?;
+        // Given-up messages are kept as long as the events.
+        let failed_mail =
+            diesel::delete(mail_outbox::table.filter(mail_outbox::failed_at.lt(events_before)))
+                .execute(c)?;
         let throttles =
             diesel::delete(throttles::table.filter(throttles::last_at.lt(throttles_before)))
                 .execute(c)?;
@@ -730,6 +910,7 @@ pub(crate) fn purge(
             reset_tokens,
             events,
             throttles,
+            failed_mail,
         }))
     })
     .map_err(store)

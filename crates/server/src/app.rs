@@ -13,12 +13,15 @@ use chrono::TimeDelta;
 use portcullis_crypto::{
     Argon2Hasher, ConfigError as JwtConfigError, HashPool, JwtCodec, JwtConfig, JwtSecret,
 };
-use portcullis_domain::{AuthService, Clock as _, Mailer, Ports, StoreError, SystemClock};
+use portcullis_domain::{
+    AuthService, Clock as _, DeliveryRound, Mailer, Ports, StoreError, SystemClock,
+};
 use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
 use portcullis_persistence::{Database, PoolOptions, Purged};
 use tracing::Instrument;
 
 use crate::config::Config;
+use crate::mailer::{LogMailer, MailerSetting, ResetTemplates, SmtpMailer};
 
 /// The name under which a generated JWT secret is kept in the database.
 const JWT_SECRET_NAME: &str = "jwt_hs256";
@@ -64,9 +67,52 @@ pub fn build_service(
         clock: Arc::new(SystemClock),
         mailer,
         throttles: database.clone(),
-        events: database,
+        events: database.clone(),
+        outbox: database,
     };
     Ok(AuthService::new(ports, config.auth.clone()))
+}
+
+/// The mailer `PORTCULLIS_MAILER` names. Unset, reset links go to the log, which is
+/// allowed only while the server binds to a loopback address: anywhere else, whoever
+/// reads the log could take over any account.
+pub fn mailer_for(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
+    let mail = &config.mail;
+    match &mail.mailer {
+        Some(MailerSetting::Smtp(url)) => {
+            let from = mail
+                .from
+                .clone()
+                .context("PORTCULLIS_MAIL_FROM must be set with an SMTP PORTCULLIS_MAILER")?;
+            let reset_url = mail
+                .reset_url
+                .clone()
+                .context("PORTCULLIS_RESET_URL must be set with an SMTP PORTCULLIS_MAILER")?;
+            let templates = ResetTemplates::load(mail.templates.as_deref())
+                .context("PORTCULLIS_MAIL_TEMPLATES: cannot read the templates")?;
+            let mailer = SmtpMailer::new(url, from, reset_url, templates)
+                .context("PORTCULLIS_MAILER: not a usable SMTP URL")?;
+            Ok(Arc::new(mailer))
+        }
+        Some(MailerSetting::Log) => {
+            tracing::warn!(
+                "PORTCULLIS_MAILER=log: password-reset tokens are written to this log (development only)"
+            );
+            Ok(Arc::new(LogMailer))
+        }
+        None if config.bind.ip().is_loopback() => {
+            tracing::warn!(
+                "PORTCULLIS_MAILER is not set: password-reset tokens are written to this log (development only; allowed on a loopback address)"
+            );
+            Ok(Arc::new(LogMailer))
+        }
+        None => anyhow::bail!(
+            "PORTCULLIS_MAILER is not set, and the server binds to {}, not a loopback address: \
+             reset links would go to the log, where any reader could take over accounts. Set \
+             PORTCULLIS_MAILER to an SMTP URL (or to `log` to accept that, for development)",
+            config.bind
+        ),
+    }
 }
 
 /// The JWT codec with the configured secret, or the one generated once and kept in the
@@ -116,6 +162,8 @@ pub struct Application {
     database: Database,
     purge_interval: Option<Duration>,
     purging: PurgeConfig,
+    auth: Arc<AuthService>,
+    mail_poll: Duration,
 }
 
 impl Application {
@@ -131,8 +179,9 @@ impl Application {
         })
         .await
         .context("start-up task failed")??;
+        let auth = Arc::new(service);
         let state = AppState {
-            auth: Arc::new(service),
+            auth: auth.clone(),
             readiness: Arc::new(DatabaseReadiness(database.clone())),
             config: config.http.clone(),
         };
@@ -163,6 +212,8 @@ impl Application {
             database,
             purge_interval: config.purge_interval,
             purging,
+            auth,
+            mail_poll: config.mail.poll,
         })
     }
 
@@ -170,9 +221,10 @@ impl Application {
         self.local_addr
     }
 
-    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Purges
-    /// the database every `purge_interval` meanwhile.
+    /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Meanwhile
+    /// delivers the mail outbox and purges the database every `purge_interval`.
     pub async fn run(self) -> std::io::Result<()> {
+        let mailing = tokio::spawn(deliver_periodically(self.auth.clone(), self.mail_poll));
         let purging = self.purge_interval.map(|every| {
             tokio::spawn(purge_periodically(
                 self.database.clone(),
@@ -181,6 +233,7 @@ impl Application {
             ))
         });
         let served = self.server.await;
+        mailing.abort();
         if let Some(task) = purging {
             task.abort();
         }
@@ -216,6 +269,46 @@ impl PurgeConfig {
         Self {
             event_retention: config.event_retention,
             throttle_memory: config.auth.throttle.memory(),
+        }
+    }
+}
+
+/// Messages one delivery round takes at most.
+const MAIL_BATCH: u32 = 32;
+
+/// Delivers the outbox's due messages every `every`; a round that found a full batch
+/// goes on at once. Failures are logged and the next tick tries again.
+async fn deliver_periodically(auth: Arc<AuthService>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        loop {
+            let auth = auth.clone();
+            match tokio::task::spawn_blocking(move || auth.deliver_mail(MAIL_BATCH)).await {
+                Ok(Ok(round)) => {
+                    if round != DeliveryRound::default() {
+                        tracing::info!(
+                            sent = round.sent,
+                            retried = round.retried,
+                            failed = round.failed,
+                            "mail delivery round"
+                        );
+                    }
+                    let handled = round.sent + round.retried + round.failed;
+                    if handled < MAIL_BATCH as usize {
+                        break;
+                    }
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "mail delivery failed");
+                    break;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "mail delivery task failed");
+                    break;
+                }
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::TimeDelta;
@@ -12,8 +13,11 @@ use clap::builder::BoolishValueParser;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use ipnet::IpNet;
+use lettre::message::Mailbox;
 use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret};
-use portcullis_domain::{AuthConfig, PasswordPolicy, ThrottlePolicy};
+use portcullis_domain::{AuthConfig, MailPolicy, PasswordPolicy, ThrottlePolicy};
+
+use crate::mailer::MailerSetting;
 use portcullis_http::{DialectMount, HttpConfig};
 
 /// Longest lifetime any token, session or link may be given: ten years.
@@ -227,6 +231,57 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_HASH_LOW_PRIORITY", default_value = "true",
           action = ArgAction::Set, value_parser = BoolishValueParser::new(), help_heading = "Passwords")]
     hash_low_priority: bool,
+    /// Where password-reset messages go: an SMTP URL (smtp://user:pass@host:587?tls=required
+    /// for STARTTLS, smtps://…:465 for TLS, smtp://host:25 for a local relay) or `log`
+    /// (development: the log; the default, allowed only on a loopback PORTCULLIS_BIND)
+    #[arg(long, env = "PORTCULLIS_MAILER", value_parser = MailerSetting::parse,
+          hide_env_values = true, help_heading = "Mail")]
+    mailer: Option<MailerSetting>,
+    /// The sender of password-reset messages, e.g. "Example <noreply@example.com>"
+    /// (required with SMTP)
+    #[arg(long, env = "PORTCULLIS_MAIL_FROM", value_parser = parse_mailbox, help_heading = "Mail")]
+    mail_from: Option<Mailbox>,
+    /// The reset link, `{token}` standing for the secret, e.g.
+    /// https://app.example/reset?token={token} (required with SMTP)
+    #[arg(long, env = "PORTCULLIS_RESET_URL", value_parser = parse_reset_url, help_heading = "Mail")]
+    reset_url: Option<String>,
+    /// A directory whose reset-subject.txt, reset.txt and reset.html replace the
+    /// built-in message ({link}, {email} and {expires_at} are filled in)
+    #[arg(long, env = "PORTCULLIS_MAIL_TEMPLATES", help_heading = "Mail")]
+    mail_templates: Option<PathBuf>,
+    /// How often the sender looks for due messages, in milliseconds
+    #[arg(long, env = "PORTCULLIS_MAIL_POLL_MS", default_value_t = 1000,
+          value_parser = value_parser!(u64).range(10..=60_000), help_heading = "Mail")]
+    mail_poll_ms: u64,
+    /// The wait after a failed delivery, in seconds; it doubles with each further failure
+    #[arg(long, env = "PORTCULLIS_MAIL_RETRY_BASE_SECS",
+          default_value_t = MailPolicy::default().retry_base.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=3600), help_heading = "Mail")]
+    mail_retry_base_secs: i64,
+    /// The longest wait between delivery attempts, in seconds
+    #[arg(long, env = "PORTCULLIS_MAIL_RETRY_MAX_SECS",
+          default_value_t = MailPolicy::default().retry_max.num_seconds(),
+          value_parser = value_parser!(i64).range(1..=86_400), help_heading = "Mail")]
+    mail_retry_max_secs: i64,
+    /// Delivery attempts before a message is given up
+    #[arg(long, env = "PORTCULLIS_MAIL_RETRY_ATTEMPTS",
+          default_value_t = MailPolicy::default().max_attempts,
+          value_parser = value_parser!(u32).range(1..=1000), help_heading = "Mail")]
+    mail_retry_attempts: u32,
+}
+
+fn parse_mailbox(text: &str) -> Result<Mailbox, String> {
+    text.parse().map_err(|e| format!("not a mailbox: {e}"))
+}
+
+fn parse_reset_url(text: &str) -> Result<String, String> {
+    if !text.contains("{token}") {
+        return Err("the link must contain {token}".into());
+    }
+    if !(text.starts_with("https://") || text.starts_with("http://")) {
+        return Err("the link must start with https:// or http://".into());
+    }
+    Ok(text.to_owned())
 }
 
 fn parse_jwt_secret(text: &str) -> Result<JwtSecret, String> {
@@ -322,6 +377,8 @@ pub struct Config {
     pub purge_interval: Option<Duration>,
     /// How long security events are kept.
     pub event_retention: TimeDelta,
+    /// Where password-reset messages go (see [`Config::mail_delivery`]).
+    pub mail: MailConfig,
     /// The log filter.
     pub log_filter: String,
     /// The HTTP limits and the cookie switch.
@@ -452,6 +509,12 @@ impl Settings {
                     ip_registrations: self.throttle_ip_registrations,
                     ..ThrottlePolicy::default()
                 },
+                mail: MailPolicy {
+                    retry_base: TimeDelta::seconds(self.mail_retry_base_secs),
+                    retry_max: TimeDelta::seconds(self.mail_retry_max_secs),
+                    max_attempts: self.mail_retry_attempts,
+                    ..MailPolicy::default()
+                },
             },
             argon2: Argon2Params {
                 memory_kib: self.argon2_memory_kib,
@@ -466,6 +529,13 @@ impl Settings {
             purge_interval: (self.purge_interval_secs > 0)
                 .then(|| Duration::from_secs(self.purge_interval_secs)),
             event_retention: TimeDelta::days(i64::from(self.event_retention_days)),
+            mail: MailConfig {
+                mailer: self.mailer,
+                from: self.mail_from,
+                reset_url: self.reset_url,
+                templates: self.mail_templates,
+                poll: Duration::from_millis(self.mail_poll_ms),
+            },
             http: HttpConfig {
                 body_timeout: Duration::from_secs(self.body_timeout_secs),
                 cookie_secure: self.cookie_secure,
@@ -476,6 +546,21 @@ impl Settings {
             dialects,
         })
     }
+}
+
+/// Where password-reset messages go, as configured.
+#[derive(Clone, Debug)]
+pub struct MailConfig {
+    /// `PORTCULLIS_MAILER`; `None`: not set.
+    pub mailer: Option<MailerSetting>,
+    /// `PORTCULLIS_MAIL_FROM`.
+    pub from: Option<Mailbox>,
+    /// `PORTCULLIS_RESET_URL`.
+    pub reset_url: Option<String>,
+    /// `PORTCULLIS_MAIL_TEMPLATES`.
+    pub templates: Option<PathBuf>,
+    /// How often the sender looks for due messages.
+    pub poll: Duration,
 }
 
 /// `error` with the environment variable of the argument at fault in front, so a bad

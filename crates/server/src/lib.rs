@@ -6,6 +6,6 @@ pub mod config;
 pub mod logging;
 pub mod mailer;
 
-pub use app::{Application, PurgeConfig, build_service, open_database, purge};
+pub use app::{Application, PurgeConfig, build_service, mailer_for, open_database, purge};
 pub use config::{Config, ConfigError};
-pub use mailer::LogMailer;
+pub use mailer::{LogMailer, MailerSetting, ResetTemplates, SmtpMailer};

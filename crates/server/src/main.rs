@@ -8,12 +8,12 @@ use anyhow::{Context, bail};
 use chrono::{SecondsFormat, TimeDelta};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use portcullis_domain::{
-    AuthEvent, Clock as _, DisplayName, Email, EventFilter, EventRepository as _, NewUser,
-    Password, Profile, RegisterError, SystemClock, UserId, UserRepository as _, Username,
+    AuthEvent, Clock as _, DisplayName, Email, EventFilter, EventRepository as _, MailOutbox as _,
+    NewUser, Password, Profile, RegisterError, SystemClock, UserId, UserRepository as _, Username,
 };
 use portcullis_server::config::{naming_variable, with_settings};
 use portcullis_server::{
-    Application, Config, LogMailer, PurgeConfig, build_service, open_database, purge,
+    Application, Config, LogMailer, PurgeConfig, build_service, mailer_for, open_database, purge,
 };
 
 /// Every setting is an option of every command that runs (see `portcullis serve
@@ -55,10 +55,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The mail outbox.
+    Mail {
+        #[command(subcommand)]
+        action: MailCommand,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
         action: UserCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCommand {
+    /// List the messages waiting to be delivered and those given up, oldest first.
+    Status {
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -115,6 +130,7 @@ fn main() -> anyhow::Result<()> {
             writeln!(out, "reset tokens: {}", purged.reset_tokens)?;
             writeln!(out, "events: {}", purged.events)?;
             writeln!(out, "throttle counters: {}", purged.throttles)?;
+            writeln!(out, "failed mail: {}", purged.failed_mail)?;
             Ok(())
         }
         Command::Events {
@@ -123,15 +139,16 @@ fn main() -> anyhow::Result<()> {
             limit,
             json,
         } => list_events(&config, user.as_deref(), since, limit, json),
+        Command::Mail {
+            action: MailCommand::Status { json },
+        } => mail_status(&config, json),
         Command::User { action } => manage_user(&config, action),
     }
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    tracing::warn!(
-        "no mailer is configured: password-reset tokens are written to this log (development only)"
-    );
-    let application = Application::build(config, Arc::new(LogMailer)).await?;
+    let mailer = mailer_for(&config)?;
+    let application = Application::build(config, mailer).await?;
     tracing::info!(address = %application.local_addr(), "portcullis listening");
     application.run().await?;
     tracing::info!("portcullis stopped");
@@ -184,6 +201,59 @@ fn manage_user(config: &Config, action: UserCommand) -> anyhow::Result<()> {
             writeln!(out, "{}", secret.expose())?;
             tracing::info!(expires_at = %expires_at.to_rfc3339(), "reset token created");
         }
+    }
+    Ok(())
+}
+
+/// Prints the outbox: pending messages, then given-up ones.
+fn mail_status(config: &Config, json: bool) -> anyhow::Result<()> {
+    let database = open_database(config)?;
+    let status = database.status()?;
+    let mut out = io::stdout().lock();
+    let entries = [("pending", &status.pending), ("failed", &status.failed)];
+    for (state, list) in entries {
+        for entry in list {
+            if json {
+                let object = serde_json::json!({
+                    "id": entry.id.to_string(),
+                    "state": state,
+                    "to": entry.to.as_str(),
+                    "queued_at": entry.queued_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    "attempts": entry.attempts,
+                    "at": entry.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+                    "last_error": entry.last_error,
+                });
+                writeln!(out, "{object}")?;
+            } else {
+                let when = if state == "pending" {
+                    "next"
+                } else {
+                    "given up"
+                };
+                writeln!(
+                    out,
+                    "{state:<8} {}  to={}  queued={}  attempts={}  {when}={}{}",
+                    entry.id,
+                    entry.to,
+                    entry.queued_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    entry.attempts,
+                    entry.at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    entry
+                        .last_error
+                        .as_ref()
+                        .map(|e| format!("  error={e:?}"))
+                        .unwrap_or_default()
+                )?;
+            }
+        }
+    }
+    if !json {
+        writeln!(
+            out,
+            "{} pending, {} failed",
+            status.pending.len(),
+            status.failed.len()
+        )?;
     }
     Ok(())
 }
@@ -279,6 +349,7 @@ fn command_line() -> clap::Command {
         .mut_subcommand("migrate", with_settings)
         .mut_subcommand("purge", with_settings)
         .mut_subcommand("events", with_settings)
+        .mut_subcommand("mail", |mail| mail.mut_subcommand("status", with_settings))
         .mut_subcommand("user", |user| {
             user.mut_subcommand("create", with_settings)
                 .mut_subcommand("reset-token", with_settings)

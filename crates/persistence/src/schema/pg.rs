@@ -96,3 +96,17 @@ diesel::table! {
         dialect -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Uuid,
+        recipient -> Text,
+        secret -> Nullable<Text>,
+        link_expires_at -> Timestamptz,
+        queued_at -> Timestamptz,
+        attempts -> Integer,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        failed_at -> Nullable<Timestamptz>,
+    }
+}

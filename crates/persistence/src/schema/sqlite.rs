@@ -96,3 +96,17 @@ diesel::table! {
         dialect -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    mail_outbox (id) {
+        id -> Text,
+        recipient -> Text,
+        secret -> Nullable<Text>,
+        link_expires_at -> TimestamptzSqlite,
+        queued_at -> TimestamptzSqlite,
+        attempts -> Integer,
+        next_attempt_at -> TimestamptzSqlite,
+        last_error -> Nullable<Text>,
+        failed_at -> Nullable<TimestamptzSqlite>,
+    }
+}

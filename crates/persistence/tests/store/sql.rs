@@ -133,7 +133,7 @@ fn deleting_a_user_cascades(t: &TestDatabase) {
     let (ended, token) = stored_session(db, &ada, created, TimeDelta::hours(24));
     stored_session(db, &grace, created, TimeDelta::hours(24));
     let record = reset_record(&ada, "secret", created, TimeDelta::hours(1));
-    ResetTokenRepository::create(db, &record, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(db, &record, &event(EventKind::ResetRequest), None).unwrap();
 
     assert_eq!(
         t.execute(&format!("DELETE FROM users WHERE id = '{}'", ada.id)),
@@ -178,7 +178,7 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     )
     .unwrap();
     let used = reset_record(&ada, "used", now - hour, hour * 2);
-    ResetTokenRepository::create(db, &used, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(db, &used, &event(EventKind::ResetRequest), None).unwrap();
     db.complete_reset(
         &used.token_hash,
         &ada.password_hash,
@@ -188,7 +188,7 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     .unwrap();
     // Unused but expired (creating it retired nothing left unused).
     let stale = reset_record(&ada, "stale", now - hour * 2, hour);
-    ResetTokenRepository::create(db, &stale, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(db, &stale, &event(EventKind::ResetRequest), None).unwrap();
 
     // Events: one from before the retention period, one within it.
     let retention_start = now - TimeDelta::days(90);
@@ -247,7 +247,7 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
     ));
     // A live reset token stays; nothing else is left to purge.
     let valid = reset_record(&ada, "valid", now, hour);
-    ResetTokenRepository::create(db, &valid, &event(EventKind::ResetRequest)).unwrap();
+    ResetTokenRepository::create(db, &valid, &event(EventKind::ResetRequest), None).unwrap();
     let again = db
         .purge(now, retention_start, forgotten_before)
         .unwrap()
