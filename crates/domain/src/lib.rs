@@ -73,6 +73,7 @@ mod ports;
 mod reset;
 mod service;
 mod session;
+mod signing_key;
 mod throttle;
 mod token;
 mod user;
@@ -91,8 +92,8 @@ pub use event::{
 pub use ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, HashError,
     MailError, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError,
-    SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError,
-    TokenVerifyError, UserRepository,
+    SessionRepository, SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository,
+    TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -100,6 +101,7 @@ pub use service::{
     Refreshed, Registration, UserClaims,
 };
 pub use session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+pub use signing_key::{KeyAlgorithm, PublishedKey, SigningKeyRecord};
 pub use throttle::ThrottlePolicy;
 pub use token::{Claims, IssuedToken, TokenKind, TokenPair};
 pub use user::{NewUser, Profile, User};
@@ -111,7 +113,8 @@ pub use values::{
 #[cfg(feature = "mocks")]
 pub use ports::{
     MockClock, MockEventRepository, MockMailer, MockPasswordHasher, MockResetTokenRepository,
-    MockSessionRepository, MockThrottleRepository, MockTokenCodec, MockUserRepository,
+    MockSessionRepository, MockSigningKeyRepository, MockThrottleRepository, MockTokenCodec,
+    MockUserRepository,
 };
 
 /// Compiles the README's Rust examples, so the README cannot drift from the API.
