@@ -581,6 +581,12 @@ mod tests {
         let claims = claims(TokenKind::Access);
         let (header, payload, _) = parts(&codec.issue(&claims).unwrap());
         assert_eq!(header["alg"], "HS256");
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["kid"], codec.kid());
+        assert!(codec.kid().starts_with("hs-"));
+        // The kid is a fingerprint: stable for the key, not the key.
+        assert_eq!(codec.kid(), self::codec().kid());
+        assert!(!codec.kid().contains("0123456789abcdef"));
         assert_eq!(
             Value::Object(payload),
             json!({

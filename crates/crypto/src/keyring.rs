@@ -551,3 +551,369 @@ impl TokenCodec for KeyRing {
         keys.into_iter().map(|(_, key)| key).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+    use portcullis_domain::{SessionId, TokenId, UserId};
+    use serde_json::{Map, Value, json};
+
+    use super::*;
+
+    /// The repository port in memory, as the SQL adapter behaves.
+    #[derive(Default)]
+    struct Keys(Mutex<Vec<SigningKeyRecord>>);
+
+    impl SigningKeyRepository for Keys {
+        fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+
+        fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>, StoreError> {
+            Ok(self.0.lock().unwrap().iter().find(|k| k.kid == kid).cloned())
+        }
+
+        fn insert_signing_key(
+            &self,
+            key: &SigningKeyRecord,
+            only_if_none_active: bool,
+        ) -> Result<bool, StoreError> {
+            let mut keys = self.0.lock().unwrap();
+            let active = keys
+                .iter()
+                .any(|k| k.activated_at.is_some() && k.retired_at.is_none());
+            if only_if_none_active && active {
+                return Ok(false);
+            }
+            keys.push(key.clone());
+            Ok(true)
+        }
+
+        fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+            let mut keys = self.0.lock().unwrap();
+            match keys.iter_mut().find(|k| k.kid == kid && k.retired_at.is_none()) {
+                Some(key) => {
+                    key.retired_at = Some(at);
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        }
+    }
+
+    const TTL_DAYS: i64 = 30;
+
+    fn config(algorithm: KeyAlgorithm) -> KeyRingConfig {
+        KeyRingConfig {
+            issuer: "portcullis".into(),
+            audience: "portcullis".into(),
+            leeway_seconds: 0,
+            algorithm,
+            longest_token_ttl: TimeDelta::days(TTL_DAYS),
+        }
+    }
+
+    fn ring_on(store: &Arc<Keys>, secrets: &SecretsKey, algorithm: KeyAlgorithm) -> KeyRing {
+        let ring = KeyRing::open(store.clone(), secrets.clone(), config(algorithm)).unwrap();
+        ring.ensure_signing_key(Utc::now()).unwrap();
+        ring
+    }
+
+    fn ring(algorithm: KeyAlgorithm) -> (Arc<Keys>, KeyRing) {
+        let store = Arc::new(Keys::default());
+        let ring = ring_on(&store, &SecretsKey::generate().unwrap(), algorithm);
+        (store, ring)
+    }
+
+    fn claims(kind: TokenKind) -> Claims {
+        let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+        Claims {
+            subject: UserId::generate(now),
+            session: SessionId::generate(now),
+            token_id: TokenId::generate(now),
+            kind,
+            issued_at: now,
+            expires_at: now + TimeDelta::minutes(30),
+            extra: Map::new(),
+        }
+    }
+
+    fn header_of(token: &str) -> Value {
+        let header = token.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap()
+    }
+
+    fn payload_of(token: &str) -> Map<String, Value> {
+        let payload = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+    }
+
+    fn b64(value: &Value) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap())
+    }
+
+    fn assert_invalid(result: Result<Claims, TokenVerifyError>, case: &str) {
+        assert!(
+            matches!(result, Err(TokenVerifyError::Invalid)),
+            "{case}: {result:?}"
+        );
+    }
+
+    #[test]
+    fn eddsa_tokens_carry_kid_and_typ_and_verify_with_the_published_key() {
+        let (_, ring) = ring(KeyAlgorithm::EdDSA);
+        let claims = claims(TokenKind::Access);
+        let token = ring.issue(&claims).unwrap();
+        let header = header_of(&token);
+        assert_eq!(header["alg"], "EdDSA");
+        assert_eq!(header["typ"], "at+jwt");
+        let kid = header["kid"].as_str().unwrap();
+        assert_eq!(
+            ring.verify(&token, TokenKind::Access, Utc::now()).unwrap(),
+            claims
+        );
+        let refresh = ring.issue(&self::claims(TokenKind::Refresh)).unwrap();
+        assert_eq!(header_of(&refresh)["typ"], "rt+jwt");
+
+        // An independent verifier with only the published public key.
+        let published = ring.published_keys(Utc::now());
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].kid, kid);
+        let x = URL_SAFE_NO_PAD.encode(&published[0].public_key);
+        let key = DecodingKey::from_ed_components(&x).unwrap();
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&["portcullis"]);
+        validation.set_issuer(&["portcullis"]);
+        let decoded = jsonwebtoken::decode::<Map<String, Value>>(&token, &key, &validation).unwrap();
+        assert_eq!(decoded.claims["sub"], claims.subject.to_string());
+    }
+
+    #[test]
+    fn hs256_keys_are_never_published() {
+        let (_, ring) = ring(KeyAlgorithm::HS256);
+        let token = ring.issue(&claims(TokenKind::Access)).unwrap();
+        assert_eq!(header_of(&token)["alg"], "HS256");
+        assert!(ring.verify(&token, TokenKind::Access, Utc::now()).is_ok());
+        assert!(ring.published_keys(Utc::now()).is_empty());
+    }
+
+    #[test]
+    fn forged_tokens_are_refused() {
+        let (_, ring) = ring(KeyAlgorithm::EdDSA);
+        let token = ring.issue(&claims(TokenKind::Access)).unwrap();
+        let header = header_of(&token);
+        let kid = header["kid"].as_str().unwrap().to_owned();
+        let payload = Value::Object(payload_of(&token));
+        let public = ring.published_keys(Utc::now())[0].public_key.clone();
+
+        // alg: none, with and without the kid.
+        for alg in ["none", "None", "NONE"] {
+            for header in [
+                json!({"alg": alg, "typ": "at+jwt", "kid": kid}),
+                json!({"alg": alg, "typ": "JWT"}),
+            ] {
+                let forged = format!("{}.{}.", b64(&header), b64(&payload));
+                assert_invalid(ring.verify(&forged, TokenKind::Access, Utc::now()), alg);
+            }
+        }
+        // HS256 "signed" with the public key (as PEM-less bytes and as its base64url
+        // text), under the Ed25519 key's kid: the classic algorithm confusion.
+        for secret in [public.clone(), URL_SAFE_NO_PAD.encode(&public).into_bytes()] {
+            let mut forged_header = Header::new(Algorithm::HS256);
+            forged_header.kid = Some(kid.clone());
+            forged_header.typ = Some("at+jwt".into());
+            let forged =
+                jsonwebtoken::encode(&forged_header, &payload, &EncodingKey::from_secret(&secret))
+                    .unwrap();
+            assert_invalid(
+                ring.verify(&forged, TokenKind::Access, Utc::now()),
+                "HS256 with the public key",
+            );
+        }
+        // The real signature under a header claiming another algorithm.
+        let signature = token.rsplit('.').next().unwrap();
+        for alg in ["HS256", "RS256", "ES256"] {
+            let forged = format!(
+                "{}.{}.{signature}",
+                b64(&json!({"alg": alg, "typ": "at+jwt", "kid": kid})),
+                b64(&payload)
+            );
+            assert_invalid(ring.verify(&forged, TokenKind::Access, Utc::now()), alg);
+        }
+        // No kid: there is no legacy key here.
+        let (signed_header, rest) = token.split_once('.').unwrap();
+        let _ = signed_header;
+        let kidless = format!(
+            "{}.{rest}",
+            b64(&json!({"alg": "EdDSA", "typ": "at+jwt"}))
+        );
+        assert_invalid(ring.verify(&kidless, TokenKind::Access, Utc::now()), "no kid");
+        // An unknown kid, and a kid of the right key with the refresh typ.
+        for header in [
+            json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "0000000000000000"}),
+            json!({"alg": "EdDSA", "typ": "rt+jwt", "kid": kid}),
+            json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}),
+        ] {
+            let forged = format!("{}.{rest}", b64(&header));
+            assert_invalid(
+                ring.verify(&forged, TokenKind::Access, Utc::now()),
+                &header.to_string(),
+            );
+        }
+        // A refresh token is not an access token, by header or by claim.
+        let refresh = ring.issue(&claims(TokenKind::Refresh)).unwrap();
+        assert_invalid(
+            ring.verify(&refresh, TokenKind::Access, Utc::now()),
+            "refresh as access",
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_until_retired() {
+        let (store, ring) = ring(KeyAlgorithm::EdDSA);
+        let old = ring.issue(&claims(TokenKind::Access)).unwrap();
+        let old_kid = header_of(&old)["kid"].as_str().unwrap().to_owned();
+        let new_kid = ring.rotate(Utc::now()).unwrap();
+        let new = ring.issue(&claims(TokenKind::Access)).unwrap();
+        assert_eq!(header_of(&new)["kid"], new_kid.as_str());
+        for token in [&old, &new] {
+            assert!(ring.verify(token, TokenKind::Access, Utc::now()).is_ok());
+        }
+        let published: Vec<String> = ring
+            .published_keys(Utc::now())
+            .into_iter()
+            .map(|k| k.kid)
+            .collect();
+        assert_eq!(published, [new_kid.clone(), old_kid.clone()]);
+
+        // Another instance on the same store sees it all too.
+        let other = KeyRing::open(
+            store.clone(),
+            ring.secrets.clone(),
+            config(KeyAlgorithm::EdDSA),
+        )
+        .unwrap();
+        assert!(other.verify(&old, TokenKind::Access, Utc::now()).is_ok());
+
+        assert!(matches!(
+            ring.retire(&new_kid, Utc::now()),
+            Err(KeyRingError::RetireActive(_))
+        ));
+        ring.retire(&old_kid, Utc::now()).unwrap();
+        assert_invalid(ring.verify(&old, TokenKind::Access, Utc::now()), "retired");
+        // At once on the other instance as well, whatever its cache holds.
+        assert_invalid(other.verify(&old, TokenKind::Access, Utc::now()), "retired");
+        assert!(other.verify(&new, TokenKind::Access, Utc::now()).is_ok());
+        assert_eq!(ring.published_keys(Utc::now()).len(), 1);
+        assert!(matches!(
+            ring.retire(&old_kid, Utc::now()),
+            Err(KeyRingError::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn superseded_keys_retire_once_their_tokens_have_expired() {
+        let (store, ring) = ring(KeyAlgorithm::EdDSA);
+        let old = ring.issue(&claims(TokenKind::Access)).unwrap();
+        let old_kid = header_of(&old)["kid"].as_str().unwrap().to_owned();
+        ring.rotate(Utc::now()).unwrap();
+        let status = ring.status(Utc::now()).unwrap();
+        assert!(matches!(status[0].state, KeyState::Verifying { .. }));
+        assert_eq!(status[1].state, KeyState::Active);
+
+        let later = Utc::now() + TimeDelta::days(TTL_DAYS) + TimeDelta::minutes(2);
+        assert_eq!(ring.published_keys(later).len(), 1);
+        ring.status(later).unwrap();
+        let stored = store.find_signing_key(&old_kid).unwrap().unwrap();
+        assert_eq!(stored.retired_at, Some(later));
+        // Still just inside the horizon, a token it signed would have verified.
+        let inside = Utc::now() + TimeDelta::days(TTL_DAYS);
+        let (_, fresh_ring) = ring_pair_with_rotation();
+        assert_eq!(fresh_ring.published_keys(inside).len(), 2);
+    }
+
+    fn ring_pair_with_rotation() -> (Arc<Keys>, KeyRing) {
+        let (store, ring) = ring(KeyAlgorithm::EdDSA);
+        ring.rotate(Utc::now()).unwrap();
+        (store, ring)
+    }
+
+    #[test]
+    fn a_legacy_key_verifies_kidless_tokens_and_is_rotated_away() {
+        let store = Arc::new(Keys::default());
+        let secrets = SecretsKey::generate().unwrap();
+        let legacy_secret = [42u8; 32];
+        let stored_at = Utc::now() - TimeDelta::days(100);
+        let record = KeyRing::legacy_record(&secrets, &legacy_secret, stored_at).unwrap();
+        assert!(record.legacy && record.kid.starts_with("legacy-"));
+        assert!(
+            !record
+                .sealed_private_key
+                .windows(32)
+                .any(|w| w == legacy_secret)
+        );
+        store.insert_signing_key(&record, true).unwrap();
+
+        // A token as the old version made it: HS256, no kid, typ JWT.
+        let claims = claims(TokenKind::Access);
+        let mut payload = payload_of(&ring(KeyAlgorithm::HS256).1.issue(&claims).unwrap());
+        payload.insert("sub".into(), claims.subject.to_string().into());
+        payload.insert("sid".into(), claims.session.to_string().into());
+        payload.insert("jti".into(), claims.token_id.to_string().into());
+        let old_token = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &payload,
+            &EncodingKey::from_secret(&legacy_secret),
+        )
+        .unwrap();
+
+        // EdDSA configured: start-up rotates away from the imported HS256 key.
+        let ring = ring_on(&store, &secrets, KeyAlgorithm::EdDSA);
+        let new = ring.issue(&self::claims(TokenKind::Access)).unwrap();
+        assert_eq!(header_of(&new)["alg"], "EdDSA");
+        assert_eq!(
+            ring.verify(&old_token, TokenKind::Access, Utc::now()).unwrap(),
+            claims
+        );
+        // Only HS256 with the legacy key: a kid-less EdDSA header is refused.
+        let (_, rest) = old_token.split_once('.').unwrap();
+        let relabelled = format!("{}.{rest}", b64(&json!({"alg": "EdDSA", "typ": "JWT"})));
+        assert_invalid(
+            ring.verify(&relabelled, TokenKind::Access, Utc::now()),
+            "EdDSA without kid",
+        );
+        // The HS256 key is never published.
+        assert_eq!(ring.published_keys(Utc::now()).len(), 1);
+    }
+
+    #[test]
+    fn a_wrong_secrets_key_fails_cleanly() {
+        let (store, _) = ring(KeyAlgorithm::EdDSA);
+        let error = KeyRing::open(
+            store,
+            SecretsKey::generate().unwrap(),
+            config(KeyAlgorithm::EdDSA),
+        )
+        .unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, KeyRingError::Secrets(SecretsError::Open { .. })));
+        assert!(message.contains("secrets key"), "{message}");
+    }
+
+    #[test]
+    fn a_changed_algorithm_rotates_and_the_old_key_keeps_verifying() {
+        let store = Arc::new(Keys::default());
+        let secrets = SecretsKey::generate().unwrap();
+        let hs = ring_on(&store, &secrets, KeyAlgorithm::HS256);
+        let old = hs.issue(&claims(TokenKind::Access)).unwrap();
+        let ed = ring_on(&store, &secrets, KeyAlgorithm::EdDSA);
+        let new = ed.issue(&claims(TokenKind::Access)).unwrap();
+        assert_eq!(header_of(&new)["alg"], "EdDSA");
+        assert!(ed.verify(&old, TokenKind::Access, Utc::now()).is_ok());
+        assert_eq!(store.signing_keys().unwrap().len(), 2);
+        // Starting again changes nothing.
+        assert_eq!(ed.ensure_signing_key(Utc::now()).unwrap(), None);
+    }
+}
