@@ -63,8 +63,8 @@ fn verify_with_jwks(keys: &[Value], token: &str) -> Result<Map<String, Value>, S
         .iter()
         .find(|key| key["kid"] == kid.as_str())
         .ok_or_else(|| format!("kid {kid} is not in the JWKS"))?;
-    let decoding = DecodingKey::from_ed_components(key["x"].as_str().unwrap())
-        .map_err(|e| e.to_string())?;
+    let decoding =
+        DecodingKey::from_ed_components(key["x"].as_str().unwrap()).map_err(|e| e.to_string())?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_issuer(&["portcullis"]);
     validation.set_audience(&["portcullis"]);
@@ -103,7 +103,11 @@ async fn jwks_verifies_tokens_across_rotation_and_retirement(backend: Backend) {
     listed.assert_success();
     assert!(listed.stdout.contains(&old_kid) && listed.stdout.contains(&new_kid));
     assert!(listed.stdout.contains("active"), "{}", listed.stdout);
-    assert!(listed.stdout.contains("verifying until"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("verifying until"),
+        "{}",
+        listed.stdout
+    );
 
     // The running server sees the new key within a second (not a restart later).
     let keys = jwks(&api).await;
@@ -223,9 +227,16 @@ async fn sqlite_files_and_the_generated_key_are_private() {
     let server = Server::start_adjusted(&db, |command| {
         command.env_remove("PORTCULLIS_SECRETS_KEY");
     });
-    server.api().welcome(&session.tokens.access).await.expect(200);
+    server
+        .api()
+        .welcome(&session.tokens.access)
+        .await
+        .expect(200);
     let key_text = std::fs::read_to_string(&key_file).unwrap();
-    assert!(!logs.text().contains(key_text.trim()), "the secrets key was logged");
+    assert!(
+        !logs.text().contains(key_text.trim()),
+        "the secrets key was logged"
+    );
 }
 
 /// An installation from before signing keys: the HS256 key in `server_secrets`, in the

@@ -572,7 +572,13 @@ mod tests {
         }
 
         fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>, StoreError> {
-            Ok(self.0.lock().unwrap().iter().find(|k| k.kid == kid).cloned())
+            Ok(self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|k| k.kid == kid)
+                .cloned())
         }
 
         fn insert_signing_key(
@@ -593,7 +599,10 @@ mod tests {
 
         fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
             let mut keys = self.0.lock().unwrap();
-            match keys.iter_mut().find(|k| k.kid == kid && k.retired_at.is_none()) {
+            match keys
+                .iter_mut()
+                .find(|k| k.kid == kid && k.retired_at.is_none())
+            {
                 Some(key) => {
                     key.retired_at = Some(at);
                     Ok(true)
@@ -686,7 +695,8 @@ mod tests {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_audience(&["portcullis"]);
         validation.set_issuer(&["portcullis"]);
-        let decoded = jsonwebtoken::decode::<Map<String, Value>>(&token, &key, &validation).unwrap();
+        let decoded =
+            jsonwebtoken::decode::<Map<String, Value>>(&token, &key, &validation).unwrap();
         assert_eq!(decoded.claims["sub"], claims.subject.to_string());
     }
 
@@ -745,11 +755,11 @@ mod tests {
         // No kid: there is no legacy key here.
         let (signed_header, rest) = token.split_once('.').unwrap();
         let _ = signed_header;
-        let kidless = format!(
-            "{}.{rest}",
-            b64(&json!({"alg": "EdDSA", "typ": "at+jwt"}))
+        let kidless = format!("{}.{rest}", b64(&json!({"alg": "EdDSA", "typ": "at+jwt"})));
+        assert_invalid(
+            ring.verify(&kidless, TokenKind::Access, Utc::now()),
+            "no kid",
         );
-        assert_invalid(ring.verify(&kidless, TokenKind::Access, Utc::now()), "no kid");
         // An unknown kid, and a kid of the right key with the refresh typ.
         for header in [
             json!({"alg": "EdDSA", "typ": "at+jwt", "kid": "0000000000000000"}),
@@ -874,7 +884,8 @@ mod tests {
         let new = ring.issue(&self::claims(TokenKind::Access)).unwrap();
         assert_eq!(header_of(&new)["alg"], "EdDSA");
         assert_eq!(
-            ring.verify(&old_token, TokenKind::Access, Utc::now()).unwrap(),
+            ring.verify(&old_token, TokenKind::Access, Utc::now())
+                .unwrap(),
             claims
         );
         // Only HS256 with the legacy key: a kid-less EdDSA header is refused.
@@ -898,7 +909,10 @@ mod tests {
         )
         .unwrap_err();
         let message = error.to_string();
-        assert!(matches!(error, KeyRingError::Secrets(SecretsError::Open { .. })));
+        assert!(matches!(
+            error,
+            KeyRingError::Secrets(SecretsError::Open { .. })
+        ));
         assert!(message.contains("secrets key"), "{message}");
     }
 

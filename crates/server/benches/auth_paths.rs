@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use portcullis_crypto::{Argon2Hasher, Argon2Params};
 use portcullis_domain::{
     AuthService, Clock, IssueOptions, Password, PasswordHasher, Registration, SystemClock,
-    TokenCodec, TokenKind,
+    TokenKind,
 };
 use portcullis_persistence::testing::TestDatabase;
 use portcullis_server::{Config, LogMailer, build_service};

@@ -64,7 +64,10 @@ fn keys_round_trip_and_retire_once(t: &TestDatabase) {
         ..record("k2", KeyAlgorithm::HS256, now() + TimeDelta::seconds(1))
     };
     assert!(db.insert_signing_key(&first, true).unwrap());
-    assert!(!db.insert_signing_key(&second, true).unwrap(), "one is active");
+    assert!(
+        !db.insert_signing_key(&second, true).unwrap(),
+        "one is active"
+    );
     assert!(db.insert_signing_key(&second, false).unwrap());
     assert_eq!(db.signing_keys().unwrap(), [first.clone(), second.clone()]);
     assert_eq!(db.find_signing_key("k2").unwrap(), Some(second));
@@ -74,7 +77,10 @@ fn keys_round_trip_and_retire_once(t: &TestDatabase) {
 
     let at = now();
     assert!(db.retire_signing_key("k1", at).unwrap());
-    assert!(!db.retire_signing_key("k1", at + TimeDelta::hours(1)).unwrap());
+    assert!(
+        !db.retire_signing_key("k1", at + TimeDelta::hours(1))
+            .unwrap()
+    );
     assert!(!db.retire_signing_key("nope", at).unwrap());
     let retired = db.find_signing_key("k1").unwrap().unwrap();
     assert_eq!(retired.retired_at, Some(at), "the first retirement is kept");
@@ -90,8 +96,11 @@ fn of_concurrent_first_keys_exactly_one_is_stored(t: &TestDatabase) {
                 let db = t.database().clone();
                 scope.spawn(move || {
                     barrier.wait();
-                    db.insert_signing_key(&record(&format!("k{i}"), KeyAlgorithm::EdDSA, now()), true)
-                        .unwrap()
+                    db.insert_signing_key(
+                        &record(&format!("k{i}"), KeyAlgorithm::EdDSA, now()),
+                        true,
+                    )
+                    .unwrap()
                 })
             })
             .collect();
