@@ -16,6 +16,7 @@ mod dialects;
 mod events;
 mod expiry;
 mod journey;
+mod keys;
 mod mail;
 mod pocketbase_sdk;
 mod protocol_errors;

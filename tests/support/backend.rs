@@ -7,15 +7,21 @@ pub enum Backend {
     Sqlite,
 }
 
+/// A fixed key sealing the test servers' signing keys (test code only).
+pub const TEST_SECRETS_KEY_B64: &str = "dGVzdC1vbmx5LXNlY3JldHMta2V5LTAxMjM0NTY3ODk=";
+
 /// The environment every test server starts from, on the database at `database_url`:
 /// a port the kernel picks on loopback, cheap argon2 (the parameters' effect is the
 /// crypto crate's concern) and few workers, so that parallel tests do not exhaust the
-/// machine. No refresh grace period, so that a spent token presented again is reuse at
+/// machine. A fixed secrets key (`PORTCULLIS_SECRETS_KEY`), as PostgreSQL needs one. No
+/// refresh grace period, so that a spent token presented again is reuse at
 /// once, as the reuse tests expect; the grace period's own tests turn it on. A
 /// registration limit per address that loopback tests never reach.
 pub fn server_env(database_url: &str) -> Vec<(&'static str, String)> {
     [
         ("DATABASE_URL", database_url),
+        // PostgreSQL refuses to start without one; SQLite would generate a file.
+        ("PORTCULLIS_SECRETS_KEY", TEST_SECRETS_KEY_B64),
         ("PORTCULLIS_BIND", "127.0.0.1:0"),
         ("PORTCULLIS_WORKERS", "2"),
         ("PORTCULLIS_ARGON2_MEMORY_KIB", "1024"),

@@ -315,9 +315,17 @@ impl<'db> Server<'db> {
 
     /// Starts the server with extra environment variables.
     pub fn start_with(db: &'db TestDb, env: &[(&str, &str)]) -> Self {
+        Self::start_adjusted(db, |command| {
+            command.envs(env.iter().copied());
+        })
+    }
+
+    /// Starts the server with its command changed by `adjust` (e.g. a variable of the
+    /// test environment removed).
+    pub fn start_adjusted(db: &'db TestDb, adjust: impl FnOnce(&mut Command)) -> Self {
         let mut command = base_command(db);
         command.arg("serve");
-        command.envs(env.iter().copied());
+        adjust(&mut command);
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -515,8 +523,22 @@ impl CliRun {
 /// Runs `portcullis ARGS...` on `db` with the test environment (plus `env`), writing
 /// `stdin` to its standard input. Bounded by [`CLI_TIMEOUT`].
 pub fn run_cli(db: &TestDb, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> CliRun {
+    run_cli_adjusted(db, args, stdin, |command| {
+        command.envs(env.iter().copied());
+    })
+}
+
+/// [`run_cli`] with the command changed by `adjust` (e.g. a variable of the test
+/// environment removed).
+pub fn run_cli_adjusted(
+    db: &TestDb,
+    args: &[&str],
+    stdin: &str,
+    adjust: impl FnOnce(&mut Command),
+) -> CliRun {
     let mut command = base_command(db);
-    command.args(args).envs(env.iter().copied());
+    command.args(args);
+    adjust(&mut command);
     let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

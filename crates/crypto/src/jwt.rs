@@ -1,16 +1,20 @@
-//! Access and refresh tokens as HS256 JWTs.
+//! Access and refresh tokens as JWTs: the claim rules and the signing and verifying
+//! every codec shares, and [`JwtCodec`], the codec of one fixed HS256 key
+//! (`PORTCULLIS_JWT_SECRET`).
 
 use std::fmt;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use chrono::{DateTime, TimeDelta, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use portcullis_domain::{Claims, TokenKind};
+use portcullis_domain::{Claims, KeyAlgorithm, TokenKind};
 use portcullis_domain::{SessionId, TokenId, UserId};
 use portcullis_domain::{TokenCodec, TokenIssueError, TokenVerifyError};
 use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
 
 use crate::ConfigError;
 
@@ -28,11 +32,11 @@ const MAX_TOKEN_LEN: usize = 64 * 1024;
 
 /// Base64 decoders for secrets in configuration: operators paste whatever their tool
 /// printed, so padding is optional and both alphabets are accepted.
-const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+pub(crate) const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
     &alphabet::URL_SAFE,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
@@ -119,64 +123,49 @@ impl JwtConfig {
     }
 }
 
-/// The [`TokenCodec`] port as HS256 JWTs.
-///
-/// A token carries `sub` (user id), `sid` (session id), `jti`, `iat`, `exp` (unix
-/// seconds), `iss`, `aud`, `typ` (`"access"` or `"refresh"`), and every entry of
-/// [`Claims::extra`] at the top level, except extras named like one of those claims or
-/// `nbf`, which are silently skipped: the codec's own values always win, so a
-/// dialect's extras cannot forge a token's subject, lifetime or kind. Verification pins the algorithm to HS256, demands this codec's
-/// `iss` and `aud` and the requested `typ`, judges `exp` (and `nbf`, if present) against
-/// the caller's `now` with the configured leeway, and returns every other claim in
-/// `extra`.
-#[derive(Clone)]
-pub struct JwtCodec {
-    encoding_key: EncodingKey,
-    decoding_key: DecodingKey,
-    validation: Validation,
+/// What every codec writes and demands besides the signature: `iss`, `aud`, the kind,
+/// and `exp`/`nbf` judged with a leeway.
+#[derive(Clone, Debug)]
+pub(crate) struct ClaimRules {
     issuer: String,
     audience: String,
     leeway: TimeDelta,
 }
 
-impl JwtCodec {
-    /// Builds the codec. Fails on an empty issuer or audience (a token must name both
-    /// to be bound to this deployment) or a leeway over
-    /// [`JwtConfig::MAX_LEEWAY_SECONDS`].
-    pub fn new(config: JwtConfig) -> Result<Self, ConfigError> {
-        if config.issuer.is_empty() {
+impl ClaimRules {
+    /// Fails on an empty issuer or audience (a token must name both to be bound to
+    /// this deployment) or a leeway over [`JwtConfig::MAX_LEEWAY_SECONDS`].
+    pub(crate) fn new(
+        issuer: String,
+        audience: String,
+        leeway_seconds: u64,
+    ) -> Result<Self, ConfigError> {
+        if issuer.is_empty() {
             return Err(ConfigError::EmptyIssuer);
         }
-        if config.audience.is_empty() {
+        if audience.is_empty() {
             return Err(ConfigError::EmptyAudience);
         }
-        let leeway = Some(config.leeway_seconds)
+        let leeway = Some(leeway_seconds)
             .filter(|&seconds| seconds <= JwtConfig::MAX_LEEWAY_SECONDS)
             .and_then(|seconds| TimeDelta::try_seconds(i64::try_from(seconds).ok()?))
             .ok_or(ConfigError::LeewayTooLarge {
-                seconds: config.leeway_seconds,
+                seconds: leeway_seconds,
                 max: JwtConfig::MAX_LEEWAY_SECONDS,
             })?;
-        // The library checks only the algorithm and the signature. Its time checks read
-        // the system clock, and its `iss`/`aud` checks pass a token that omits them, so
-        // every claim is judged in `verify` instead.
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = false;
-        validation.required_spec_claims.clear();
         Ok(Self {
-            encoding_key: EncodingKey::from_secret(config.secret.as_bytes()),
-            decoding_key: DecodingKey::from_secret(config.secret.as_bytes()),
-            validation,
-            issuer: config.issuer,
-            audience: config.audience,
+            issuer,
+            audience,
             leeway,
         })
     }
 
+    pub(crate) fn leeway(&self) -> TimeDelta {
+        self.leeway
+    }
+
     /// Everything but the signature and expiry: the parsed claims, or `None` if any
-    /// registered claim is missing, mistyped or wrong for this codec and `kind`.
+    /// registered claim is missing, mistyped or wrong for these rules and `kind`.
     /// Also returns the `nbf` deadline, if there is one.
     fn read_claims(
         &self,
@@ -219,26 +208,9 @@ impl JwtCodec {
         };
         Some((claims, not_before))
     }
-}
 
-/// A NumericDate claim as whole unix seconds; fractions and out-of-range values are
-/// refused, as we never write them.
-fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
-    DateTime::from_timestamp(value.as_i64()?, 0)
-}
-
-impl fmt::Debug for JwtCodec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JwtCodec")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field("leeway", &self.leeway)
-            .finish_non_exhaustive()
-    }
-}
-
-impl TokenCodec for JwtCodec {
-    fn issue(&self, claims: &Claims) -> Result<String, TokenIssueError> {
+    /// The payload of a token for `claims`.
+    fn payload(&self, claims: &Claims) -> Map<String, Value> {
         let mut json: Map<String, Value> = claims
             .extra
             .iter()
@@ -253,8 +225,245 @@ impl TokenCodec for JwtCodec {
         json.insert("iss".into(), self.issuer.clone().into());
         json.insert("aud".into(), self.audience.clone().into());
         json.insert("typ".into(), claims.kind.as_str().into());
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &json, &self.encoding_key)
-            .map_err(|e| TokenIssueError(e.to_string()))
+        json
+    }
+}
+
+/// A NumericDate claim as whole unix seconds; fractions and out-of-range values are
+/// refused, as we never write them.
+fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(value.as_i64()?, 0)
+}
+
+/// The library's name for `algorithm`.
+pub(crate) fn jws_algorithm(algorithm: KeyAlgorithm) -> Algorithm {
+    match algorithm {
+        KeyAlgorithm::EdDSA => Algorithm::EdDSA,
+        KeyAlgorithm::HS256 => Algorithm::HS256,
+    }
+}
+
+/// One usable key: its id, its algorithm (the only one it verifies), and the library's
+/// keys for it. `Debug` shows only the id and algorithm.
+pub(crate) struct KeyMaterial {
+    pub(crate) kid: String,
+    pub(crate) algorithm: KeyAlgorithm,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    /// Accepts tokens without a `kid`: the key that signed before tokens had ids.
+    pub(crate) legacy: bool,
+    validation: Validation,
+}
+
+impl fmt::Debug for KeyMaterial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyMaterial")
+            .field("kid", &self.kid)
+            .field("algorithm", &self.algorithm)
+            .field("legacy", &self.legacy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyMaterial {
+    fn new(
+        kid: String,
+        algorithm: KeyAlgorithm,
+        encoding: EncodingKey,
+        decoding: DecodingKey,
+        legacy: bool,
+    ) -> Self {
+        // The library checks only the algorithm and the signature, and the algorithm
+        // is pinned to this key's own: a token naming another (`none`, HS256 signed
+        // with an Ed25519 public key as its secret, ...) is refused. The library's time
+        // checks read the system clock and its `iss`/`aud` checks pass a token that
+        // omits them, so every claim is judged by `ClaimRules` instead.
+        let mut validation = Validation::new(jws_algorithm(algorithm));
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims.clear();
+        Self {
+            kid,
+            algorithm,
+            encoding,
+            decoding,
+            legacy,
+            validation,
+        }
+    }
+
+    /// An HS256 key.
+    pub(crate) fn hmac(kid: String, secret: &[u8], legacy: bool) -> Self {
+        Self::new(
+            kid,
+            KeyAlgorithm::HS256,
+            EncodingKey::from_secret(secret),
+            DecodingKey::from_secret(secret),
+            legacy,
+        )
+    }
+
+    /// An Ed25519 key from its 32-byte seed (the private key). Also returns the public
+    /// key it derives, to compare with the stored one.
+    pub(crate) fn ed25519(kid: String, seed: &[u8]) -> Option<(Self, [u8; 32])> {
+        use ed25519_dalek::pkcs8::EncodePrivateKey as _;
+
+        let seed = <&[u8; 32]>::try_from(seed).ok()?;
+        let signing = ed25519_dalek::SigningKey::from_bytes(seed);
+        let public = signing.verifying_key().to_bytes();
+        // The library takes the private key as PKCS#8 DER (zeroized when dropped).
+        let der = signing.to_pkcs8_der().ok()?;
+        let material = Self::new(
+            kid,
+            KeyAlgorithm::EdDSA,
+            EncodingKey::from_ed_der(der.as_bytes()),
+            DecodingKey::from_ed_der(&public),
+            false,
+        );
+        Some((material, public))
+    }
+}
+
+/// Encodes `claims` under `key`, with `kid` and the kind's `typ` in the header.
+pub(crate) fn issue_with(
+    rules: &ClaimRules,
+    key: &KeyMaterial,
+    claims: &Claims,
+) -> Result<String, TokenIssueError> {
+    let mut header = Header::new(jws_algorithm(key.algorithm));
+    header.kid = Some(key.kid.clone());
+    header.typ = Some(claims.kind.header_typ().to_owned());
+    jsonwebtoken::encode(&header, &rules.payload(claims), &key.encoding)
+        .map_err(|e| TokenIssueError(e.to_string()))
+}
+
+/// Verifies `token` as a token of `kind` with the key `find` returns for its header's
+/// `kid` (`None`: the token has no `kid`; `find` MUST then return only a legacy key).
+/// Returns the claims and the key that verified them.
+///
+/// Refused as [`TokenVerifyError::Invalid`]: an unknown `kid`; a header `alg` other
+/// than the key's; a header `typ` other than the kind's (`at+jwt`, `rt+jwt`; a token
+/// without `kid`, from before tokens had one, may carry the generic `JWT`); a bad
+/// signature; any wrong or missing claim.
+pub(crate) fn verify_with(
+    rules: &ClaimRules,
+    token: &str,
+    kind: TokenKind,
+    now: DateTime<Utc>,
+    find: impl FnOnce(Option<&str>) -> Option<Arc<KeyMaterial>>,
+) -> Result<(Claims, Arc<KeyMaterial>), TokenVerifyError> {
+    if token.len() > MAX_TOKEN_LEN {
+        return Err(TokenVerifyError::Invalid);
+    }
+    // `alg: none` (or any algorithm the library does not know) fails here already.
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenVerifyError::Invalid)?;
+    let typ = header.typ.as_deref();
+    let key = match header.kid.as_deref() {
+        Some(kid) => {
+            if typ != Some(kind.header_typ()) {
+                return Err(TokenVerifyError::Invalid);
+            }
+            find(Some(kid))
+        }
+        None => {
+            if !matches!(typ, None | Some("JWT")) {
+                return Err(TokenVerifyError::Invalid);
+            }
+            find(None).filter(|key| key.legacy)
+        }
+    }
+    .ok_or(TokenVerifyError::Invalid)?;
+    if header.alg != jws_algorithm(key.algorithm) {
+        return Err(TokenVerifyError::Invalid);
+    }
+    let json = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &key.validation)
+        .map_err(|_| TokenVerifyError::Invalid)?
+        .claims;
+    let (claims, not_before) = rules
+        .read_claims(json, kind)
+        .ok_or(TokenVerifyError::Invalid)?;
+    // Valid while `now < exp + leeway`: `exp` is the first instant the token is no
+    // longer accepted (RFC 7519 §4.1.4), as a session's `expires_at` is.
+    let deadline = claims
+        .expires_at
+        .checked_add_signed(rules.leeway)
+        .ok_or(TokenVerifyError::Invalid)?;
+    let earliest = not_before.and_then(|nbf| nbf.checked_sub_signed(rules.leeway));
+    if earliest.is_some_and(|earliest| now < earliest) {
+        return Err(TokenVerifyError::Invalid);
+    }
+    if now >= deadline {
+        return Err(TokenVerifyError::Expired(Box::new(claims)));
+    }
+    Ok((claims, key))
+}
+
+/// The `kid` of a fixed HS256 key: a fingerprint (SHA-256 with a fixed prefix,
+/// truncated to 64 bits, hex), so every instance configured with the same key names it
+/// the same without storing anything. A one-way hash of a 256-bit random key gives
+/// nothing away.
+pub(crate) fn fingerprint_kid(secret: &[u8]) -> String {
+    let digest = Sha256::new()
+        .chain_update(b"portcullis kid\0")
+        .chain_update(secret)
+        .finalize();
+    format!("hs-{}", hex::encode(&digest[..8]))
+}
+
+/// The [`TokenCodec`] port with one fixed HS256 key (`PORTCULLIS_JWT_SECRET`, managed
+/// outside Portcullis), whose `kid` is its fingerprint.
+///
+/// A token carries `sub` (user id), `sid` (session id), `jti`, `iat`, `exp` (unix
+/// seconds), `iss`, `aud`, `typ` (`"access"` or `"refresh"`), and every entry of
+/// [`Claims::extra`] at the top level, except extras named like one of those claims or
+/// `nbf`, which are silently skipped: the codec's own values always win, so a
+/// dialect's extras cannot forge a token's subject, lifetime or kind. Its header
+/// carries `alg: HS256`, the key's `kid` and `typ` `at+jwt` or `rt+jwt`. Verification
+/// pins the algorithm to HS256, demands this codec's `iss` and `aud` and the requested
+/// kind (header and claim), judges `exp` (and `nbf`, if present) against the caller's
+/// `now` with the configured leeway, and returns every other claim in `extra`. Tokens
+/// without a `kid` (issued before tokens had one, with the same key) are accepted too,
+/// so configuring the same key across the upgrade logs no one out.
+#[derive(Clone)]
+pub struct JwtCodec {
+    key: Arc<KeyMaterial>,
+    rules: ClaimRules,
+}
+
+impl JwtCodec {
+    /// Builds the codec. Fails on an empty issuer or audience (a token must name both
+    /// to be bound to this deployment) or a leeway over
+    /// [`JwtConfig::MAX_LEEWAY_SECONDS`].
+    pub fn new(config: JwtConfig) -> Result<Self, ConfigError> {
+        let rules = ClaimRules::new(config.issuer, config.audience, config.leeway_seconds)?;
+        let secret = config.secret.as_bytes();
+        Ok(Self {
+            key: Arc::new(KeyMaterial::hmac(fingerprint_kid(secret), secret, true)),
+            rules,
+        })
+    }
+
+    /// The `kid` its tokens carry.
+    pub fn kid(&self) -> &str {
+        &self.key.kid
+    }
+}
+
+impl fmt::Debug for JwtCodec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JwtCodec")
+            .field("kid", &self.key.kid)
+            .field("issuer", &self.rules.issuer)
+            .field("audience", &self.rules.audience)
+            .field("leeway", &self.rules.leeway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCodec for JwtCodec {
+    fn issue(&self, claims: &Claims) -> Result<String, TokenIssueError> {
+        issue_with(&self.rules, &self.key, claims)
     }
 
     fn verify(
@@ -263,30 +472,11 @@ impl TokenCodec for JwtCodec {
         kind: TokenKind,
         now: DateTime<Utc>,
     ) -> Result<Claims, TokenVerifyError> {
-        if token.len() > MAX_TOKEN_LEN {
-            return Err(TokenVerifyError::Invalid);
-        }
-        let json =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &self.decoding_key, &self.validation)
-                .map_err(|_| TokenVerifyError::Invalid)?
-                .claims;
-        let (claims, not_before) = self
-            .read_claims(json, kind)
-            .ok_or(TokenVerifyError::Invalid)?;
-        // Valid while `now < exp + leeway`: `exp` is the first instant the token is no
-        // longer accepted (RFC 7519 §4.1.4), as a session's `expires_at` is.
-        let deadline = claims
-            .expires_at
-            .checked_add_signed(self.leeway)
-            .ok_or(TokenVerifyError::Invalid)?;
-        let earliest = not_before.and_then(|nbf| nbf.checked_sub_signed(self.leeway));
-        if earliest.is_some_and(|earliest| now < earliest) {
-            return Err(TokenVerifyError::Invalid);
-        }
-        if now >= deadline {
-            return Err(TokenVerifyError::Expired(Box::new(claims)));
-        }
-        Ok(claims)
+        verify_with(&self.rules, token, kind, now, |kid| match kid {
+            Some(kid) if kid != self.key.kid => None,
+            _ => Some(self.key.clone()),
+        })
+        .map(|(claims, _)| claims)
     }
 }
 
@@ -391,6 +581,12 @@ mod tests {
         let claims = claims(TokenKind::Access);
         let (header, payload, _) = parts(&codec.issue(&claims).unwrap());
         assert_eq!(header["alg"], "HS256");
+        assert_eq!(header["typ"], "at+jwt");
+        assert_eq!(header["kid"], codec.kid());
+        assert!(codec.kid().starts_with("hs-"));
+        // The kid is a fingerprint: stable for the key, not the key.
+        assert_eq!(codec.kid(), self::codec().kid());
+        assert!(!codec.kid().contains("0123456789abcdef"));
         assert_eq!(
             Value::Object(payload),
             json!({

@@ -1,16 +1,24 @@
 //! Portcullis's crypto adapters: the domain's [`PasswordHasher`] port as argon2id
-//! ([`Argon2Hasher`], run on a bounded [`HashPool`] of threads) and its [`TokenCodec`] port as HS256 JWTs ([`JwtCodec`]).
+//! ([`Argon2Hasher`], run on a bounded [`HashPool`] of threads) and its [`TokenCodec`]
+//! port as JWTs: [`KeyRing`] (rotating Ed25519 or HS256 keys, sealed at rest under a
+//! [`SecretsKey`]) or [`JwtCodec`] (one fixed HS256 key).
 //!
 //! [`PasswordHasher`]: portcullis_domain::PasswordHasher
 //! [`TokenCodec`]: portcullis_domain::TokenCodec
 
 mod jwt;
+mod keyring;
 mod password;
 mod pool;
+mod secrets;
 
 pub use jwt::{JwtCodec, JwtConfig, JwtSecret};
+pub use keyring::{
+    KEY_REFRESH_INTERVAL, KeyRing, KeyRingConfig, KeyRingError, KeyState, KeyStatus,
+};
 pub use password::{Argon2Hasher, Argon2Params};
 pub use pool::{HashPool, HashPoolConfig};
+pub use secrets::{SecretsError, SecretsKey};
 
 /// A JWT secret or codec setting that cannot be used. The messages never contain the
 /// secret, so they are safe to log and to show an operator.

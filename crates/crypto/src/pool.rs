@@ -445,21 +445,19 @@ mod tests {
         drop((first, second));
     }
 
-    /// The niceness of the thread running a hash, from `/proc/thread-self/stat`.
+    /// The calling thread's niceness, from `/proc/thread-self/stat`.
+    #[cfg(target_os = "linux")]
+    fn own_nice() -> i64 {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+        // After the parenthesised name: state is field 3, nice field 19.
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        after_name.split_whitespace().nth(16).unwrap().parse().unwrap()
+    }
+
+    /// The niceness of the thread running a hash.
     #[cfg(target_os = "linux")]
     fn hashing_thread_nice(pool: &HashPool) -> i64 {
-        pool.run(|_, _| {
-            let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-            // After the parenthesised name: state is field 3, nice field 19.
-            let after_name = stat.rsplit_once(')').unwrap().1;
-            Ok(after_name
-                .split_whitespace()
-                .nth(16)
-                .unwrap()
-                .parse()
-                .unwrap())
-        })
-        .unwrap()
+        pool.run(|_, _| Ok(own_nice())).unwrap()
     }
 
     #[cfg(target_os = "linux")]
@@ -471,7 +469,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(hashing_thread_nice(&low), 19);
-        assert_eq!(hashing_thread_nice(&pool(1, 1)), 0);
+        // A normal-priority pool keeps the niceness it was started with.
+        assert_eq!(hashing_thread_nice(&pool(1, 1)), own_nice());
     }
 
     #[test]

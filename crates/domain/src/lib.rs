@@ -75,6 +75,7 @@ mod ports;
 mod reset;
 mod service;
 mod session;
+mod signing_key;
 mod throttle;
 mod token;
 mod user;
@@ -94,8 +95,8 @@ pub use mail::{DeliveryRound, MailPolicy, OutboxEntry, OutboxStatus, QueuedMail}
 pub use ports::{
     Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, HashError,
     MailError, MailOutbox, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository,
-    RotateError, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec,
-    TokenIssueError, TokenVerifyError, UserRepository,
+    RotateError, SessionRepository, SigningKeyRepository, StoreError, ThrottleRecord,
+    ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -103,6 +104,7 @@ pub use service::{
     Refreshed, Registration, UserClaims,
 };
 pub use session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+pub use signing_key::{KeyAlgorithm, PublishedKey, SigningKeyRecord};
 pub use throttle::ThrottlePolicy;
 pub use token::{Claims, IssuedToken, TokenKind, TokenPair};
 pub use user::{NewUser, Profile, User};
@@ -114,8 +116,8 @@ pub use values::{
 #[cfg(feature = "mocks")]
 pub use ports::{
     MockClock, MockEventRepository, MockMailOutbox, MockMailer, MockPasswordHasher,
-    MockResetTokenRepository, MockSessionRepository, MockThrottleRepository, MockTokenCodec,
-    MockUserRepository,
+    MockResetTokenRepository, MockSessionRepository, MockSigningKeyRepository,
+    MockThrottleRepository, MockTokenCodec, MockUserRepository,
 };
 
 /// Compiles the README's Rust examples, so the README cannot drift from the API.

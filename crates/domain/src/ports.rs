@@ -11,6 +11,7 @@ use crate::event::{AuthEvent, EventFilter};
 use crate::mail::{OutboxStatus, QueuedMail};
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+use crate::signing_key::{PublishedKey, SigningKeyRecord};
 use crate::token::{Claims, TokenKind};
 use crate::user::User;
 use crate::values::{Email, MailId, Password, PasswordHash, SessionId, TokenId, UserId, Username};
@@ -380,6 +381,46 @@ pub trait TokenCodec: Send + Sync {
         kind: TokenKind,
         now: DateTime<Utc>,
     ) -> Result<Claims, TokenVerifyError>;
+
+    /// The public keys that may still verify a token this codec issued and that has not
+    /// expired as of `now`, for publication (a JWKS), so other services can verify
+    /// tokens without being able to mint them.
+    ///
+    /// MUST NOT contain a symmetric key (HS256) or any private material. MAY be empty
+    /// (a codec with only symmetric keys). A key that [`TokenCodec::verify`] would no
+    /// longer accept MUST NOT be listed. Never fails: an adapter that cannot refresh
+    /// its keys answers from what it last knew.
+    fn published_keys(&self, now: DateTime<Utc>) -> Vec<PublishedKey> {
+        let _ = now;
+        Vec::new()
+    }
+}
+
+/// Where token-signing keys are kept, shared by every instance. Used by the token
+/// adapter (not by the use cases): it seals private keys before they get here, so an
+/// adapter stores and returns the bytes it is given and never sees a usable key.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait SigningKeyRepository: Send + Sync {
+    /// Every key, retired ones included, oldest first (by `created_at`, then `kid`).
+    fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError>;
+
+    /// The key `kid`, if stored (retired or not).
+    fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>, StoreError>;
+
+    /// Stores `key`. When `only_if_none_active`, stores it only if no stored key is
+    /// active (activated and not retired), and says whether it did: of instances
+    /// starting together on an empty store exactly one stores its first key. MUST be
+    /// atomic with respect to concurrent calls; a clash of `kid`s is a [`StoreError`].
+    fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        only_if_none_active: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Sets `retired_at` of the key `kid` to `at` unless it is already retired; says
+    /// whether it changed a key (false: no such key, or retired already, whose first
+    /// retirement time is kept).
+    fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// The time. Tests control it; production reads the system clock.

@@ -19,6 +19,7 @@ use crate::ports::{
 };
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
+use crate::signing_key::PublishedKey;
 use crate::throttle;
 use crate::token::{Claims, IssuedToken, TokenKind, TokenPair};
 use crate::user::{NewUser, Profile, User};
@@ -164,6 +165,12 @@ impl AuthService {
     /// The configuration it was built with.
     pub fn config(&self) -> &AuthConfig {
         &self.config
+    }
+
+    /// The public keys that may still verify a live token, for a JWKS
+    /// ([`TokenCodec::published_keys`]). May block (the codec may refresh its keys).
+    pub fn published_keys(&self) -> Vec<PublishedKey> {
+        self.ports.tokens.published_keys(self.now())
     }
 
     /// [`HashError::Busy`](crate::HashError::Busy) (as an [`InternalError`]) when the

@@ -24,6 +24,16 @@ impl TokenKind {
             Self::Refresh => "refresh",
         }
     }
+
+    /// The JOSE header `typ`: `at+jwt` for access tokens (RFC 9068), `rt+jwt` for
+    /// refresh tokens, so a verifier that reads only the header cannot take one for
+    /// the other.
+    pub fn header_typ(self) -> &'static str {
+        match self {
+            Self::Access => "at+jwt",
+            Self::Refresh => "rt+jwt",
+        }
+    }
 }
 
 /// What a token says. The codec adds its own issuer and audience; `extra` carries the

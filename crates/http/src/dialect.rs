@@ -154,6 +154,13 @@ pub trait Dialect: Send + Sync + 'static {
     /// Its error response to `refusal`, with [`Refusal::status`]. Headers that every
     /// dialect's answer carries (`Retry-After`, `Allow`) are added by the caller.
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse;
+
+    /// The longest lifetime of a token it issues by a setting of its own (beyond the
+    /// server's access and refresh lifetimes), if any: a superseded signing key keeps
+    /// verifying at least this long, so no such token dies with a rotation.
+    fn longest_token_ttl(&self) -> Option<chrono::TimeDelta> {
+        None
+    }
 }
 
 /// What a client is told to wait ([`Refusal::Busy`]) when a use case found the machinery

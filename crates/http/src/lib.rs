@@ -50,6 +50,7 @@ mod cross_site;
 pub mod dialect;
 mod health;
 pub mod ioweyou;
+mod jwks;
 mod origin;
 pub mod pocketbase;
 mod routing;
@@ -60,6 +61,7 @@ use actix_web::web;
 
 pub use dialect::{Call, Dialect, Endpoint, Refusal, UNAVAILABLE_RETRY_AFTER};
 pub use health::READINESS_DEADLINE;
+pub use jwks::JWKS_PATH;
 pub use settings::{DialectMount, DialectSettings, DialectSpec, SettingsError};
 pub use state::{AppState, HttpConfig, Readiness};
 
@@ -94,8 +96,8 @@ pub fn default_headers() -> actix_web::middleware::DefaultHeaders {
     actix_web::middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff"))
 }
 
-/// Mounts every route: health checks and the `dialects` (in their order, that of
-/// [`DIALECTS`], which decides who owns a shared path).
+/// Mounts every route: health checks, the key set ([`JWKS_PATH`]) and the `dialects`
+/// (in their order, that of [`DIALECTS`], which decides who owns a shared path).
 pub fn configure(
     state: AppState,
     dialects: Vec<DialectMount>,
@@ -103,6 +105,7 @@ pub fn configure(
     move |cfg| {
         cfg.app_data(web::Data::new(state));
         health::routes(cfg);
+        jwks::routes(cfg);
         routing::mount(cfg, &dialects);
     }
 }

@@ -32,6 +32,18 @@ pub(crate) mod pg {
             .map(|row| row.locked)
     }
 
+    /// Serializes changes to `signing_keys` across instances: a transaction-level
+    /// advisory lock, held until the transaction ends.
+    fn keys_lock(conn: &mut Conn) -> diesel::QueryResult<()> {
+        use diesel::RunQueryDsl as _;
+        use diesel::sql_types::BigInt;
+
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<BigInt, _>(crate::purge::KEYS_LOCK_KEY)
+            .execute(conn)
+            .map(drop)
+    }
+
     include!("queries.rs");
 }
 
@@ -53,6 +65,11 @@ pub(crate) mod sqlite {
     /// The IMMEDIATE transaction's write lock already makes purges take turns.
     fn purge_lock(_: &mut Conn) -> diesel::QueryResult<bool> {
         Ok(true)
+    }
+
+    /// The IMMEDIATE transaction's write lock already serializes key changes.
+    fn keys_lock(_: &mut Conn) -> diesel::QueryResult<()> {
+        Ok(())
     }
 
     include!("queries.rs");

@@ -77,6 +77,31 @@ impl<'a> Target<'a> {
     }
 }
 
+/// The SQLite file `url` names, or `None` for a PostgreSQL URL (for what lives beside
+/// the database, such as a generated secrets key).
+pub fn sqlite_path(url: &str) -> Result<Option<&str>, ConnectError> {
+    Ok(match Target::parse(url)? {
+        Target::Postgres => None,
+        Target::Sqlite(path) => Some(path),
+    })
+}
+
+/// Creates the SQLite file, if missing, readable by its owner only (0600): it holds
+/// password hashes and sessions. SQLite creates its `-wal` and `-shm` files with the
+/// database file's permissions, so they are 0600 too. An existing file is left as it
+/// is.
+fn create_private_file(path: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 struct SqlitePragmas;
 
@@ -159,6 +184,10 @@ pub(crate) fn pools(
         }
         Target::Sqlite(path) => {
             let failed = |e: &dyn std::fmt::Display| connect_error(Backend::Sqlite, url, e);
+            // SQLite also accepts `file:` URIs; only a plain path is ours to create.
+            if !path.starts_with("file:") {
+                create_private_file(path).map_err(|e| failed(&e))?;
+            }
             let mut probe = SqliteConnection::establish(path).map_err(|e| failed(&e))?;
             SqlitePragmas
                 .on_acquire(&mut probe)

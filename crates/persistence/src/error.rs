@@ -5,7 +5,7 @@ use portcullis_domain::{CreateUserError, StoreError};
 
 use crate::Backend;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Why [`Database::connect`](crate::Database::connect) failed. Messages never include
 /// the password of the URL.

@@ -33,11 +33,12 @@ use portcullis_domain::{
     AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
     EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash, QueuedMail,
     RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason,
-    RotateError, Session, SessionId, SessionRepository, StoreError, ThrottleRecord,
-    ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
+    RotateError, Session, SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository,
+    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository,
+    Username,
 };
 
-pub use connect::PoolOptions;
+pub use connect::{PoolOptions, sqlite_path};
 pub use error::{ConnectError, MigrationError};
 pub use purge::Purged;
 
@@ -219,6 +220,47 @@ impl Database {
         with_conn!(self, |conn, q| q::load_or_create_secret(
             conn, name, generate
         ))
+    }
+}
+
+impl Database {
+    /// Moves the plaintext secret `name` of `server_secrets` (the HS256 key generated
+    /// before keys were sealed) into `signing_keys` as `seal` makes it of the secret
+    /// and the time it was stored, and deletes the plaintext, in one transaction.
+    /// Returns the imported key, or `None` when there is nothing to import. Race-safe:
+    /// of instances starting together, one imports.
+    pub fn import_legacy_secret(
+        &self,
+        name: &str,
+        seal: impl FnOnce(&[u8], DateTime<Utc>) -> Result<SigningKeyRecord, error::BoxError>,
+    ) -> Result<Option<SigningKeyRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::import_legacy_secret(conn, name, seal))
+    }
+}
+
+impl SigningKeyRepository for Database {
+    fn signing_keys(&self) -> Result<Vec<SigningKeyRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::signing_keys(conn))
+    }
+
+    fn find_signing_key(&self, kid: &str) -> Result<Option<SigningKeyRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::find_signing_key(conn, kid))
+    }
+
+    fn insert_signing_key(
+        &self,
+        key: &SigningKeyRecord,
+        only_if_none_active: bool,
+    ) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, q| q::insert_signing_key(
+            conn,
+            key,
+            only_if_none_active
+        ))
+    }
+
+    fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, q| q::retire_signing_key(conn, kid, at))
     }
 }
 

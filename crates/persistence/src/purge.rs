@@ -3,6 +3,9 @@
 /// The PostgreSQL advisory lock that lets one instance purge at a time ("purge").
 pub(crate) const PURGE_LOCK_KEY: i64 = 0x0070_7572_6765;
 
+/// The PostgreSQL advisory lock that serializes changes to `signing_keys` ("keys").
+pub(crate) const KEYS_LOCK_KEY: i64 = 0x6b65_7973;
+
 /// How many rows of each kind a [`Database::purge`] deleted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Purged {

@@ -10,14 +10,15 @@ use portcullis_domain::{
     RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
     ThrottleRecord, TokenId, User, UserId, Username,
 };
+use portcullis_domain::SigningKeyRecord;
 use schema::{
-    auth_events, mail_outbox, password_reset_tokens, refresh_tokens, server_secrets, sessions, throttles,
-    users,
+    auth_events, mail_outbox, password_reset_tokens, refresh_tokens, server_secrets, sessions,
+    signing_keys, throttles, users,
 };
 
-use crate::error::{Abort, create_user_error, store};
+use crate::error::{Abort, BoxError, create_user_error, store};
 use crate::purge::Purged;
-use crate::rows::{EventRow, NO_EMAIL, ResetTokenRow, SessionRow, UserRow};
+use crate::rows::{EventRow, NO_EMAIL, ResetTokenRow, SessionRow, SigningKeyRow, UserRow};
 use crate::sql::lower;
 use crate::types::{DbJson, DbUuid};
 
@@ -853,6 +854,134 @@ pub(crate) fn load_or_create_secret(
         .map_err(store)?;
     stored(conn)?
         .ok_or_else(|| StoreError::new(format!("server secret {name:?} vanished after insert")))
+}
+
+const SIGNING_KEY_COLUMNS: (
+    signing_keys::id,
+    signing_keys::algorithm,
+    signing_keys::private_key,
+    signing_keys::public_key,
+    signing_keys::legacy,
+    signing_keys::created_at,
+    signing_keys::activated_at,
+    signing_keys::retired_at,
+) = (
+    signing_keys::id,
+    signing_keys::algorithm,
+    signing_keys::private_key,
+    signing_keys::public_key,
+    signing_keys::legacy,
+    signing_keys::created_at,
+    signing_keys::activated_at,
+    signing_keys::retired_at,
+);
+
+pub(crate) fn signing_keys(conn: &mut Conn) -> Result<Vec<SigningKeyRecord>, StoreError> {
+    signing_keys::table
+        .select(SIGNING_KEY_COLUMNS)
+        .order((signing_keys::created_at.asc(), signing_keys::id.asc()))
+        .load::<SigningKeyRow>(conn)
+        .map_err(store)?
+        .into_iter()
+        .map(SigningKeyRow::into_domain)
+        .collect()
+}
+
+pub(crate) fn find_signing_key(
+    conn: &mut Conn,
+    kid: &str,
+) -> Result<Option<SigningKeyRecord>, StoreError> {
+    signing_keys::table
+        .find(kid)
+        .select(SIGNING_KEY_COLUMNS)
+        .first::<SigningKeyRow>(conn)
+        .optional()
+        .map_err(store)?
+        .map(SigningKeyRow::into_domain)
+        .transpose()
+}
+
+fn insert_key_row(conn: &mut Conn, key: &SigningKeyRecord) -> QueryResult<usize> {
+    diesel::insert_into(signing_keys::table)
+        .values((
+            signing_keys::id.eq(&key.kid),
+            signing_keys::algorithm.eq(key.algorithm.as_str()),
+            signing_keys::private_key.eq(&key.sealed_private_key),
+            signing_keys::public_key.eq(key.public_key.as_ref()),
+            signing_keys::legacy.eq(key.legacy),
+            signing_keys::created_at.eq(key.created_at),
+            signing_keys::activated_at.eq(key.activated_at),
+            signing_keys::retired_at.eq(key.retired_at),
+        ))
+        .execute(conn)
+}
+
+pub(crate) fn insert_signing_key(
+    conn: &mut Conn,
+    key: &SigningKeyRecord,
+    only_if_none_active: bool,
+) -> Result<bool, StoreError> {
+    write_tx(conn, |c| {
+        // Instances starting together on an empty table take turns here, so exactly
+        // one stores the first key and the others then find it.
+        keys_lock(c)?;
+        if only_if_none_active {
+            let active: i64 = signing_keys::table
+                .filter(signing_keys::activated_at.is_not_null())
+                .filter(signing_keys::retired_at.is_null())
+                .count()
+                .get_result(c)?;
+            if active > 0 {
+                return Ok(false);
+            }
+        }
+        insert_key_row(c, key)?;
+        Ok(true)
+    })
+    .map_err(store)
+}
+
+pub(crate) fn retire_signing_key(
+    conn: &mut Conn,
+    kid: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    diesel::update(
+        signing_keys::table
+            .find(kid)
+            .filter(signing_keys::retired_at.is_null()),
+    )
+    .set(signing_keys::retired_at.eq(at))
+    .execute(conn)
+    .map(|changed| changed > 0)
+    .map_err(store)
+}
+
+/// Moves the plaintext secret `name` of `server_secrets` into `signing_keys`, sealed by
+/// `seal` (given the secret and when it was stored), and deletes the plaintext row, in
+/// one transaction: the key is never in both tables, nor in neither. `Ok(None)` when
+/// there is no such secret (never was, or already imported).
+pub(crate) fn import_legacy_secret(
+    conn: &mut Conn,
+    name: &str,
+    seal: impl FnOnce(&[u8], DateTime<Utc>) -> Result<SigningKeyRecord, BoxError>,
+) -> Result<Option<SigningKeyRecord>, StoreError> {
+    write_tx(conn, |c| {
+        keys_lock(c)?;
+        let Some((value, created_at)) = server_secrets::table
+            .find(name)
+            .select((server_secrets::value, server_secrets::created_at))
+            .first::<(Vec<u8>, DateTime<Utc>)>(c)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let record = seal(&value, created_at).map_err(|e| Abort::Refuse(StoreError::new(e)))?;
+        insert_key_row(c, &record)?;
+        diesel::delete(server_secrets::table.find(name)).execute(c)?;
+        Ok(Some(record))
+    })
+    .map_err(Abort::into_error)
 }
 
 /// Deletes what can no longer matter, in one transaction: sessions past their absolute

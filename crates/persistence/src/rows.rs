@@ -4,9 +4,9 @@
 use chrono::{DateTime, Utc};
 use diesel::Queryable;
 use portcullis_domain::{
-    AuthEvent, Bio, DisplayName, Email, EventKind, EventOutcome, PasswordHash, Profile,
-    ResetTokenHash, ResetTokenRecord, RevocationReason, Session, SessionId, StoreError, User,
-    UserId, Username,
+    AuthEvent, Bio, DisplayName, Email, EventKind, EventOutcome, KeyAlgorithm, PasswordHash,
+    Profile, ResetTokenHash, ResetTokenRecord, RevocationReason, Session, SessionId,
+    SigningKeyRecord, StoreError, User, UserId, Username,
 };
 
 use crate::types::{DbJson, DbUuid};
@@ -173,6 +173,35 @@ impl EventRow {
                 .map_err(|e| corrupt("auth_events.ip", e))?,
             user_agent: self.user_agent,
             dialect: self.dialect,
+        })
+    }
+}
+
+/// `signing_keys`, in column order.
+#[derive(Queryable)]
+pub(crate) struct SigningKeyRow {
+    id: String,
+    algorithm: String,
+    private_key: Vec<u8>,
+    public_key: Option<Vec<u8>>,
+    legacy: bool,
+    created_at: DateTime<Utc>,
+    activated_at: Option<DateTime<Utc>>,
+    retired_at: Option<DateTime<Utc>>,
+}
+
+impl SigningKeyRow {
+    pub(crate) fn into_domain(self) -> Result<SigningKeyRecord, StoreError> {
+        Ok(SigningKeyRecord {
+            algorithm: KeyAlgorithm::parse(&self.algorithm)
+                .ok_or_else(|| corrupt("signing_keys.algorithm", &self.algorithm))?,
+            kid: self.id,
+            sealed_private_key: self.private_key,
+            public_key: self.public_key,
+            legacy: self.legacy,
+            created_at: self.created_at,
+            activated_at: self.activated_at,
+            retired_at: self.retired_at,
         })
     }
 }

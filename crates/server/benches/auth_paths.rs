@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use portcullis_crypto::{Argon2Hasher, Argon2Params};
 use portcullis_domain::{
     AuthService, Clock, IssueOptions, Password, PasswordHasher, Registration, SystemClock,
-    TokenCodec, TokenKind,
+    TokenKind,
 };
 use portcullis_persistence::testing::TestDatabase;
 use portcullis_server::{Config, LogMailer, build_service};
@@ -25,6 +25,9 @@ use portcullis_server::{Config, LogMailer, build_service};
 const BATCHES: usize = 7;
 
 /// Median time per operation of `op`, over `BATCHES` batches of `per_batch` calls.
+/// A fixed secrets key for the benchmarks' databases (PostgreSQL needs one).
+const BENCH_SECRETS_KEY: &str = "YmVuY2gtb25seS1zZWNyZXRzLWtleS0wMTIzNDU2Nzg=";
+
 fn per_op(per_batch: u32, mut op: impl FnMut()) -> Duration {
     for _ in 0..per_batch.min(10) {
         op();
@@ -54,6 +57,7 @@ fn service_on(database: &TestDatabase) -> AuthService {
     let url = database.url().to_owned();
     let config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(url.clone()),
+        "PORTCULLIS_SECRETS_KEY" => Some(BENCH_SECRETS_KEY.to_owned()),
         _ => None,
     })
     .unwrap();
@@ -141,7 +145,12 @@ fn main() {
         .unwrap();
     // The same codec the service uses: the secret generated into this database.
     let url = sqlite.url().to_owned();
-    let config = Config::from_lookup(|name| (name == "DATABASE_URL").then(|| url.clone())).unwrap();
+    let config = Config::from_lookup(|name| match name {
+        "DATABASE_URL" => Some(url.clone()),
+        "PORTCULLIS_SECRETS_KEY" => Some(BENCH_SECRETS_KEY.to_owned()),
+        _ => None,
+    })
+    .unwrap();
     let codec = portcullis_server::app::token_codec(&config, sqlite.database()).unwrap();
     let access = registered.tokens.access.token.clone();
     let jwt_verify = per_op(20_000, || {

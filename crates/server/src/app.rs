@@ -1,6 +1,8 @@
 //! Wiring: adapters into the domain service, the service into the HTTP server.
 
+use std::io::Write as _;
 use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,22 +11,24 @@ use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, HttpServer};
 use anyhow::Context;
+use anyhow::bail;
 use chrono::TimeDelta;
 use portcullis_crypto::{
-    Argon2Hasher, ConfigError as JwtConfigError, HashPool, JwtCodec, JwtConfig, JwtSecret,
+    Argon2Hasher, HashPool, JwtCodec, JwtConfig, KeyRing, KeyRingConfig, SecretsKey,
 };
 use portcullis_domain::{
-    AuthService, Clock as _, DeliveryRound, Mailer, Ports, StoreError, SystemClock,
+    AuthService, Clock as _, DeliveryRound, Mailer, Ports, StoreError, SystemClock, TokenCodec,
 };
 use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
-use portcullis_persistence::{Database, PoolOptions, Purged};
+use portcullis_persistence::{Database, PoolOptions, Purged, sqlite_path};
 use tracing::Instrument;
 
 use crate::config::Config;
 use crate::mailer::{LogMailer, MailerSetting, ResetTemplates, SmtpMailer};
 
-/// The name under which a generated JWT secret is kept in the database.
-const JWT_SECRET_NAME: &str = "jwt_hs256";
+/// The name under which older versions kept a generated HS256 key, in the clear, in
+/// `server_secrets`; imported into `signing_keys` (sealed) and deleted at start-up.
+pub const LEGACY_SECRET_NAME: &str = "jwt_hs256";
 
 /// Opens the database and, unless disabled, brings its schema up to date. Blocking.
 pub fn open_database(config: &Config) -> anyhow::Result<Database> {
@@ -63,7 +67,7 @@ pub fn build_service(
             )
             .context("starting the password-hashing threads")?,
         ),
-        tokens: Arc::new(tokens),
+        tokens,
         clock: Arc::new(SystemClock),
         mailer,
         throttles: database.clone(),
@@ -115,34 +119,125 @@ pub fn mailer_for(config: &Config) -> anyhow::Result<Arc<dyn Mailer>> {
     }
 }
 
-/// The JWT codec with the configured secret, or the one generated once and kept in the
-/// database. Blocking.
-pub fn token_codec(config: &Config, database: &Database) -> anyhow::Result<JwtCodec> {
-    signing_codec(config, database, JwtSecret::generate)
+/// The token codec the configuration asks for: the fixed `PORTCULLIS_JWT_SECRET`, or
+/// the key ring over the database's sealed signing keys ([`key_ring`]). Blocking.
+pub fn token_codec(config: &Config, database: &Database) -> anyhow::Result<Arc<dyn TokenCodec>> {
+    match &config.jwt_secret {
+        Some(secret) => {
+            let mut jwt = JwtConfig::new(
+                secret.clone(),
+                config.issuer.clone(),
+                config.audience.clone(),
+            );
+            jwt.leeway_seconds = config.jwt_leeway_seconds;
+            Ok(Arc::new(JwtCodec::new(jwt).context("PORTCULLIS_JWT_*")?))
+        }
+        None => Ok(Arc::new(key_ring(config, database)?)),
+    }
 }
 
-fn signing_codec(
-    config: &Config,
-    database: &Database,
-    generate: impl FnOnce() -> Result<JwtSecret, JwtConfigError>,
-) -> anyhow::Result<JwtCodec> {
-    let secret = match &config.jwt_secret {
-        Some(secret) => secret.clone(),
-        None => {
-            // Generated once and shared through the database, so every instance signs
-            // with the same key and tokens survive restarts. The candidate is made
-            // before the database is touched: a failure stores nothing, and whichever
-            // instance stores first wins.
-            let candidate = generate().context("generating a JWT secret")?;
-            let bytes = database
-                .load_or_create_secret(JWT_SECRET_NAME, || candidate.as_bytes().to_vec())
-                .context("loading the JWT secret from the database")?;
-            JwtSecret::from_bytes(bytes).context("the JWT secret stored in the database")?
+/// The key ring over the database's signing keys, ready to sign: a plaintext key left
+/// in `server_secrets` by an older version is imported (sealed, with its own kid, still
+/// verifying the tokens it signed) and deleted, and a key of `PORTCULLIS_JWT_ALG` is
+/// made if none of that algorithm is active. Blocking.
+pub fn key_ring(config: &Config, database: &Database) -> anyhow::Result<KeyRing> {
+    let secrets = secrets_key(config)?;
+    let imported = database
+        .import_legacy_secret(LEGACY_SECRET_NAME, |secret, stored_at| {
+            KeyRing::legacy_record(&secrets, secret, stored_at).map_err(Into::into)
+        })
+        .context("importing the plaintext JWT key into signing_keys")?;
+    if let Some(imported) = imported {
+        tracing::info!(
+            kid = imported.kid,
+            "the plaintext HS256 key is now sealed in signing_keys; it keeps verifying the tokens it signed"
+        );
+    }
+    let ring = KeyRing::open(
+        Arc::new(database.clone()),
+        secrets,
+        KeyRingConfig {
+            issuer: config.issuer.clone(),
+            audience: config.audience.clone(),
+            leeway_seconds: config.jwt_leeway_seconds,
+            algorithm: config.jwt_alg,
+            longest_token_ttl: config.longest_token_ttl(),
+        },
+    )
+    .context("loading the signing keys")?;
+    if let Some(kid) = ring
+        .ensure_signing_key(SystemClock.now())
+        .context("creating a signing key")?
+    {
+        tracing::info!(kid, algorithm = %config.jwt_alg, "new signing key active");
+    }
+    Ok(ring)
+}
+
+/// The key that seals the signing keys: `PORTCULLIS_SECRETS_KEY`, else the file of
+/// `PORTCULLIS_SECRETS_KEY_FILE`, else (SQLite only, so that a development set-up needs
+/// no configuration) `<database>.key`, generated on first start. Never kept in the
+/// database: a copy of the database alone cannot mint tokens.
+pub fn secrets_key(config: &Config) -> anyhow::Result<SecretsKey> {
+    if let Some(key) = &config.secrets_key {
+        return Ok(key.clone());
+    }
+    if let Some(path) = &config.secrets_key_file {
+        return read_key_file(path).with_context(|| {
+            format!("PORTCULLIS_SECRETS_KEY_FILE: cannot use {}", path.display())
+        });
+    }
+    match sqlite_path(&config.database_url).context("DATABASE_URL")? {
+        Some(database) => {
+            let path = PathBuf::from(format!("{database}.key"));
+            key_file_beside_database(&path)
+                .with_context(|| format!("the generated secrets key {}", path.display()))
         }
-    };
-    let mut jwt = JwtConfig::new(secret, config.issuer.clone(), config.audience.clone());
-    jwt.leeway_seconds = config.jwt_leeway_seconds;
-    JwtCodec::new(jwt).context("PORTCULLIS_JWT_*")
+        None => bail!(
+            "PORTCULLIS_SECRETS_KEY or PORTCULLIS_SECRETS_KEY_FILE must be set with PostgreSQL: \
+             it encrypts the token-signing keys in the database (make one with `openssl rand -base64 32`)"
+        ),
+    }
+}
+
+fn read_key_file(path: &Path) -> anyhow::Result<SecretsKey> {
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(path)?);
+    Ok(SecretsKey::from_config_str(&text)?)
+}
+
+/// Reads the key file at `path`, or creates it (mode 0600, so only the server's user
+/// can read it) with a fresh key. Of processes starting together, the first to create
+/// the file wins and the others read it.
+fn key_file_beside_database(path: &Path) -> anyhow::Result<SecretsKey> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(mut file) => {
+            let key = SecretsKey::generate()?;
+            let text = key.to_config_string();
+            file.write_all(text.as_bytes())?;
+            file.write_all(b"\n")?;
+            file.sync_all()?;
+            tracing::warn!(
+                path = %path.display(),
+                "generated the secrets key that encrypts the signing keys; back it up with the database: without it the keys are lost"
+            );
+            Ok(key)
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+            // A process that created it a moment ago may not have written it yet.
+            for _ in 0..50 {
+                if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            read_key_file(path)
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 struct DatabaseReadiness(Database);
@@ -369,20 +464,53 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_failed_key_generation_stores_nothing() {
+    fn the_generated_key_file_is_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.db.key");
+        let first = key_file_beside_database(&path).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
+        let again = key_file_beside_database(&path).unwrap();
+        assert_eq!(
+            first.to_config_string().as_str(),
+            again.to_config_string().as_str()
+        );
+    }
+
+    #[test]
+    fn postgres_without_a_secrets_key_names_both_variables() {
+        let config = Config::from_lookup(|name| {
+            (name == "DATABASE_URL").then(|| "postgres://u@127.0.0.1/none".to_owned())
+        })
+        .unwrap();
+        let message = format!("{:#}", secrets_key(&config).unwrap_err());
+        assert!(message.contains("PORTCULLIS_SECRETS_KEY "), "{message}");
+        assert!(message.contains("PORTCULLIS_SECRETS_KEY_FILE"), "{message}");
+    }
+
+    #[test]
+    fn a_legacy_plaintext_key_is_imported_sealed_and_deleted() {
         let test_db = TestDatabase::sqlite();
-        let config = Config::from_lookup(|_| None).unwrap();
-        let failed = signing_codec(&config, test_db.database(), || {
-            Err(JwtConfigError::SecretTooShort { bytes: 0 })
-        });
-        assert!(failed.is_err());
-        let stored = test_db
+        let legacy = b"the old plaintext key, 32 bytes!".to_vec();
+        test_db
             .database()
-            .load_or_create_secret(JWT_SECRET_NAME, || {
-                b"the next start's own key, 32 bytes+".to_vec()
-            })
+            .load_or_create_secret(LEGACY_SECRET_NAME, || legacy.clone())
             .unwrap();
-        assert_eq!(stored, b"the next start's own key, 32 bytes+");
+        let config = Config::from_lookup(|name| match name {
+            "DATABASE_URL" => Some(test_db.url().to_owned()),
+            _ => None,
+        })
+        .unwrap();
         token_codec(&config, test_db.database()).unwrap();
+        // The plaintext row is gone; a new one would be whatever the caller gives.
+        let now = test_db
+            .database()
+            .load_or_create_secret(LEGACY_SECRET_NAME, || b"fresh".to_vec())
+            .unwrap();
+        assert_eq!(now, b"fresh");
     }
 }

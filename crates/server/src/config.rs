@@ -14,8 +14,8 @@ use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{ArgAction, ArgMatches, Args, Command, FromArgMatches, value_parser};
 use ipnet::IpNet;
 use lettre::message::Mailbox;
-use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret};
-use portcullis_domain::{AuthConfig, MailPolicy, PasswordPolicy, ThrottlePolicy};
+use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret, SecretsKey};
+use portcullis_domain::{AuthConfig, KeyAlgorithm, MailPolicy, PasswordPolicy, ThrottlePolicy};
 
 use crate::mailer::MailerSetting;
 use portcullis_http::{DialectMount, HttpConfig};
@@ -114,6 +114,28 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_JWT_SECRET", hide_env_values = true,
           value_parser = parse_jwt_secret, help_heading = "Tokens")]
     jwt_secret: Option<JwtSecret>,
+    /// Algorithm of the signing keys Portcullis generates: EdDSA (Ed25519, published in
+    /// /.well-known/jwks.json) or HS256 (never published). If the active key has the
+    /// other one, start-up rotates to a new key. Not used with PORTCULLIS_JWT_SECRET
+    #[arg(long, env = "PORTCULLIS_JWT_ALG", default_value = "EdDSA",
+          value_parser = parse_jwt_alg, help_heading = "Tokens")]
+    jwt_alg: KeyAlgorithm,
+    /// Key that encrypts the signing keys in the database: base64 of 32 random bytes
+    /// (openssl rand -base64 32). Required on PostgreSQL unless PORTCULLIS_JWT_SECRET
+    /// is set; on SQLite, unset, it is generated into <database>.key (mode 0600)
+    #[arg(long, env = "PORTCULLIS_SECRETS_KEY", hide_env_values = true,
+          value_parser = parse_secrets_key, conflicts_with = "secrets_key_file",
+          help_heading = "Tokens")]
+    secrets_key: Option<SecretsKey>,
+    /// A file holding PORTCULLIS_SECRETS_KEY (base64, surrounding whitespace ignored),
+    /// e.g. a mounted secret
+    #[arg(
+        long,
+        env = "PORTCULLIS_SECRETS_KEY_FILE",
+        value_name = "PATH",
+        help_heading = "Tokens"
+    )]
+    secrets_key_file: Option<PathBuf>,
     /// The iss claim written and required
     #[arg(long, env = "PORTCULLIS_JWT_ISSUER", default_value = "portcullis",
           value_parser = non_blank, help_heading = "Tokens")]
@@ -288,6 +310,15 @@ fn parse_jwt_secret(text: &str) -> Result<JwtSecret, String> {
     JwtSecret::from_config_str(text).map_err(|e| e.to_string())
 }
 
+fn parse_secrets_key(text: &str) -> Result<SecretsKey, String> {
+    SecretsKey::from_config_str(text).map_err(|e| e.to_string())
+}
+
+fn parse_jwt_alg(text: &str) -> Result<KeyAlgorithm, String> {
+    KeyAlgorithm::parse(text.trim())
+        .ok_or_else(|| format!("{text:?} is not EdDSA or HS256 (spelled so)"))
+}
+
 fn log_filter(text: &str) -> Result<String, String> {
     tracing_subscriber::EnvFilter::try_new(text).map_err(|e| e.to_string())?;
     Ok(text.to_owned())
@@ -355,6 +386,12 @@ pub struct Config {
     pub migrate_on_start: bool,
     /// The configured signing key; `None`: generated once and kept in the database.
     pub jwt_secret: Option<JwtSecret>,
+    /// The algorithm of generated signing keys.
+    pub jwt_alg: KeyAlgorithm,
+    /// The key sealing the signing keys, if configured by value.
+    pub secrets_key: Option<SecretsKey>,
+    /// The file holding it, if configured so.
+    pub secrets_key_file: Option<PathBuf>,
     /// The `iss` claim.
     pub issuer: String,
     /// The `aud` claim.
@@ -385,6 +422,25 @@ pub struct Config {
     pub http: HttpConfig,
     /// The dialects served, built from their settings, with their prefixes.
     pub dialects: Vec<DialectMount>,
+}
+
+impl Config {
+    /// The longest lifetime any token may be given: access and refresh tokens (a
+    /// refresh token never outlives its session, but the larger bound is the safe one)
+    /// and every dialect's own (pocketbase's token). A superseded signing key keeps
+    /// verifying this long.
+    pub fn longest_token_ttl(&self) -> TimeDelta {
+        self.dialects
+            .iter()
+            .filter_map(|mount| mount.dialect.longest_token_ttl())
+            .chain([
+                self.auth.access_ttl,
+                self.auth.refresh_ttl,
+                self.auth.session_lifetime,
+            ])
+            .max()
+            .unwrap_or(self.auth.session_lifetime)
+    }
 }
 
 /// A configuration that cannot be used: the message names the variable (and flag) at
@@ -487,6 +543,9 @@ impl Settings {
             db_blocking_threads,
             migrate_on_start: self.migrate_on_start,
             jwt_secret: self.jwt_secret,
+            jwt_alg: self.jwt_alg,
+            secrets_key: self.secrets_key,
+            secrets_key_file: self.secrets_key_file,
             issuer: self.jwt_issuer,
             audience: self.jwt_audience,
             jwt_leeway_seconds: self.jwt_leeway_secs,
@@ -625,6 +684,8 @@ mod tests {
         assert_eq!(config.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(config.database_url, "portcullis.db");
         assert!(config.jwt_secret.is_none());
+        assert_eq!(config.jwt_alg, KeyAlgorithm::EdDSA);
+        assert!(config.secrets_key.is_none() && config.secrets_key_file.is_none());
         assert!(config.migrate_on_start);
         assert_eq!(config.auth, AuthConfig::default());
         assert_eq!(config.argon2, Argon2Params::default());
@@ -754,6 +815,9 @@ mod tests {
             ("PORTCULLIS_TRUSTED_PROXIES", "proxy.internal"),
             ("PORTCULLIS_MAX_CONNECTIONS_PER_WORKER", "0"),
             ("PORTCULLIS_REFRESH_GRACE_SECS", "-1"),
+            ("PORTCULLIS_JWT_ALG", "none"),
+            ("PORTCULLIS_JWT_ALG", "RS256"),
+            ("PORTCULLIS_SECRETS_KEY", "c2hvcnQ="),
         ] {
             let error = config(&[(name, value)]).unwrap_err();
             let message = error.to_string();
@@ -853,6 +917,30 @@ mod tests {
             .collect();
         declared.sort();
         assert_eq!(documented, declared);
+    }
+
+    #[test]
+    fn signing_key_settings() {
+        let config = config(&[
+            ("PORTCULLIS_JWT_ALG", "HS256"),
+            (
+                "PORTCULLIS_SECRETS_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(config.jwt_alg, KeyAlgorithm::HS256);
+        assert!(config.secrets_key.is_some());
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY"));
+        let both = self::config(&[
+            (
+                "PORTCULLIS_SECRETS_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            ),
+            ("PORTCULLIS_SECRETS_KEY_FILE", "/run/secrets/portcullis"),
+        ]);
+        assert!(both.is_err());
     }
 
     #[test]

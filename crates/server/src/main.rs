@@ -7,10 +7,12 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use chrono::{SecondsFormat, TimeDelta};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use portcullis_crypto::KeyState;
 use portcullis_domain::{
     AuthEvent, Clock as _, DisplayName, Email, EventFilter, EventRepository as _, MailOutbox as _,
     NewUser, Password, Profile, RegisterError, SystemClock, UserId, UserRepository as _, Username,
 };
+use portcullis_server::app::key_ring;
 use portcullis_server::config::{naming_variable, with_settings};
 use portcullis_server::{
     Application, Config, LogMailer, PurgeConfig, build_service, mailer_for, open_database, purge,
@@ -60,6 +62,12 @@ enum Command {
         #[command(subcommand)]
         action: MailCommand,
     },
+    /// Manage the token-signing keys (kept in the database, encrypted under
+    /// PORTCULLIS_SECRETS_KEY).
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -74,6 +82,23 @@ enum MailCommand {
         /// One JSON object per line instead of text.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// List every signing key, oldest first: kid, algorithm, state, and when it was
+    /// created, activated and retired.
+    List,
+    /// Make a new key (of PORTCULLIS_JWT_ALG) the one that signs, on every instance
+    /// within 60 s. Older keys keep verifying until every token they signed has
+    /// expired, then retire by themselves. Prints the new key's kid.
+    Rotate,
+    /// Retire a key now: the tokens it signed stop verifying. The active key cannot be
+    /// retired (rotate first).
+    Retire {
+        /// The key's id (`portcullis keys list`).
+        kid: String,
     },
 }
 
@@ -142,6 +167,7 @@ fn main() -> anyhow::Result<()> {
         Command::Mail {
             action: MailCommand::Status { json },
         } => mail_status(&config, json),
+        Command::Keys { action } => manage_keys(&config, action),
         Command::User { action } => manage_user(&config, action),
     }
 }
@@ -152,6 +178,64 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %application.local_addr(), "portcullis listening");
     application.run().await?;
     tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+fn manage_keys(config: &Config, action: KeysCommand) -> anyhow::Result<()> {
+    if config.jwt_secret.is_some() {
+        bail!(
+            "PORTCULLIS_JWT_SECRET is set: tokens are signed with that fixed key, managed outside Portcullis; unset it to use keys kept in the database"
+        );
+    }
+    let database = open_database(config)?;
+    let ring = key_ring(config, &database)?;
+    let now = SystemClock.now();
+    let mut out = io::stdout().lock();
+    match action {
+        KeysCommand::List => {
+            let time = |at: Option<chrono::DateTime<chrono::Utc>>| {
+                at.map_or_else(
+                    || "-".to_owned(),
+                    |at| at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                )
+            };
+            writeln!(
+                out,
+                "{:<24} {:<9} {:<32} {:<20} {:<20} RETIRED",
+                "KID", "ALGORITHM", "STATE", "CREATED", "ACTIVATED"
+            )?;
+            for key in ring.status(now)? {
+                let state = match key.state {
+                    KeyState::Active => "active (signing)".to_owned(),
+                    KeyState::Verifying { until } => format!(
+                        "verifying until {}",
+                        until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                    ),
+                    KeyState::Retired => "retired".to_owned(),
+                };
+                writeln!(
+                    out,
+                    "{:<24} {:<9} {:<32} {:<20} {:<20} {}",
+                    key.kid,
+                    key.algorithm.as_str(),
+                    state,
+                    time(Some(key.created_at)),
+                    time(key.activated_at),
+                    time(key.retired_at),
+                )?;
+            }
+        }
+        KeysCommand::Rotate => {
+            let kid = ring.rotate(now)?;
+            tracing::info!(kid, "signing key rotated");
+            writeln!(out, "{kid}")?;
+        }
+        KeysCommand::Retire { kid } => {
+            ring.retire(&kid, now)?;
+            tracing::info!(kid, "signing key retired");
+            writeln!(out, "{kid}")?;
+        }
+    }
     Ok(())
 }
 
@@ -350,6 +434,11 @@ fn command_line() -> clap::Command {
         .mut_subcommand("purge", with_settings)
         .mut_subcommand("events", with_settings)
         .mut_subcommand("mail", |mail| mail.mut_subcommand("status", with_settings))
+        .mut_subcommand("keys", |keys| {
+            keys.mut_subcommand("list", with_settings)
+                .mut_subcommand("rotate", with_settings)
+                .mut_subcommand("retire", with_settings)
+        })
         .mut_subcommand("user", |user| {
             user.mut_subcommand("create", with_settings)
                 .mut_subcommand("reset-token", with_settings)

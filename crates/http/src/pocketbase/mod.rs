@@ -95,6 +95,10 @@ impl Dialect for PocketbaseConfig {
         ]
     }
 
+    fn longest_token_ttl(&self) -> Option<TimeDelta> {
+        Some(self.token_ttl)
+    }
+
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse {
         PbError::refused(refusal)
             .at(request_url(request, &config_of(request)))

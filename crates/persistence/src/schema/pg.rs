@@ -110,3 +110,18 @@ diesel::table! {
         failed_at -> Nullable<Timestamptz>,
     }
 }
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        algorithm -> Text,
+        private_key -> Bytea,
+        public_key -> Nullable<Bytea>,
+        legacy -> Bool,
+        created_at -> Timestamptz,
+        activated_at -> Nullable<Timestamptz>,
+        retired_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(signing_keys, server_secrets);

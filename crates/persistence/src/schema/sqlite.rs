@@ -110,3 +110,18 @@ diesel::table! {
         failed_at -> Nullable<TimestamptzSqlite>,
     }
 }
+
+diesel::table! {
+    signing_keys (id) {
+        id -> Text,
+        algorithm -> Text,
+        private_key -> Binary,
+        public_key -> Nullable<Binary>,
+        legacy -> Bool,
+        created_at -> TimestamptzSqlite,
+        activated_at -> Nullable<TimestamptzSqlite>,
+        retired_at -> Nullable<TimestamptzSqlite>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(signing_keys, server_secrets);

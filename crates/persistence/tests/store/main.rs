@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod connect;
+mod signing_keys;
 mod sql;
 
 /// `portcullis_domain::contract`, one test per case and backend.
