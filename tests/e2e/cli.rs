@@ -239,3 +239,56 @@ fn creating_a_user_who_must_change_the_password_succeeds() {
     // The account exists: the email is taken.
     create_user(&db, &[], &format!("{PASSWORD}\n")).assert_failure();
 }
+
+/// `client create --json` prints the credentials once; they introspect tokens until
+/// `client delete`; `client list` never shows a secret.
+#[tokio::test]
+async fn a_created_client_introspects_until_deleted() {
+    let db = TestDb::new(Backend::Sqlite);
+    let created = run_cli(
+        &db,
+        &["client", "create", "--name", "billing", "--json"],
+        "",
+        &[],
+    );
+    created.assert_success();
+    let credentials: serde_json::Value = serde_json::from_str(created.stdout.trim()).unwrap();
+    let id = credentials["client_id"].as_str().unwrap().to_owned();
+    let secret = credentials["client_secret"].as_str().unwrap().to_owned();
+    assert!(is_uuid(&id), "{}", created.stdout);
+    assert_eq!(secret.len(), 43, "{}", created.stdout);
+    assert!(!created.stderr.contains(&secret), "{}", created.stderr);
+
+    let listed = run_cli(&db, &["client", "list"], "", &[]);
+    listed.assert_success();
+    assert!(
+        listed.stdout.contains(&id) && listed.stdout.contains("billing"),
+        "{}",
+        listed.stdout
+    );
+    assert!(!listed.stdout.contains(&secret));
+
+    create_user_ok(&db, &[]);
+    let server = Server::start(&db);
+    let api = server.api();
+    let session = Session::from_body(
+        api.login(EMAIL, PASSWORD).await.expect(200),
+        NAME,
+        None,
+        EMAIL,
+    );
+    let introspect = || {
+        api.client
+            .post(api.url("/oauth/introspect"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("token", session.tokens.access.as_str())])
+    };
+    let reply = api.send(introspect()).await;
+    assert_eq!(reply.expect(200)["active"], true);
+
+    run_cli(&db, &["client", "delete", &id], "", &[]).assert_success();
+    let reply = api.send(introspect()).await;
+    assert_eq!(reply.status.as_u16(), 401, "{}", reply.text);
+    run_cli(&db, &["client", "delete", &id], "", &[]).assert_failure();
+    run_cli(&db, &["client", "create", "--name", ""], "", &[]).assert_failure();
+}

@@ -78,6 +78,33 @@ async fn register(api: &Api, email: &str) -> Session {
     Session::from_body(reply.expect(201), "Grace Hopper", None, email)
 }
 
+/// Verifies `token` with PyJWT from the server's JWKS, as another service would
+/// (`tests/py/verify_token.py`, the example of docs/verifying-tokens.md): the claims,
+/// or why it was refused.
+fn verify_with_pyjwt(server: &Server<'_>, token: &str) -> Result<Value, String> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = root.join("tests/py/.venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make test-py` (part of `make test`)",
+        python.display()
+    );
+    let output = std::process::Command::new(python)
+        .arg(root.join("tests/py/verify_token.py"))
+        .args([&server.base_url(), "portcullis", "portcullis", token])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(serde_json::from_str(&stdout).unwrap())
+    } else {
+        Err(format!(
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        ))
+    }
+}
+
 async fn jwks_verifies_tokens_across_rotation_and_retirement(backend: Backend) {
     let db = TestDb::new(backend);
     let server = Server::start(&db);
@@ -117,10 +144,16 @@ async fn jwks_verifies_tokens_across_rotation_and_retirement(backend: Backend) {
     let new = register(&api, "ada@example.com").await;
     assert_eq!(kid_of(&new.tokens.access), new_kid);
 
-    for token in [&old.tokens.access, &new.tokens.access] {
+    for (token, session) in [(&old.tokens.access, &old), (&new.tokens.access, &new)] {
         api.welcome(token).await.expect(200);
         verify_with_jwks(&keys, token).unwrap();
+        // An independent library, in another language, from the JWKS alone.
+        let claims = verify_with_pyjwt(&server, token).unwrap();
+        assert_eq!(claims["sub"], session.user_id.as_str());
     }
+    // A refresh token is not an access token, by its header.
+    let refused = verify_with_pyjwt(&server, &new.tokens.refresh).unwrap_err();
+    assert!(refused.contains("not an access token"), "{refused}");
 
     // The active key cannot be retired; the old one can, and stops verifying at once.
     run_cli(&db, &["keys", "retire", &new_kid], "", &[]).assert_failure();
@@ -136,6 +169,8 @@ async fn jwks_verifies_tokens_across_rotation_and_retirement(backend: Backend) {
     assert_eq!(keys.len(), 1);
     assert_eq!(keys[0]["kid"], new_kid.as_str());
     assert!(verify_with_jwks(&keys, &old.tokens.access).is_err());
+    assert!(verify_with_pyjwt(&server, &old.tokens.access).is_err());
+    verify_with_pyjwt(&server, &new.tokens.access).unwrap();
 }
 
 /// Every signing key as stored, read straight from the database.

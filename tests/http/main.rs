@@ -20,6 +20,7 @@ mod hostile_input;
 mod hygiene;
 mod ioweyou;
 mod ioweyou_signup;
+mod oauth;
 mod overload;
 mod pocketbase;
 mod refresh_grace;

@@ -451,7 +451,12 @@ mod tests {
         let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
         // After the parenthesised name: state is field 3, nice field 19.
         let after_name = stat.rsplit_once(')').unwrap().1;
-        after_name.split_whitespace().nth(16).unwrap().parse().unwrap()
+        after_name
+            .split_whitespace()
+            .nth(16)
+            .unwrap()
+            .parse()
+            .unwrap()
     }
 
     /// The niceness of the thread running a hash.

@@ -38,15 +38,15 @@ use serde_json::json;
 
 use self::fixtures::{event, new_user, reset_record, stored_session, stored_user, token_for};
 use crate::{
-    AuthEvent, Bio, Client, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
-    EventFilter, EventKind, EventOutcome, EventRepository, MailId, MailOutbox, OutboxStatus,
-    PasswordHash, Profile, QueuedMail, RefreshTokenRecord, ResetSecret, ResetTokenHash,
-    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session, SessionId,
-    SessionRepository, SystemClock, ThrottleRepository, TokenId, User, UserId, UserRepository,
-    Username,
+    AuthEvent, Bio, Client, ClientId, ClientRepository, Clock, CompleteResetError, CreateUserError,
+    Email, EndSessionError, EventFilter, EventKind, EventOutcome, EventRepository, MailId,
+    MailOutbox, OutboxStatus, PasswordHash, Profile, QueuedMail, RefreshTokenRecord,
+    RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
+    RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock,
+    ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
 };
 
-/// A store under test: one value implementing all six storage ports.
+/// A store under test: one value implementing all seven storage ports.
 pub trait Repositories:
     UserRepository
     + SessionRepository
@@ -54,6 +54,7 @@ pub trait Repositories:
     + ThrottleRepository
     + EventRepository
     + MailOutbox
+    + ClientRepository
 {
 }
 
@@ -64,6 +65,7 @@ impl<T> Repositories for T where
         + ThrottleRepository
         + EventRepository
         + MailOutbox
+        + ClientRepository
         + ?Sized
 {
 }
@@ -133,6 +135,8 @@ macro_rules! repository_contract {
             outbox_mail_is_queued_with_its_token_and_leased_once
             outbox_retries_and_gives_up
             concurrent_leases_take_each_message_once
+            refresh_tokens_read_back_spent_or_not
+            clients_round_trip_and_go
         }
     };
     ($fresh:expr, $store:expr $(,)?) => {
@@ -1691,6 +1695,49 @@ pub fn concurrent_leases_take_each_message_once<S: Repositories + ?Sized>(store:
     taken.sort();
     ids.sort();
     assert_eq!(taken, ids, "each message leased exactly once");
+}
+
+/// A refresh token reads back by `jti`, spent (after a rotation) or not; an unknown
+/// one is `None`.
+pub fn refresh_tokens_read_back_spent_or_not<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let t0 = now();
+    let (session, first) = stored_session(store, &ada, t0, hours(24));
+    assert_eq!(store.refresh_token(first.id).unwrap(), Some(first.clone()));
+    let t1 = t0 + micros(5);
+    let second = token_for(session.id, t1);
+    store
+        .rotate(first.id, &second, t1, NO_GRACE, &event(EventKind::Refresh))
+        .unwrap();
+    let spent = store.refresh_token(first.id).unwrap().unwrap();
+    assert_eq!(spent.used_at, Some(t1));
+    assert_eq!(store.refresh_token(second.id).unwrap(), Some(second));
+    assert_eq!(store.refresh_token(TokenId::generate(t1)).unwrap(), None);
+}
+
+/// Registered clients read back as stored, oldest first, and go when deleted.
+pub fn clients_round_trip_and_go<S: Repositories + ?Sized>(store: &S) {
+    let t0 = now();
+    let client = |name: &str, at| RegisteredClient {
+        id: ClientId::generate(at),
+        name: name.to_owned(),
+        secret_hash: "a".repeat(64),
+        created_at: at,
+    };
+    let billing = client("billing", t0);
+    let search = client("search", t0 + micros(1));
+    store.create_client(&billing).unwrap();
+    store.create_client(&search).unwrap();
+    assert!(store.create_client(&billing).is_err(), "a clash of ids");
+    assert_eq!(store.find_client(search.id).unwrap(), Some(search.clone()));
+    assert_eq!(
+        store.list_clients().unwrap(),
+        vec![billing.clone(), search.clone()]
+    );
+    assert!(store.delete_client(billing.id).unwrap());
+    assert!(!store.delete_client(billing.id).unwrap());
+    assert_eq!(store.find_client(billing.id).unwrap(), None);
+    assert_eq!(store.list_clients().unwrap(), vec![search]);
 }
 
 #[cfg(test)]

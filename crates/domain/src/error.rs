@@ -268,3 +268,26 @@ mod tests {
         assert_eq!(StoreError::new("bad").to_string(), "storage failure: bad");
     }
 }
+
+/// Why [`AuthService::register_client`](crate::AuthService::register_client) refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterClientError {
+    /// Empty, longer than 100 characters, or holding control characters.
+    #[error("a client name is 1 to 100 characters, without control characters")]
+    InvalidName,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}
+
+/// Why [`AuthService::authenticate_client`](crate::AuthService::authenticate_client)
+/// refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    /// Unknown client, or a wrong secret: deliberately one case.
+    #[error("invalid client credentials")]
+    Invalid,
+    /// Not the caller's fault.
+    #[error(transparent)]
+    Internal(#[from] InternalError),
+}

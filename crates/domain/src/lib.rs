@@ -54,6 +54,7 @@
 //!     throttles: Arc::new(throttles),
 //!     events: Arc::new(events),
 //!     outbox: Arc::new(MockMailOutbox::new()),
+//!     clients: Arc::new(MockClientRepository::new()),
 //! };
 //! let service = AuthService::new(ports, AuthConfig::default());
 //!
@@ -71,6 +72,7 @@ pub mod contract;
 mod error;
 mod event;
 mod mail;
+mod oauth;
 mod ports;
 mod reset;
 mod service;
@@ -85,18 +87,21 @@ pub use clock::SystemClock;
 pub use config::PolicyViolation;
 pub use config::{AuthConfig, PasswordPolicy};
 pub use error::{
-    AuthenticateError, FieldError, InternalError, LoginError, LogoutError, RefreshError,
-    RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
+    AuthenticateError, ClientAuthError, FieldError, InternalError, LoginError, LogoutError,
+    RefreshError, RegisterClientError, RegisterError, RequestResetError, ResetPasswordError,
+    ValidationErrors,
 };
 pub use event::{
     AuthEvent, Client, EventFilter, EventKind, EventOutcome, USER_AGENT_MAX_CHARS, identifier_hash,
 };
 pub use mail::{DeliveryRound, MailPolicy, OutboxEntry, OutboxStatus, QueuedMail};
+pub use oauth::{ClientSecret, Introspection, RegisteredClient};
 pub use ports::{
-    Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, HashError,
-    MailError, MailOutbox, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository,
-    RotateError, SessionRepository, SigningKeyRepository, StoreError, ThrottleRecord,
-    ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError, UserRepository,
+    ClientRepository, Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository,
+    HashError, MailError, MailOutbox, Mailer, PasswordHasher, PasswordVerdict,
+    ResetTokenRepository, RotateError, SessionRepository, SigningKeyRepository, StoreError,
+    ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError,
+    UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -109,14 +114,14 @@ pub use throttle::ThrottlePolicy;
 pub use token::{Claims, IssuedToken, TokenKind, TokenPair};
 pub use user::{NewUser, Profile, User};
 pub use values::{
-    Bio, DisplayName, Email, LoginIdentifier, MailId, ParseError, Password, PasswordHash,
+    Bio, ClientId, DisplayName, Email, LoginIdentifier, MailId, ParseError, Password, PasswordHash,
     SessionId, TokenId, UserId, Username,
 };
 
 #[cfg(feature = "mocks")]
 pub use ports::{
-    MockClock, MockEventRepository, MockMailOutbox, MockMailer, MockPasswordHasher,
-    MockResetTokenRepository, MockSessionRepository, MockSigningKeyRepository,
+    MockClientRepository, MockClock, MockEventRepository, MockMailOutbox, MockMailer,
+    MockPasswordHasher, MockResetTokenRepository, MockSessionRepository, MockSigningKeyRepository,
     MockThrottleRepository, MockTokenCodec, MockUserRepository,
 };
 

@@ -9,12 +9,15 @@ use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::event::{AuthEvent, EventFilter};
 use crate::mail::{OutboxStatus, QueuedMail};
+use crate::oauth::RegisteredClient;
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
 use crate::signing_key::{PublishedKey, SigningKeyRecord};
 use crate::token::{Claims, TokenKind};
 use crate::user::User;
-use crate::values::{Email, MailId, Password, PasswordHash, SessionId, TokenId, UserId, Username};
+use crate::values::{
+    ClientId, Email, MailId, Password, PasswordHash, SessionId, TokenId, UserId, Username,
+};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -185,6 +188,9 @@ pub trait SessionRepository: Send + Sync {
     /// MUST return `Ok(None)` when no session has this id. Revoked and expired sessions
     /// are returned as they are; the caller judges them.
     fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError>;
+
+    /// The refresh token with this `jti`, spent or not; `Ok(None)` when none has it.
+    fn refresh_token(&self, id: TokenId) -> Result<Option<RefreshTokenRecord>, StoreError>;
 
     /// Rotation, in one transaction: marks the token `presented` used at `now` and
     /// rotated into `successor`, stores `successor` (same session), sets the
@@ -543,4 +549,20 @@ pub trait MailOutbox: Send + Sync {
 
     /// Pending and failed messages, oldest first, without secrets.
     fn status(&self) -> Result<OutboxStatus, StoreError>;
+}
+
+/// The API clients allowed to introspect and revoke tokens.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait ClientRepository: Send + Sync {
+    /// Stores `client`. A clash of ids is [`StoreError`].
+    fn create_client(&self, client: &RegisteredClient) -> Result<(), StoreError>;
+
+    /// MUST return `Ok(None)` when no client has this id.
+    fn find_client(&self, id: ClientId) -> Result<Option<RegisteredClient>, StoreError>;
+
+    /// Every client, oldest first.
+    fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError>;
+
+    /// Removes the client; whether there was one.
+    fn delete_client(&self, id: ClientId) -> Result<bool, StoreError>;
 }

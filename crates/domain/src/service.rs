@@ -7,15 +7,18 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
 use crate::error::{
-    AuthenticateError, FieldError, InternalError, LoginError, LogoutError, RefreshError,
-    RegisterError, RequestResetError, ResetPasswordError, ValidationErrors,
+    AuthenticateError, ClientAuthError, FieldError, InternalError, LoginError, LogoutError,
+    RefreshError, RegisterClientError, RegisterError, RequestResetError, ResetPasswordError,
+    ValidationErrors,
 };
 use crate::event::{AuthEvent, Client, EventKind, EventOutcome};
 use crate::mail::{DeliveryRound, QueuedMail};
+use crate::oauth::{self, ClientSecret, Introspection, RegisteredClient};
 use crate::ports::{
-    Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository, MailOutbox,
-    Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SessionRepository,
-    StoreError, ThrottleRepository, TokenCodec, TokenVerifyError, UserRepository,
+    ClientRepository, Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository,
+    MailOutbox, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError,
+    SessionRepository, StoreError, ThrottleRepository, TokenCodec, TokenVerifyError,
+    UserRepository,
 };
 use crate::reset::{ResetSecret, ResetTokenHash};
 use crate::session::{RefreshTokenRecord, ResetTokenRecord, RevocationReason, Session};
@@ -24,8 +27,8 @@ use crate::throttle;
 use crate::token::{Claims, IssuedToken, TokenKind, TokenPair};
 use crate::user::{NewUser, Profile, User};
 use crate::values::{
-    Bio, DisplayName, Email, LoginIdentifier, MailId, Password, PasswordHash, SessionId, TokenId,
-    UserId, Username,
+    Bio, ClientId, DisplayName, Email, LoginIdentifier, MailId, Password, PasswordHash, SessionId,
+    TokenId, UserId, Username,
 };
 
 /// A reset secret just stored for an account, to be delivered to its owner.
@@ -61,6 +64,8 @@ pub struct Ports {
     /// The security event log (failed and throttled attempts; the others are stored by
     /// the repository that makes the change).
     pub events: Arc<dyn EventRepository>,
+    /// The API clients that may introspect and revoke tokens.
+    pub clients: Arc<dyn ClientRepository>,
 }
 
 /// A registration as a client typed it; [`AuthService::register`] parses it.
@@ -894,6 +899,108 @@ impl AuthService {
             Err(CreateUserError::UsernameTaken) => Err(RegisterError::UsernameTaken),
             Err(CreateUserError::Store(e)) => Err(e.into()),
         }
+    }
+
+    /// Registers an API client named `name` (1 to 100 characters, no control
+    /// characters); its secret is returned this once, only its hash is kept.
+    pub fn register_client(
+        &self,
+        name: &str,
+    ) -> Result<(RegisteredClient, ClientSecret), RegisterClientError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(RegisterClientError::InvalidName);
+        }
+        let now = self.now();
+        let secret = ClientSecret::generate().map_err(InternalError::from)?;
+        let client = RegisteredClient {
+            id: ClientId::generate(now),
+            name: name.to_owned(),
+            secret_hash: ClientSecret::hash(secret.expose()),
+            created_at: now,
+        };
+        self.ports
+            .clients
+            .create_client(&client)
+            .map_err(InternalError::from)?;
+        Ok((client, secret))
+    }
+
+    /// The client whose id and secret these are (HTTP Basic credentials).
+    pub fn authenticate_client(
+        &self,
+        id: &str,
+        secret: &str,
+    ) -> Result<RegisteredClient, ClientAuthError> {
+        let Ok(id) = ClientId::parse(id) else {
+            return Err(ClientAuthError::Invalid);
+        };
+        let client = self
+            .ports
+            .clients
+            .find_client(id)
+            .map_err(InternalError::from)?
+            .ok_or(ClientAuthError::Invalid)?;
+        let presented = ClientSecret::hash(secret);
+        if !oauth::constant_time_eq(presented.as_bytes(), client.secret_hash.as_bytes()) {
+            return Err(ClientAuthError::Invalid);
+        }
+        Ok(client)
+    }
+
+    /// Whether `token` (an access or a refresh token) is usable right now, and its
+    /// claims if so (RFC 7662): well signed, unexpired, its session live and made under
+    /// the account's current password, and a refresh token not yet spent.
+    pub fn introspect(&self, token: &str) -> Result<Introspection, InternalError> {
+        let now = self.now();
+        for kind in [TokenKind::Access, TokenKind::Refresh] {
+            let Ok(claims) = self.ports.tokens.verify(token, kind, now) else {
+                continue;
+            };
+            let live = self
+                .ports
+                .sessions
+                .find(claims.session)?
+                .filter(|session| session.is_active(now) && session.user_id == claims.subject);
+            let Some(session) = live else {
+                return Ok(Introspection::Inactive);
+            };
+            if !self.credentials_current(&session)? {
+                return Ok(Introspection::Inactive);
+            }
+            if kind == TokenKind::Refresh {
+                let unspent = self
+                    .ports
+                    .sessions
+                    .refresh_token(claims.token_id)?
+                    .is_some_and(|record| {
+                        record.used_at.is_none() && record.session_id == session.id
+                    });
+                if !unspent {
+                    return Ok(Introspection::Inactive);
+                }
+            }
+            return Ok(Introspection::Active(Box::new(claims)));
+        }
+        Ok(Introspection::Inactive)
+    }
+
+    /// Ends the session of `token` (an access or a refresh token) for `client` (RFC
+    /// 7009); a token that is not usable is ignored, as the RFC asks.
+    pub fn revoke_token(&self, client: &Client, token: &str) -> Result<(), InternalError> {
+        let Introspection::Active(claims) = self.introspect(token)? else {
+            return Ok(());
+        };
+        let now = self.now();
+        self.ports
+            .sessions
+            .revoke(claims.session, RevocationReason::Logout, now)?;
+        self.record(
+            AuthEvent::new(EventKind::Logout, EventOutcome::Success, now, client)
+                .for_user(claims.subject)
+                .in_session(claims.session),
+        )?;
+        Ok(())
     }
 
     /// Stores an event that goes with no change (a refusal) and emits it.

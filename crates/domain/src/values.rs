@@ -60,6 +60,10 @@ uuid_id!(
     /// A message's id in the mail outbox.
     MailId
 );
+uuid_id!(
+    /// A registered API client's id (its HTTP Basic user name).
+    ClientId
+);
 
 /// Why a field did not parse; the text is fit to show to the client.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

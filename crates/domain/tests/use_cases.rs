@@ -115,7 +115,8 @@ impl Harness {
             // Real counters: the throttling rules are part of what these tests run.
             throttles: Arc::new(portcullis_memory::MemoryStore::new()),
             events: Arc::new(self.events.clone()),
-            outbox: Arc::new(self.events),
+            outbox: Arc::new(self.events.clone()),
+            clients: Arc::new(self.events),
         };
         (AuthService::new(ports, AuthConfig::default()), issued)
     }
@@ -894,6 +895,7 @@ fn mail_service(
         throttles: Arc::new(store.clone()),
         events: Arc::new(store.clone()),
         outbox: Arc::new(store.clone()),
+        clients: Arc::new(store.clone()),
     };
     let config = AuthConfig {
         mail: policy,
@@ -1296,6 +1298,7 @@ fn a_login_racing_a_reset_leaves_no_live_session() {
             throttles: Arc::new(store.clone()),
             events: Arc::new(store.clone()),
             outbox: Arc::new(store.clone()),
+            clients: Arc::new(store.clone()),
         },
         AuthConfig::default(),
     );

@@ -51,6 +51,7 @@ pub mod dialect;
 mod health;
 pub mod ioweyou;
 mod jwks;
+mod oauth;
 mod origin;
 pub mod pocketbase;
 mod routing;
@@ -106,6 +107,7 @@ pub fn configure(
         cfg.app_data(web::Data::new(state));
         health::routes(cfg);
         jwks::routes(cfg);
+        oauth::routes(cfg);
         routing::mount(cfg, &dialects);
     }
 }

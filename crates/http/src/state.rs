@@ -32,6 +32,10 @@ pub struct HttpConfig {
     /// The proxies whose forwarding headers (`Forwarded`, `X-Forwarded-*`) are believed.
     /// Default none: a client's own claims about the host it called are ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// The tokens' `iss`, as introspection reports it. Default `portcullis`.
+    pub token_issuer: String,
+    /// The tokens' `aud`, as introspection reports it. Default `portcullis`.
+    pub token_audience: String,
 }
 
 impl Default for HttpConfig {
@@ -42,6 +46,8 @@ impl Default for HttpConfig {
             cookie_secure: true,
             allowed_origins: Vec::new(),
             trusted_proxies: Vec::new(),
+            token_issuer: "portcullis".into(),
+            token_audience: "portcullis".into(),
         }
     }
 }

@@ -41,6 +41,7 @@
 //!         throttles: Arc::new(store.clone()),
 //!         events: Arc::new(store.clone()),
 //!         outbox: Arc::new(store.clone()),
+//!         clients: Arc::new(store.clone()),
 //!     },
 //!     AuthConfig::default(),
 //! );
@@ -67,12 +68,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
-    AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
-    EventOutcome, EventRepository, MailId, MailOutbox, OutboxEntry, OutboxStatus, PasswordHash,
-    QueuedMail, RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord,
-    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
-    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository,
-    Username,
+    AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError, Email,
+    EndSessionError, EventFilter, EventOutcome, EventRepository, MailId, MailOutbox, OutboxEntry,
+    OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord, RegisteredClient, ResetSecret,
+    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
+    SessionId, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User,
+    UserId, UserRepository, Username,
 };
 
 /// The repositories in memory. Clones share one store; every method takes its lock
@@ -121,6 +122,8 @@ struct Tables {
     events: Vec<AuthEvent>,
     /// In the order queued.
     outbox: Vec<OutboxRow>,
+    /// In the order registered.
+    clients: Vec<RegisteredClient>,
 }
 
 /// A message in the outbox, with its delivery state.
@@ -391,6 +394,10 @@ impl SessionRepository for MemoryStore {
         Ok(self.tables()?.sessions.get(&id).cloned())
     }
 
+    fn refresh_token(&self, id: TokenId) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        Ok(self.tables()?.refresh_tokens.get(&id).cloned())
+    }
+
     fn rotate(
         &self,
         presented: TokenId,
@@ -656,6 +663,32 @@ impl MailOutbox for MemoryStore {
         status.pending.sort_by_key(|entry| entry.queued_at);
         status.failed.sort_by_key(|entry| entry.queued_at);
         Ok(status)
+    }
+}
+
+impl ClientRepository for MemoryStore {
+    fn create_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+        let mut tables = self.tables()?;
+        if tables.clients.iter().any(|stored| stored.id == client.id) {
+            return Err(Failure::Duplicate("client").into());
+        }
+        tables.clients.push(client.clone());
+        Ok(())
+    }
+
+    fn find_client(&self, id: ClientId) -> Result<Option<RegisteredClient>, StoreError> {
+        Ok(self.tables()?.clients.iter().find(|c| c.id == id).cloned())
+    }
+
+    fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError> {
+        Ok(self.tables()?.clients.clone())
+    }
+
+    fn delete_client(&self, id: ClientId) -> Result<bool, StoreError> {
+        let mut tables = self.tables()?;
+        let before = tables.clients.len();
+        tables.clients.retain(|c| c.id != id);
+        Ok(tables.clients.len() < before)
     }
 }
 

@@ -30,12 +30,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
-    AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, EventFilter,
-    EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash, QueuedMail,
-    RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason,
-    RotateError, Session, SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository,
-    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository,
-    Username,
+    AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError, Email,
+    EndSessionError, EventFilter, EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash,
+    QueuedMail, RefreshTokenRecord, RegisteredClient, ResetTokenHash, ResetTokenRecord,
+    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
+    SigningKeyRecord, SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository,
+    TokenId, User, UserId, UserRepository, Username,
 };
 
 pub use connect::{PoolOptions, sqlite_path};
@@ -356,6 +356,24 @@ impl MailOutbox for Database {
     }
 }
 
+impl ClientRepository for Database {
+    fn create_client(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+        with_conn!(self, |conn, q| q::create_client(conn, client))
+    }
+
+    fn find_client(&self, id: ClientId) -> Result<Option<RegisteredClient>, StoreError> {
+        with_conn!(self, |conn, q| q::find_client(conn, id))
+    }
+
+    fn list_clients(&self) -> Result<Vec<RegisteredClient>, StoreError> {
+        with_conn!(self, |conn, q| q::list_clients(conn))
+    }
+
+    fn delete_client(&self, id: ClientId) -> Result<bool, StoreError> {
+        with_conn!(self, |conn, q| q::delete_client(conn, id))
+    }
+}
+
 impl EventRepository for Database {
     fn record(&self, event: &AuthEvent) -> Result<(), StoreError> {
         with_conn!(self, |conn, q| q::record_event(conn, event))
@@ -383,6 +401,10 @@ impl SessionRepository for Database {
 
     fn find(&self, id: SessionId) -> Result<Option<Session>, StoreError> {
         with_conn!(self, |conn, q| q::find_session(conn, id))
+    }
+
+    fn refresh_token(&self, id: TokenId) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        with_conn!(self, |conn, q| q::find_refresh_token(conn, id))
     }
 
     fn rotate(

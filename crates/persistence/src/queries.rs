@@ -5,15 +5,15 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use portcullis_domain::{
-    AuthEvent, Bio, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
+    AuthEvent, Bio, ClientId, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
     EventFilter, EventOutcome, MailId, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail,
-    RefreshTokenRecord, ResetSecret, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
+    RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
     ThrottleRecord, TokenId, User, UserId, Username,
 };
 use portcullis_domain::SigningKeyRecord;
 use schema::{
-    auth_events, mail_outbox, password_reset_tokens, refresh_tokens, server_secrets, sessions,
-    signing_keys, throttles, users,
+    auth_events, mail_outbox, oauth_clients, password_reset_tokens, refresh_tokens,
+    server_secrets, sessions, signing_keys, throttles, users,
 };
 
 use crate::error::{Abort, BoxError, create_user_error, store};
@@ -769,6 +769,98 @@ pub(crate) fn outbox_status(conn: &mut Conn) -> Result<OutboxStatus, StoreError>
         }
     }
     Ok(status)
+}
+
+pub(crate) fn find_refresh_token(
+    conn: &mut Conn,
+    id: TokenId,
+) -> Result<Option<RefreshTokenRecord>, StoreError> {
+    refresh_tokens::table
+        .find(DbUuid(id.as_uuid()))
+        .select((
+            refresh_tokens::jti,
+            refresh_tokens::session_id,
+            refresh_tokens::issued_at,
+            refresh_tokens::expires_at,
+            refresh_tokens::used_at,
+        ))
+        .first::<(DbUuid, DbUuid, DateTime<Utc>, DateTime<Utc>, Option<DateTime<Utc>>)>(conn)
+        .optional()
+        .map(|row| {
+            row.map(|(id, session, issued_at, expires_at, used_at)| RefreshTokenRecord {
+                id: TokenId::from_uuid(id.0),
+                session_id: SessionId::from_uuid(session.0),
+                issued_at,
+                expires_at,
+                used_at,
+            })
+        })
+        .map_err(store)
+}
+
+pub(crate) fn create_client(conn: &mut Conn, client: &RegisteredClient) -> Result<(), StoreError> {
+    diesel::insert_into(oauth_clients::table)
+        .values((
+            oauth_clients::id.eq(DbUuid(client.id.as_uuid())),
+            oauth_clients::name.eq(&client.name),
+            oauth_clients::secret_hash.eq(&client.secret_hash),
+            oauth_clients::created_at.eq(client.created_at),
+        ))
+        .execute(conn)
+        .map(drop)
+        .map_err(store)
+}
+
+type ClientRow = (DbUuid, String, String, DateTime<Utc>);
+
+fn into_client((id, name, secret_hash, created_at): ClientRow) -> RegisteredClient {
+    RegisteredClient {
+        id: ClientId::from_uuid(id.0),
+        name,
+        secret_hash,
+        created_at,
+    }
+}
+
+const CLIENT_COLUMNS: (
+    oauth_clients::id,
+    oauth_clients::name,
+    oauth_clients::secret_hash,
+    oauth_clients::created_at,
+) = (
+    oauth_clients::id,
+    oauth_clients::name,
+    oauth_clients::secret_hash,
+    oauth_clients::created_at,
+);
+
+pub(crate) fn find_client(
+    conn: &mut Conn,
+    id: ClientId,
+) -> Result<Option<RegisteredClient>, StoreError> {
+    oauth_clients::table
+        .find(DbUuid(id.as_uuid()))
+        .select(CLIENT_COLUMNS)
+        .first::<ClientRow>(conn)
+        .optional()
+        .map(|row| row.map(into_client))
+        .map_err(store)
+}
+
+pub(crate) fn list_clients(conn: &mut Conn) -> Result<Vec<RegisteredClient>, StoreError> {
+    oauth_clients::table
+        .order(oauth_clients::created_at)
+        .select(CLIENT_COLUMNS)
+        .load::<ClientRow>(conn)
+        .map(|rows| rows.into_iter().map(into_client).collect())
+        .map_err(store)
+}
+
+pub(crate) fn delete_client(conn: &mut Conn, id: ClientId) -> Result<bool, StoreError> {
+    diesel::delete(oauth_clients::table.find(DbUuid(id.as_uuid())))
+        .execute(conn)
+        .map(|deleted| deleted > 0)
+        .map_err(store)
 }
 
 pub(crate) fn find_valid_reset_token(

@@ -72,7 +72,8 @@ pub fn build_service(
         mailer,
         throttles: database.clone(),
         events: database.clone(),
-        outbox: database,
+        outbox: database.clone(),
+        clients: database,
     };
     Ok(AuthService::new(ports, config.auth.clone()))
 }

@@ -546,8 +546,8 @@ impl Settings {
             jwt_alg: self.jwt_alg,
             secrets_key: self.secrets_key,
             secrets_key_file: self.secrets_key_file,
-            issuer: self.jwt_issuer,
-            audience: self.jwt_audience,
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
             jwt_leeway_seconds: self.jwt_leeway_secs,
             auth: AuthConfig {
                 access_ttl: TimeDelta::seconds(self.access_token_ttl_secs),
@@ -600,6 +600,8 @@ impl Settings {
                 cookie_secure: self.cookie_secure,
                 allowed_origins: self.allowed_origins,
                 trusted_proxies: self.trusted_proxies,
+                token_issuer: self.jwt_issuer.clone(),
+                token_audience: self.jwt_audience.clone(),
                 ..HttpConfig::default()
             },
             dialects,

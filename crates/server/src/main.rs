@@ -9,8 +9,9 @@ use chrono::{SecondsFormat, TimeDelta};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use portcullis_crypto::KeyState;
 use portcullis_domain::{
-    AuthEvent, Clock as _, DisplayName, Email, EventFilter, EventRepository as _, MailOutbox as _,
-    NewUser, Password, Profile, RegisterError, SystemClock, UserId, UserRepository as _, Username,
+    AuthEvent, ClientId, ClientRepository as _, Clock as _, DisplayName, Email, EventFilter,
+    EventRepository as _, MailOutbox as _, NewUser, Password, Profile, RegisterClientError,
+    RegisterError, SystemClock, UserId, UserRepository as _, Username,
 };
 use portcullis_server::app::key_ring;
 use portcullis_server::config::{naming_variable, with_settings};
@@ -68,6 +69,12 @@ enum Command {
         #[command(subcommand)]
         action: KeysCommand,
     },
+    /// Manage the API clients that may introspect and revoke tokens
+    /// (POST /oauth/introspect, /oauth/revoke, with HTTP Basic).
+    Client {
+        #[command(subcommand)]
+        action: ClientCommand,
+    },
     /// Manage accounts.
     User {
         #[command(subcommand)]
@@ -99,6 +106,25 @@ enum KeysCommand {
     Retire {
         /// The key's id (`portcullis keys list`).
         kid: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register a client; prints its id and its secret, which is shown this once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Print `{"client_id": ..., "client_secret": ...}` instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the registered clients, oldest first (never their secrets).
+    List,
+    /// Remove a client: its credentials stop working at once.
+    Delete {
+        /// The client's id.
+        id: String,
     },
 }
 
@@ -168,6 +194,7 @@ fn main() -> anyhow::Result<()> {
             action: MailCommand::Status { json },
         } => mail_status(&config, json),
         Command::Keys { action } => manage_keys(&config, action),
+        Command::Client { action } => manage_clients(&config, action),
         Command::User { action } => manage_user(&config, action),
     }
 }
@@ -178,6 +205,51 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(address = %application.local_addr(), "portcullis listening");
     application.run().await?;
     tracing::info!("portcullis stopped");
+    Ok(())
+}
+
+fn manage_clients(config: &Config, action: ClientCommand) -> anyhow::Result<()> {
+    let database = open_database(config)?;
+    let mut out = io::stdout().lock();
+    match action {
+        ClientCommand::Create { name, json } => {
+            let service = build_service(config, &database, Arc::new(LogMailer))?;
+            let (client, secret) = match service.register_client(&name) {
+                Ok(created) => created,
+                Err(RegisterClientError::InvalidName) => {
+                    bail!("--name: 1 to 100 characters, without control characters")
+                }
+                Err(RegisterClientError::Internal(error)) => return Err(error.into()),
+            };
+            if json {
+                let object = serde_json::json!({
+                    "client_id": client.id.to_string(),
+                    "client_secret": secret.expose(),
+                });
+                writeln!(out, "{object}")?;
+            } else {
+                writeln!(out, "client_id: {}", client.id)?;
+                writeln!(out, "client_secret: {}", secret.expose())?;
+            }
+        }
+        ClientCommand::List => {
+            for client in database.list_clients()? {
+                writeln!(
+                    out,
+                    "{}  {}  created={}",
+                    client.id,
+                    client.name,
+                    client.created_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )?;
+            }
+        }
+        ClientCommand::Delete { id } => {
+            let id = ClientId::parse(&id).context("not a client id")?;
+            if !database.delete_client(id)? {
+                bail!("no client has this id");
+            }
+        }
+    }
     Ok(())
 }
 
@@ -434,6 +506,12 @@ fn command_line() -> clap::Command {
         .mut_subcommand("purge", with_settings)
         .mut_subcommand("events", with_settings)
         .mut_subcommand("mail", |mail| mail.mut_subcommand("status", with_settings))
+        .mut_subcommand("client", |client| {
+            client
+                .mut_subcommand("create", with_settings)
+                .mut_subcommand("list", with_settings)
+                .mut_subcommand("delete", with_settings)
+        })
         .mut_subcommand("keys", |keys| {
             keys.mut_subcommand("list", with_settings)
                 .mut_subcommand("rotate", with_settings)

@@ -125,3 +125,12 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(signing_keys, server_secrets);
+
+diesel::table! {
+    oauth_clients (id) {
+        id -> Text,
+        name -> Text,
+        secret_hash -> Text,
+        created_at -> TimestamptzSqlite,
+    }
+}
