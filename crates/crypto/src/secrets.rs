@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use portcullis_domain::KeyAlgorithm;
+use portcullis_domain::{KeyAlgorithm, SealError, SecretSealer};
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::jwt::{STANDARD_ANY_PADDING, URL_SAFE_ANY_PADDING};
@@ -100,15 +100,19 @@ impl SecretsKey {
         algorithm: KeyAlgorithm,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, SecretsError> {
+        self.seal_bound(&Self::aad(kid, algorithm), plaintext)
+    }
+
+    /// `plaintext` encrypted and authenticated, bound to `aad`.
+    fn seal_bound(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SecretsError> {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce).map_err(SecretsError::Random)?;
-        let aad = Self::aad(kid, algorithm);
         let ciphertext = XChaCha20Poly1305::new((&self.0).into())
             .encrypt(
                 XNonce::from_slice(&nonce),
                 Payload {
                     msg: plaintext,
-                    aad: &aad,
+                    aad,
                 },
             )
             .map_err(|_| SecretsError::Seal)?;
@@ -123,25 +127,49 @@ impl SecretsKey {
         algorithm: KeyAlgorithm,
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
-        let failed = || SecretsError::Open {
-            kid: kid.to_owned(),
-        };
+        self.open_bound(&Self::aad(kid, algorithm), sealed)
+            .ok_or_else(|| SecretsError::Open {
+                kid: kid.to_owned(),
+            })
+    }
+
+    /// What [`SecretsKey::seal_bound`] sealed with `aad`; `None` for anything else.
+    fn open_bound(&self, aad: &[u8], sealed: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         let rest = match sealed.split_first() {
             Some((&SEALED_V1, rest)) if rest.len() > NONCE_LEN => rest,
-            _ => return Err(failed()),
+            _ => return None,
         };
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let aad = Self::aad(kid, algorithm);
         XChaCha20Poly1305::new((&self.0).into())
             .decrypt(
                 XNonce::from_slice(nonce),
                 Payload {
                     msg: ciphertext,
-                    aad: &aad,
+                    aad,
                 },
             )
+            .ok()
             .map(Zeroizing::new)
-            .map_err(|_| failed())
+    }
+}
+
+/// Domain separation for secrets sealed through [`SecretSealer`]: they never open as a
+/// signing key, nor one as the other.
+const SECRET_AAD_PREFIX: &[u8] = b"portcullis sealed secret v1\0";
+
+impl SecretSealer for SecretsKey {
+    fn seal(&self, context: &str, secret: &str) -> Result<Vec<u8>, SealError> {
+        let aad = [SECRET_AAD_PREFIX, context.as_bytes()].concat();
+        self.seal_bound(&aad, secret.as_bytes())
+            .map_err(|e| SealError(e.to_string()))
+    }
+
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<String, SealError> {
+        let aad = [SECRET_AAD_PREFIX, context.as_bytes()].concat();
+        let opened = self
+            .open_bound(&aad, sealed)
+            .ok_or_else(|| SealError("does not open under this secrets key".into()))?;
+        String::from_utf8(opened.to_vec()).map_err(|_| SealError("not text".into()))
     }
 }
 
@@ -162,6 +190,22 @@ mod tests {
     use super::*;
 
     const KID: &str = "0123456789abcdef";
+
+    #[test]
+    fn sealed_secrets_open_only_with_their_context_and_key() {
+        let key = SecretsKey::generate().unwrap();
+        let sealed = SecretSealer::seal(&key, "mail-1", "reset-secret-text").unwrap();
+        assert!(!sealed.windows(5).any(|w| w == b"reset"));
+        assert_eq!(
+            SecretSealer::open(&key, "mail-1", &sealed).unwrap(),
+            "reset-secret-text"
+        );
+        assert!(SecretSealer::open(&key, "mail-2", &sealed).is_err());
+        let other = SecretsKey::generate().unwrap();
+        assert!(SecretSealer::open(&other, "mail-1", &sealed).is_err());
+        // Never opens as a signing key, whatever kid it is presented under.
+        assert!(key.open("mail-1", KeyAlgorithm::EdDSA, &sealed).is_err());
+    }
 
     #[test]
     fn seal_and_open_round_trip() {

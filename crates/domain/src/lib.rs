@@ -99,9 +99,9 @@ pub use oauth::{ClientSecret, Introspection, RegisteredClient};
 pub use ports::{
     ClientRepository, Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository,
     HashError, MailError, MailOutbox, Mailer, PasswordHasher, PasswordVerdict,
-    ResetTokenRepository, RotateError, SessionRepository, SigningKeyRepository, StoreError,
-    ThrottleRecord, ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError,
-    UserRepository,
+    ResetTokenRepository, RotateError, SealError, SecretSealer, SessionRepository,
+    SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec,
+    TokenIssueError, TokenVerifyError, UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{

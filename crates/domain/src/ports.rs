@@ -566,3 +566,22 @@ pub trait ClientRepository: Send + Sync {
     /// Removes the client; whether there was one.
     fn delete_client(&self, id: ClientId) -> Result<bool, StoreError>;
 }
+
+/// Sealing failed, or sealed bytes did not open (another key sealed them, or they were
+/// altered).
+#[derive(Debug, thiserror::Error)]
+#[error("sealed secret: {0}")]
+pub struct SealError(pub String);
+
+/// Seals a secret that storage must hold for a while (a queued message's reset secret)
+/// so that a copy of the database does not yield it.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait SecretSealer: Send + Sync {
+    /// `secret` encrypted and authenticated, bound to `context` (e.g. the row's id, so
+    /// sealed values cannot be swapped between rows).
+    fn seal(&self, context: &str, secret: &str) -> Result<Vec<u8>, SealError>;
+
+    /// What [`SecretSealer::seal`] sealed with this `context`; MUST fail for anything
+    /// else.
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<String, SealError>;
+}

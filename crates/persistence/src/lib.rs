@@ -26,16 +26,18 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
     AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError, Email,
     EndSessionError, EventFilter, EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash,
-    QueuedMail, RefreshTokenRecord, RegisteredClient, ResetTokenHash, ResetTokenRecord,
-    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
-    SigningKeyRecord, SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository,
-    TokenId, User, UserId, UserRepository, Username,
+    QueuedMail, RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash,
+    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, SecretSealer, Session,
+    SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository, StoreError,
+    ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
 };
 
 pub use connect::{PoolOptions, sqlite_path};
@@ -71,7 +73,12 @@ pub struct Database {
     pools: Pools,
     checkout_timeout: Duration,
     health: Arc<connect::ConnectHealth>,
+    /// Seals the reset secrets of queued mail; without one they are stored as they are.
+    sealer: Option<Arc<dyn SecretSealer>>,
 }
+
+/// How a sealed outbox secret starts, so rows written without a sealer still read.
+const SEALED_SECRET: &str = "sealed:v1:";
 
 impl fmt::Debug for Database {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,7 +148,48 @@ impl Database {
             pools: connect::pools(url, options.size, &health)?,
             checkout_timeout: options.checkout_timeout,
             health,
+            sealer: None,
         })
+    }
+
+    /// The same database, storing the reset secrets of queued mail sealed by `sealer`
+    /// (bound to the message's id), so that a copy of the database does not yield a
+    /// usable reset link. Pending rows sealed by another sealer no longer open.
+    pub fn sealing_secrets_with(mut self, sealer: Arc<dyn SecretSealer>) -> Self {
+        self.sealer = Some(sealer);
+        self
+    }
+
+    /// The outbox form of `mail`'s secret: sealed when there is a sealer.
+    fn stored_secret(&self, mail: &QueuedMail) -> Result<String, StoreError> {
+        let secret = mail.secret.expose();
+        match &self.sealer {
+            None => Ok(secret.to_owned()),
+            Some(sealer) => {
+                let sealed = sealer
+                    .seal(&mail.id.to_string(), secret)
+                    .map_err(StoreError::new)?;
+                Ok(format!("{SEALED_SECRET}{}", BASE64.encode(sealed)))
+            }
+        }
+    }
+
+    /// The secret of a leased message, opened if it was sealed.
+    fn opened(&self, mut mail: QueuedMail) -> Result<QueuedMail, StoreError> {
+        let Some(sealed) = mail.secret.expose().strip_prefix(SEALED_SECRET) else {
+            return Ok(mail);
+        };
+        let sealer = self.sealer.as_ref().ok_or_else(|| {
+            StoreError::new("a queued message's secret is sealed, and no sealer is configured")
+        })?;
+        let bytes = BASE64
+            .decode(sealed)
+            .map_err(|e| StoreError::new(format!("a sealed outbox secret: {e}")))?;
+        let secret = sealer
+            .open(&mail.id.to_string(), &bytes)
+            .map_err(StoreError::new)?;
+        mail.secret = ResetSecret::from_presented(&secret);
+        Ok(mail)
     }
 
     pub fn backend(&self) -> Backend {
@@ -336,7 +384,8 @@ impl MailOutbox for Database {
         lease: TimeDelta,
         limit: u32,
     ) -> Result<Vec<QueuedMail>, StoreError> {
-        with_conn!(self, |conn, q| q::lease_due_mail(conn, now, lease, limit))
+        let leased = with_conn!(self, |conn, q| q::lease_due_mail(conn, now, lease, limit))?;
+        leased.into_iter().map(|mail| self.opened(mail)).collect()
     }
 
     fn delivered(&self, id: MailId) -> Result<(), StoreError> {
@@ -460,6 +509,11 @@ impl ResetTokenRepository for Database {
         event: &AuthEvent,
         mail: Option<&QueuedMail>,
     ) -> Result<(), StoreError> {
+        let mail = match mail {
+            Some(mail) => Some((mail, self.stored_secret(mail)?)),
+            None => None,
+        };
+        let mail = mail.as_ref().map(|(mail, secret)| (*mail, secret.as_str()));
         with_conn!(self, |conn, q| q::create_reset_token(
             conn, token, event, mail
         ))

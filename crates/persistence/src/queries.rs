@@ -571,7 +571,7 @@ pub(crate) fn create_reset_token(
     conn: &mut Conn,
     token: &ResetTokenRecord,
     event: &AuthEvent,
-    mail: Option<&QueuedMail>,
+    mail: Option<(&QueuedMail, &str)>,
 ) -> Result<(), StoreError> {
     let user = DbUuid(token.user_id.as_uuid());
     write_tx(conn, |c| {
@@ -591,12 +591,12 @@ pub(crate) fn create_reset_token(
                 password_reset_tokens::used_at.eq(token.used_at),
             ))
             .execute(c)?;
-        if let Some(mail) = mail {
+        if let Some((mail, stored_secret)) = mail {
             diesel::insert_into(mail_outbox::table)
                 .values((
                     mail_outbox::id.eq(DbUuid(mail.id.as_uuid())),
                     mail_outbox::recipient.eq(mail.to.as_str()),
-                    mail_outbox::secret.eq(Some(mail.secret.expose())),
+                    mail_outbox::secret.eq(Some(stored_secret)),
                     mail_outbox::link_expires_at.eq(mail.link_expires_at),
                     mail_outbox::queued_at.eq(mail.queued_at),
                     mail_outbox::attempts.eq(0),

@@ -55,7 +55,7 @@ pub fn build_service(
     mailer: Arc<dyn Mailer>,
 ) -> anyhow::Result<AuthService> {
     let tokens = token_codec(config, database)?;
-    let database = Arc::new(database.clone());
+    let database = Arc::new(sealing(config, database.clone()));
     let ports = Ports {
         users: database.clone(),
         sessions: database.clone(),
@@ -76,6 +76,21 @@ pub fn build_service(
         clients: database,
     };
     Ok(AuthService::new(ports, config.auth.clone()))
+}
+
+/// `database`, sealing the reset secrets of queued mail under the secrets key. Without
+/// one (a fixed `PORTCULLIS_JWT_SECRET` on PostgreSQL and no `PORTCULLIS_SECRETS_KEY`),
+/// they are stored as they are until delivered, and the log says so.
+fn sealing(config: &Config, database: Database) -> Database {
+    match secrets_key(config) {
+        Ok(key) => database.sealing_secrets_with(Arc::new(key)),
+        Err(_) => {
+            tracing::warn!(
+                "no PORTCULLIS_SECRETS_KEY: the reset links of queued mail are stored unsealed until delivered"
+            );
+            database
+        }
+    }
 }
 
 /// The mailer `PORTCULLIS_MAILER` names. Unset, reset links go to the log, which is

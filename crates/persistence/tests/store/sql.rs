@@ -10,8 +10,9 @@ use portcullis_domain::contract::fixtures::{
     event, reset_record, stored_session, stored_user, token_for,
 };
 use portcullis_domain::{
-    Clock, Email, EventFilter, EventKind, EventRepository, ResetTokenRepository, RotateError,
-    SessionRepository, SystemClock, ThrottleRepository, UserId, UserRepository,
+    Clock, Email, EventFilter, EventKind, EventRepository, MailId, MailOutbox, QueuedMail,
+    ResetSecret, ResetTokenRepository, RotateError, SealError, SecretSealer, SessionRepository,
+    SystemClock, ThrottleRepository, UserId, UserRepository,
 };
 use portcullis_persistence::Database;
 use portcullis_persistence::testing::TestDatabase;
@@ -46,6 +47,7 @@ on_each_backend!(
     concurrent_migrations_take_turns,
     deleting_a_user_cascades,
     purge_removes_only_what_can_no_longer_matter,
+    queued_secrets_are_sealed_when_a_sealer_is_given,
 );
 
 fn ping_answers(t: &TestDatabase) {
@@ -262,4 +264,64 @@ fn purge_removes_only_what_can_no_longer_matter(t: &TestDatabase) {
         ),
         (0, 0, 0, 0, 0)
     );
+}
+
+/// A stand-in sealer: reversible only with the same context (the real one, XChaCha20-
+/// Poly1305 under the secrets key, is the crypto crate's and tested there).
+struct ReversingSealer;
+
+impl SecretSealer for ReversingSealer {
+    fn seal(&self, context: &str, secret: &str) -> Result<Vec<u8>, SealError> {
+        Ok(format!("{context}|{}", secret.chars().rev().collect::<String>()).into_bytes())
+    }
+
+    fn open(&self, context: &str, sealed: &[u8]) -> Result<String, SealError> {
+        let text = String::from_utf8(sealed.to_vec()).map_err(|e| SealError(e.to_string()))?;
+        let reversed = text
+            .strip_prefix(&format!("{context}|"))
+            .ok_or_else(|| SealError("another context".into()))?;
+        Ok(reversed.chars().rev().collect())
+    }
+}
+
+/// With a sealer, a queued message's secret is stored sealed (bound to the message)
+/// and leased opened; without one, rows it sealed are a store error, not a wrong link.
+fn queued_secrets_are_sealed_when_a_sealer_is_given(t: &TestDatabase) {
+    let plain = t.database().clone();
+    let sealing = plain
+        .clone()
+        .sealing_secrets_with(Arc::new(ReversingSealer));
+    let ada = stored_user(&plain, "ada@example.com");
+    let now = SystemClock.now();
+    let record = reset_record(&ada, "the-reset-secret", now, TimeDelta::hours(1));
+    let mail = QueuedMail {
+        id: MailId::generate(now),
+        to: ada.email.clone().unwrap(),
+        secret: ResetSecret::from_presented("the-reset-secret"),
+        link_expires_at: record.expires_at,
+        queued_at: now,
+        attempts: 0,
+    };
+    ResetTokenRepository::create(
+        &sealing,
+        &record,
+        &event(EventKind::ResetRequest),
+        Some(&mail),
+    )
+    .unwrap();
+    // Counted by a no-op update: the stored text is sealed, never the secret itself.
+    let matching = |condition: &str| {
+        t.execute(&format!(
+            "UPDATE mail_outbox SET attempts = attempts WHERE {condition}"
+        ))
+    };
+    assert_eq!(matching("secret LIKE '%the-reset-secret%'"), 0);
+    assert_eq!(matching("secret LIKE 'sealed:v1:%'"), 1);
+    // Without the sealer the row cannot be read as a link.
+    assert!(plain.lease_due(now, TimeDelta::seconds(60), 10).is_err());
+    let leased = sealing
+        .lease_due(now + TimeDelta::seconds(61), TimeDelta::seconds(60), 10)
+        .unwrap();
+    assert_eq!(leased.len(), 1);
+    assert_eq!(leased[0].secret.expose(), "the-reset-secret");
 }
