@@ -38,9 +38,9 @@ enum Command {
     Serve,
     /// Bring the database schema up to date, then exit.
     Migrate,
-    /// Delete expired sessions, refresh tokens, used or expired reset tokens and
-    /// security events older than PORTCULLIS_EVENT_RETENTION_DAYS now, and print how
-    /// many of each (the server also does it every PORTCULLIS_PURGE_INTERVAL_SECS).
+    /// Delete now what can no longer matter (expired sessions and tokens, stale throttle
+    /// counters, events and failed mail older than PORTCULLIS_EVENT_RETENTION_DAYS) and
+    /// print how many of each; the server does it every PORTCULLIS_PURGE_INTERVAL_SECS.
     Purge,
     /// List security events (logins, registrations, refreshes, logouts, password
     /// resets, throttled attempts), newest first.
@@ -58,7 +58,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// The mail outbox.
+    /// The mail outbox (password-reset messages waiting to be delivered).
     Mail {
         #[command(subcommand)]
         action: MailCommand,
