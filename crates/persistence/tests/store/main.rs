@@ -3,6 +3,29 @@
 //! connecting (`connect`). Every test gets a database of its own.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+/// Generates `postgres::<test>` and `sqlite::<test>` for each test, each on a fresh
+/// database of its backend.
+macro_rules! on_each_backend {
+    ($($test:ident),* $(,)?) => {
+        mod postgres {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&portcullis_persistence::testing::TestDatabase::postgres());
+                }
+            )*
+        }
+        mod sqlite {
+            $(
+                #[test]
+                fn $test() {
+                    super::$test(&portcullis_persistence::testing::TestDatabase::sqlite());
+                }
+            )*
+        }
+    };
+}
+
 mod connect;
 mod signing_keys;
 mod sql;

@@ -10,27 +10,6 @@ use portcullis_domain::{
 };
 use portcullis_persistence::testing::TestDatabase;
 
-macro_rules! on_each_backend {
-    ($($test:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(&portcullis_persistence::testing::TestDatabase::postgres());
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(&portcullis_persistence::testing::TestDatabase::sqlite());
-                }
-            )*
-        }
-    };
-}
-
 on_each_backend!(
     keys_round_trip_and_retire_once,
     of_concurrent_first_keys_exactly_one_is_stored,

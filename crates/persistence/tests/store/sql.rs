@@ -17,28 +17,6 @@ use portcullis_domain::{
 use portcullis_persistence::Database;
 use portcullis_persistence::testing::TestDatabase;
 
-/// Generates `postgres::<test>` and `sqlite::<test>` for each test.
-macro_rules! on_each_backend {
-    ($($test:ident),* $(,)?) => {
-        mod postgres {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(&portcullis_persistence::testing::TestDatabase::postgres());
-                }
-            )*
-        }
-        mod sqlite {
-            $(
-                #[test]
-                fn $test() {
-                    super::$test(&portcullis_persistence::testing::TestDatabase::sqlite());
-                }
-            )*
-        }
-    };
-}
-
 on_each_backend!(
     ping_answers,
     unparsable_rows_are_store_errors,
