@@ -297,7 +297,7 @@ fn invalidating_a_user_drops_its_sessions_and_spares_the_others() {
 #[test]
 fn a_logout_in_this_process_is_seen_at_once() {
     let store = CachedStore::new(LOCAL);
-    let (user, session, token) = seeded(&store);
+    let (_, session, token) = seeded(&store);
     store.find(session.id).unwrap();
     store
         .end_by_refresh_token(
@@ -320,7 +320,7 @@ fn a_logout_in_this_process_is_seen_at_once() {
 #[test]
 fn a_replayed_refresh_token_at_logout_drops_the_session() {
     let store = CachedStore::new(LOCAL);
-    let (user, session, token) = seeded(&store);
+    let (_, session, token) = seeded(&store);
     let successor = token_for(session.id, now());
     store
         .rotate(
