@@ -11,6 +11,7 @@ mod support {
     pub mod uri;
 }
 
+mod cache;
 mod cli;
 mod dialects;
 mod events;

@@ -13,6 +13,7 @@
 mod backend;
 mod connect;
 mod error;
+mod listen;
 mod migrations;
 mod purge;
 mod rows;
@@ -42,6 +43,7 @@ use portcullis_domain::{
 
 pub use connect::{PoolOptions, sqlite_path};
 pub use error::{ConnectError, MigrationError};
+pub use listen::{Change, ChangeListener, ChangeSink, PROBE_INTERVAL};
 pub use purge::Purged;
 
 /// Which database a [`Database`] talks to.
@@ -75,6 +77,8 @@ pub struct Database {
     health: Arc<connect::ConnectHealth>,
     /// Seals the reset secrets of queued mail; without one they are stored as they are.
     sealer: Option<Arc<dyn SecretSealer>>,
+    /// Where [`Database::listen_for_changes`] connects (PostgreSQL only).
+    listen_url: Option<Arc<str>>,
 }
 
 /// How a sealed outbox secret starts, so rows written without a sealer still read.
@@ -144,12 +148,29 @@ impl Database {
     /// with an unavailable [`StoreError`] (a lost connection is one too).
     pub fn connect_with(url: &str, options: PoolOptions) -> Result<Database, ConnectError> {
         let health = Arc::default();
+        let pools = connect::pools(url, options.size, &health)?;
+        let listen_url = matches!(pools, Pools::Postgres(_)).then(|| url.into());
         Ok(Database {
-            pools: connect::pools(url, options.size, &health)?,
+            pools,
             checkout_timeout: options.checkout_timeout,
             health,
             sealer: None,
+            listen_url,
         })
+    }
+
+    /// On PostgreSQL, a thread that reports every committed change to sessions and
+    /// users to `sink`, over a connection of its own (reconnecting as needed), until
+    /// the returned listener is dropped. `None` on SQLite, which cannot notify: a
+    /// process there sees only its own changes.
+    pub fn listen_for_changes(
+        &self,
+        sink: Arc<dyn ChangeSink>,
+    ) -> std::io::Result<Option<ChangeListener>> {
+        self.listen_url
+            .as_deref()
+            .map(|url| ChangeListener::spawn(url.to_owned(), sink))
+            .transpose()
     }
 
     /// The same database, storing the reset secrets of queued mail sealed by `sealer`

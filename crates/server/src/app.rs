@@ -13,14 +13,20 @@ use actix_web::{App, HttpServer};
 use anyhow::Context;
 use anyhow::bail;
 use chrono::TimeDelta;
+use portcullis_cache::{
+    CacheConfig, CachedResetTokens, CachedSessions, CachedUsers, Freshness, StateCache,
+};
 use portcullis_crypto::{
     Argon2Hasher, HashPool, JwtCodec, JwtConfig, KeyRing, KeyRingConfig, SecretsKey,
 };
 use portcullis_domain::{
-    AuthService, Clock as _, DeliveryRound, Mailer, Ports, StoreError, SystemClock, TokenCodec,
+    AuthService, Clock as _, DeliveryRound, Mailer, Ports, ResetTokenRepository, SessionRepository,
+    StoreError, SystemClock, TokenCodec, UserRepository,
 };
 use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
-use portcullis_persistence::{Database, PoolOptions, Purged, sqlite_path};
+use portcullis_persistence::{
+    Backend, Change, ChangeListener, ChangeSink, Database, PoolOptions, Purged, sqlite_path,
+};
 use tracing::Instrument;
 
 use crate::config::Config;
@@ -47,19 +53,42 @@ pub fn open_database(config: &Config) -> anyhow::Result<Database> {
 }
 
 /// The domain service over the production adapters, hashing on a [`HashPool`] of
-/// `config.hash_pool` threads. Blocking (it may read or create the JWT secret in the
-/// database).
+/// `config.hash_pool` threads, without a cache (for one-off commands). Blocking (it
+/// may read or create the JWT secret in the database).
 pub fn build_service(
     config: &Config,
     database: &Database,
     mailer: Arc<dyn Mailer>,
 ) -> anyhow::Result<AuthService> {
+    build_service_with(config, database, mailer, None)
+}
+
+/// [`build_service`], looking sessions and users up through `cache` if given.
+pub fn build_service_with(
+    config: &Config,
+    database: &Database,
+    mailer: Arc<dyn Mailer>,
+    cache: Option<Arc<StateCache>>,
+) -> anyhow::Result<AuthService> {
     let tokens = token_codec(config, database)?;
-    let database = Arc::new(sealing(config, database.clone()));
+    let sealed = sealing(config, database.clone());
+    let database = Arc::new(sealed.clone());
+    let (users, sessions, reset_tokens): (
+        Arc<dyn UserRepository>,
+        Arc<dyn SessionRepository>,
+        Arc<dyn ResetTokenRepository>,
+    ) = match cache {
+        Some(cache) => (
+            Arc::new(CachedUsers::new(sealed.clone(), cache.clone())),
+            Arc::new(CachedSessions::new(sealed.clone(), cache.clone())),
+            Arc::new(CachedResetTokens::new(sealed, cache)),
+        ),
+        None => (database.clone(), database.clone(), database.clone()),
+    };
     let ports = Ports {
-        users: database.clone(),
-        sessions: database.clone(),
-        reset_tokens: database.clone(),
+        users,
+        sessions,
+        reset_tokens,
         hasher: Arc::new(
             HashPool::new(
                 Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?,
@@ -76,6 +105,57 @@ pub fn build_service(
         clients: database,
     };
     Ok(AuthService::new(ports, config.auth.clone()))
+}
+
+/// How long a cache over a shared PostgreSQL serves entries after its listener last
+/// proved itself current: the worst staleness of a change whose notification is lost.
+/// Three probe intervals, so one late probe does not suspend the cache.
+pub const CACHE_LEASE: Duration = Duration::from_millis(750);
+
+/// The session and user cache `config` asks for (`None`: turned off), and on PostgreSQL
+/// the listener that keeps it current; it is dropped (and stopped) with the listener.
+/// Blocking.
+pub fn state_cache(
+    config: &Config,
+    database: &Database,
+) -> anyhow::Result<(Option<Arc<StateCache>>, Option<ChangeListener>)> {
+    if config.cache_capacity == 0 {
+        return Ok((None, None));
+    }
+    let freshness = match database.backend() {
+        Backend::Postgres => Freshness::Leased(CACHE_LEASE),
+        Backend::Sqlite => Freshness::Local,
+    };
+    let cache = StateCache::new(CacheConfig {
+        capacity: config.cache_capacity,
+        ttl: config.cache_ttl,
+        freshness,
+    });
+    let listener = database
+        .listen_for_changes(Arc::new(CacheInvalidation(cache.clone())))
+        .context("starting the change listener")?;
+    Ok((Some(cache), listener))
+}
+
+/// Applies the database's change notifications to the cache.
+struct CacheInvalidation(Arc<StateCache>);
+
+impl ChangeSink for CacheInvalidation {
+    fn changed(&self, change: Change) {
+        match change {
+            Change::Session(id) => self.0.invalidate_session(id),
+            Change::User(id) => self.0.invalidate_user(id),
+            Change::Everything => self.0.flush(),
+        }
+    }
+
+    fn confirmed(&self, sent_at: Instant) {
+        self.0.confirm(sent_at);
+    }
+
+    fn lost(&self) {
+        self.0.suspend();
+    }
 }
 
 /// `database`, sealing the reset secrets of queued mail under the secrets key. Without
@@ -275,6 +355,8 @@ pub struct Application {
     purging: PurgeConfig,
     auth: Arc<AuthService>,
     mail_poll: Duration,
+    /// Keeps the cache current; stopped when the application is dropped.
+    _changes: Option<ChangeListener>,
 }
 
 impl Application {
@@ -283,10 +365,11 @@ impl Application {
     pub async fn build(config: Config, mailer: Arc<dyn Mailer>) -> anyhow::Result<Self> {
         let purging = PurgeConfig::of(&config);
         let blocking_config = config.clone();
-        let (database, service) = tokio::task::spawn_blocking(move || {
+        let (database, service, changes) = tokio::task::spawn_blocking(move || {
             let database = open_database(&blocking_config)?;
-            let service = build_service(&blocking_config, &database, mailer)?;
-            anyhow::Ok((database, service))
+            let (cache, changes) = state_cache(&blocking_config, &database)?;
+            let service = build_service_with(&blocking_config, &database, mailer, cache)?;
+            anyhow::Ok((database, service, changes))
         })
         .await
         .context("start-up task failed")??;
@@ -325,6 +408,7 @@ impl Application {
             purging,
             auth,
             mail_poll: config.mail.poll,
+            _changes: changes,
         })
     }
 

@@ -94,6 +94,17 @@ pub struct Settings {
     #[arg(long, env = "PORTCULLIS_DB_BLOCKING_THREADS",
           value_parser = value_parser!(u16).range(1..=4096), help_heading = "Database")]
     db_blocking_threads: Option<u16>,
+    /// Sessions (and as many users) kept in memory, so an authenticated request needs no
+    /// database round trip; 0 turns the cache off. Changes reach it at once in this
+    /// process and, on PostgreSQL, from every other within 750 ms (docs/performance.md)
+    #[arg(long, env = "PORTCULLIS_CACHE_CAPACITY", default_value_t = 100_000,
+          value_parser = value_parser!(u32).range(0..=10_000_000), help_heading = "Database")]
+    cache_capacity: u32,
+    /// The longest a cached session or user is served, in seconds; the only bound on
+    /// changes made by another process on one SQLite file
+    #[arg(long, env = "PORTCULLIS_CACHE_TTL_SECS", default_value_t = 60,
+          value_parser = value_parser!(u64).range(1..=86_400), help_heading = "Database")]
+    cache_ttl_secs: u64,
     /// How often the server deletes expired sessions, refresh tokens and used or expired
     /// reset tokens, in seconds (0 turns it off; `portcullis purge` does it on demand)
     #[arg(long, env = "PORTCULLIS_PURGE_INTERVAL_SECS", default_value_t = 3600,
@@ -382,6 +393,10 @@ pub struct Config {
     pub db_timeout: Duration,
     /// The blocking-thread limit of each HTTP worker (database calls run there).
     pub db_blocking_threads: usize,
+    /// Sessions and users cached in memory (0: no cache).
+    pub cache_capacity: usize,
+    /// The longest a cache entry is served.
+    pub cache_ttl: Duration,
     /// Whether pending migrations run at start-up.
     pub migrate_on_start: bool,
     /// The configured signing key; `None`: generated once and kept in the database.
@@ -541,6 +556,8 @@ impl Settings {
             pool_size: self.db_pool_size,
             db_timeout: Duration::from_millis(self.db_timeout_ms),
             db_blocking_threads,
+            cache_capacity: self.cache_capacity as usize,
+            cache_ttl: Duration::from_secs(self.cache_ttl_secs),
             migrate_on_start: self.migrate_on_start,
             jwt_secret: self.jwt_secret,
             jwt_alg: self.jwt_alg,

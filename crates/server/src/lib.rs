@@ -6,6 +6,9 @@ pub mod config;
 pub mod logging;
 pub mod mailer;
 
-pub use app::{Application, PurgeConfig, build_service, mailer_for, open_database, purge};
+pub use app::{
+    Application, PurgeConfig, build_service, build_service_with, mailer_for, open_database, purge,
+    state_cache,
+};
 pub use config::{Config, ConfigError};
 pub use mailer::{LogMailer, MailerSetting, ResetTemplates, SmtpMailer};
