@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
     Claims, KeyAlgorithm, PublishedKey, SigningKeyRecord, SigningKeyRepository, StoreError,
-    TokenCodec, TokenIssueError, TokenKind, TokenVerifyError,
+    TokenCodec, TokenIssueError, TokenKind, TokenVerifyError, nonblocking,
 };
 
 use crate::jwt::{ClaimRules, KeyMaterial, issue_with, verify_with};
@@ -382,6 +382,12 @@ impl KeyRing {
         if last_attempt.elapsed() < max_age {
             return self.current();
         }
+        if nonblocking::is_forbidden() {
+            // Reloading reads the store: left to the caller's run on a blocking thread,
+            // and not counted as an attempt.
+            nonblocking::refuse();
+            return self.current();
+        }
         *last_attempt = Instant::now();
         if let Err(error) = self.reload(now) {
             tracing::warn!(%error, "cannot reload the signing keys; using those loaded before");
@@ -393,6 +399,10 @@ impl KeyRing {
     /// it was loaded). A store that cannot answer is taken to agree with the snapshot,
     /// which is then a few seconds old at most: the same store answers its reloads.
     fn still_stored_unretired(&self, kid: &str) -> bool {
+        if nonblocking::is_forbidden() {
+            nonblocking::refuse();
+            return true;
+        }
         match self.store.find_signing_key(kid) {
             Ok(Some(record)) => record.retired_at.is_none(),
             Ok(None) => false,

@@ -16,7 +16,9 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, PoisonError};
 use thread_priority::{ThreadPriority, set_current_thread_priority};
 
-use portcullis_domain::{HashError, Password, PasswordHash, PasswordHasher, PasswordVerdict};
+use portcullis_domain::{
+    HashError, Password, PasswordHash, PasswordHasher, PasswordVerdict, nonblocking,
+};
 
 use crate::password::{Argon2Hasher, Memory};
 
@@ -124,6 +126,11 @@ impl HashPool {
         &self,
         job: impl FnOnce(&Argon2Hasher, &mut Memory) -> Result<T, HashError> + Send + 'static,
     ) -> Result<T, HashError> {
+        if nonblocking::is_forbidden() {
+            // Waiting for a hash is blocking: the caller runs the use case again where
+            // it may wait.
+            return Err(HashError::Failed(nonblocking::refuse().to_string()));
+        }
         let (reply, result) = sync_channel(1);
         let job: Job = Box::new(move |hasher, memory| {
             // The caller may have gone; then nobody needs the answer.

@@ -72,6 +72,7 @@ pub mod contract;
 mod error;
 mod event;
 mod mail;
+pub mod nonblocking;
 mod oauth;
 mod ports;
 mod reset;

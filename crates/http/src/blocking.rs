@@ -1,7 +1,7 @@
 //! The one way handlers run blocking work (argon2, Diesel, pool checkout).
 
 use actix_web::web;
-use portcullis_domain::{AuthService, InternalError};
+use portcullis_domain::{AuthService, InternalError, nonblocking};
 
 use crate::state::AppState;
 
@@ -35,6 +35,31 @@ impl AppState {
     {
         let auth = self.auth.clone();
         run_blocking(move || use_case(&auth)).await
+    }
+
+    /// `use_case` right here on the async worker, if every port can answer it without
+    /// blocking (the session and user cached, the signing keys loaded): `None` when
+    /// one would have had to block. Spares the hop to a blocking thread, which costs
+    /// more than the whole use case when it is answered from memory. Read-only use
+    /// cases only (see [`nonblocking`]).
+    pub fn try_in_memory<T>(&self, use_case: impl FnOnce(&AuthService) -> T) -> Option<T> {
+        nonblocking::attempt(|| use_case(&self.auth))
+    }
+
+    /// A read-only `use_case`, answered from memory if it can be
+    /// ([`AppState::try_in_memory`]), else run as [`AppState::run`] runs it.
+    pub async fn run_read_only<T, E>(
+        &self,
+        use_case: impl Fn(&AuthService) -> Result<T, E> + Send + 'static,
+    ) -> Result<Result<T, E>, BlockingFailed>
+    where
+        T: Send + 'static,
+        E: Send + 'static,
+    {
+        if let Some(done) = self.try_in_memory(&use_case) {
+            return Ok(done);
+        }
+        self.run(use_case).await
     }
 
     /// [`AppState::run`] for a use case that hashes a password: when the hasher is at

@@ -39,6 +39,7 @@ use portcullis_domain::{
     ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, SecretSealer, Session,
     SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository, StoreError,
     ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
+    nonblocking,
 };
 
 pub use connect::{PoolOptions, sqlite_path};
@@ -101,6 +102,9 @@ fn checkout<C: R2D2Connection + 'static>(
     timeout: Duration,
     health: &connect::ConnectHealth,
 ) -> Result<PooledConnection<ConnectionManager<C>>, StoreError> {
+    if nonblocking::is_forbidden() {
+        return Err(nonblocking::refuse());
+    }
     pool.get_timeout(timeout).map_err(|error| {
         if health.misconfigured() {
             StoreError::new(error)

@@ -169,7 +169,7 @@ async fn welcome(call: Call) -> Result<HttpResponse, ApiError> {
         .to_owned();
     let principal = call
         .state
-        .run(move |auth| auth.authenticate(&token))
+        .run_read_only(move |auth| auth.authenticate(&token))
         .await??;
     Ok(HttpResponse::Ok().json(WelcomeBody {
         message: "Welcome authenticated user",

@@ -49,6 +49,12 @@ pub(crate) async fn authenticate_cookie(
         Renewal::Allowed => tokens.refresh_token,
         Renewal::Refused => None,
     };
+    if let Some(Ok(principal)) = state.try_in_memory(|auth| auth.authenticate(&access)) {
+        return Ok(CookieSession {
+            principal,
+            renewed: None,
+        });
+    }
     let client = client_of(request, &state.config, super::DIALECT.name);
     let (principal, rotated) = state
         .run(

@@ -11,8 +11,8 @@ use portcullis_domain::contract::fixtures::{
 };
 use portcullis_domain::{
     Clock, Email, EventFilter, EventKind, EventRepository, MailId, MailOutbox, QueuedMail,
-    ResetSecret, ResetTokenRepository, RotateError, SealError, SecretSealer, SessionRepository,
-    SystemClock, ThrottleRepository, UserId, UserRepository,
+    ResetSecret, ResetTokenRepository, RevocationReason, RotateError, SealError, SecretSealer,
+    SessionRepository, SystemClock, ThrottleRepository, UserId, UserRepository, nonblocking,
 };
 use portcullis_persistence::Database;
 use portcullis_persistence::testing::TestDatabase;
@@ -26,7 +26,25 @@ on_each_backend!(
     deleting_a_user_cascades,
     purge_removes_only_what_can_no_longer_matter,
     queued_secrets_are_sealed_when_a_sealer_is_given,
+    no_query_runs_where_blocking_is_forbidden,
 );
+
+/// Inside `nonblocking::attempt` (an async worker trying a use case from memory) the
+/// store refuses at once rather than wait for a connection or a query.
+fn no_query_runs_where_blocking_is_forbidden(t: &TestDatabase) {
+    let db = t.database();
+    let user = stored_user(db, "ada@example.com");
+    assert!(nonblocking::attempt(|| db.find_by_id(user.id)).is_none());
+    let refused = nonblocking::attempt(|| {
+        db.revoke_all_for_user(user.id, RevocationReason::Logout, SystemClock.now())
+    });
+    assert!(refused.is_none());
+    assert_eq!(
+        db.find_by_id(user.id).unwrap(),
+        Some(user),
+        "answers again outside"
+    );
+}
 
 fn ping_answers(t: &TestDatabase) {
     t.database().ping().unwrap();
