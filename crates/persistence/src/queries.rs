@@ -383,7 +383,12 @@ pub(crate) fn rotate(
     grace: TimeDelta,
     event: &AuthEvent,
 ) -> Result<(), RotateError> {
+    if rotate_at_once(conn, presented, successor, now, event).map_err(store)? {
+        return Ok(());
+    }
+    // Not rotated: find out why (or rotate, where there is no one-statement form).
     let replayed = write_tx(conn, |c| {
+        lock_session_of(c, presented)?;
         let Some(token) = presented_token(c, presented, now)? else {
             return Err(Abort::Refuse(RotateError::UnknownToken));
         };
