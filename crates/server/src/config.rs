@@ -96,7 +96,7 @@ pub struct Settings {
     db_blocking_threads: Option<u16>,
     /// Sessions (and as many users) kept in memory, so an authenticated request needs no
     /// database round trip; 0 turns the cache off. Changes reach it at once in this
-    /// process and, on PostgreSQL, from every other within 750 ms (docs/performance.md)
+    /// process and, on PostgreSQL, from every other within 750 ms (docs/architecture.md)
     #[arg(long, env = "PORTCULLIS_CACHE_CAPACITY", default_value_t = 100_000,
           value_parser = value_parser!(u32).range(0..=10_000_000), help_heading = "Database")]
     cache_capacity: u32,
