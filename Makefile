@@ -1,7 +1,7 @@
 # Portcullis developer commands. `make test` is the one CI runs (after `make lint`).
 CARGO ?= cargo
 
-.PHONY: all build run test test-db test-js test-py lint fmt purity bench clean
+.PHONY: all build run test test-db test-js test-py lint fmt purity bench bench-micro bench-flood clean
 
 all: build
 
@@ -41,14 +41,25 @@ purity:
 fmt:
 	$(CARGO) fmt --all
 
-## Benchmarks; figures are ratios against a baseline measured in the same run (docs/performance.md).
-## The login flood (scripts/login-flood.sh) checks issue 8's targets; it needs wrk and curl.
+## Portcullis over HTTP (release build, wrk) against baselines measured in the same run:
+## one table, also written to target/bench/ as JSON (docs/performance.md). Needs wrk.
+## Options go in BENCH_ARGS, e.g. `make bench BENCH_ARGS=--quick` (scripts/bench.py --help).
+BENCH_ARGS ?=
 bench: test-db
+	@command -v wrk >/dev/null || { echo "make bench: needs wrk (apt-get install wrk)"; exit 1; }
+	$(CARGO) build --release -p portcullis -p portcullis-bench
+	python3 scripts/bench.py $(BENCH_ARGS)
+
+## The in-process benchmarks: the domain's hot paths on the production adapters, and criterion's crypto.
+bench-micro: test-db
 	$(CARGO) bench -p portcullis --bench auth_paths
 	$(CARGO) bench -p portcullis-crypto
-	@command -v wrk >/dev/null || { echo "make bench: the login flood needs wrk (apt-get install wrk)"; exit 1; }
+
+## Issue 8's login flood (scripts/login-flood.sh) against a release build; needs wrk and curl.
+bench-flood:
+	@command -v wrk >/dev/null || { echo "make bench-flood: needs wrk (apt-get install wrk)"; exit 1; }
 	$(CARGO) build --release -p portcullis
-	scripts/login-flood.sh target/release/portcullis 200 8s
+	scripts/login-flood.sh $${CARGO_TARGET_DIR:-target}/release/portcullis 200 8s
 
 clean:
 	$(CARGO) clean
