@@ -56,34 +56,122 @@ pub(crate) mod pg {
         now: DateTime<Utc>,
         event: &AuthEvent,
     ) -> QueryResult<bool> {
-        use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
+        use diesel::RunQueryDsl as _;
 
-        #[derive(diesel::QueryableByName)]
-        struct Rotated {
-            #[diesel(sql_type = BigInt)]
-            rotated: i64,
+        let statement = rotation::RotateAtOnce {
+            presented: crate::types::DbUuid(presented.as_uuid()),
+            now,
+            session: crate::types::DbUuid(successor.session_id.as_uuid()),
+            successor: crate::types::DbUuid(successor.id.as_uuid()),
+            issued_at: successor.issued_at,
+            expires_at: successor.expires_at,
+            event,
+            event_user: event.user_id.map(|id| crate::types::DbUuid(id.as_uuid())),
+            event_session: event
+                .session_id
+                .map(|id| crate::types::DbUuid(id.as_uuid())),
+            event_ip: event.ip.map(|ip| ip.to_string()),
+        };
+        statement.get_result::<i64>(conn).map(|rotated| rotated > 0)
+    }
+
+    /// The one-statement rotation as a query Diesel keeps prepared on each connection
+    /// (a raw `sql_query` would be parsed and planned anew every time, which cost more
+    /// than the rest of the rotation).
+    mod rotation {
+        use chrono::{DateTime, Utc};
+        use diesel::pg::Pg;
+        use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+        use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid};
+        use diesel::{PgConnection, QueryResult, RunQueryDsl};
+        use portcullis_domain::AuthEvent;
+
+        use crate::types::DbUuid;
+
+        pub(super) struct RotateAtOnce<'a> {
+            pub presented: DbUuid,
+            pub now: DateTime<Utc>,
+            pub session: DbUuid,
+            pub successor: DbUuid,
+            pub issued_at: DateTime<Utc>,
+            pub expires_at: DateTime<Utc>,
+            pub event: &'a AuthEvent,
+            pub event_user: Option<DbUuid>,
+            pub event_session: Option<DbUuid>,
+            pub event_ip: Option<String>,
         }
-        let uuid = |id: uuid::Uuid| crate::types::DbUuid(id);
-        diesel::sql_query(
-            "WITH live AS (                  SELECT s.id FROM sessions s                  WHERE s.id = $3 AND s.revoked_at IS NULL AND s.expires_at > $2                    AND EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.jti = $1 AND t.session_id = s.id)                  FOR UPDATE              ), spent AS (                  UPDATE refresh_tokens SET used_at = $2, replaced_by = $4                  WHERE jti = $1 AND used_at IS NULL AND session_id IN (SELECT id FROM live)                  RETURNING session_id              ), touched AS (                  UPDATE sessions SET last_refreshed_at = $2                  WHERE id IN (SELECT session_id FROM spent)              ), successor AS (                  INSERT INTO refresh_tokens (jti, session_id, issued_at, expires_at)                  SELECT $4, session_id, $5, $6 FROM spent              ), logged AS (                  INSERT INTO auth_events                      (at, kind, outcome, user_id, identifier_hash, session_id, ip, user_agent, dialect)                  SELECT $7, $8, $9, $10, $11, $12, $13, $14, $15 FROM spent              )              SELECT count(*) AS rotated FROM spent",
-        )
-        .bind::<Uuid, _>(uuid(presented.as_uuid()))
-        .bind::<Timestamptz, _>(now)
-        .bind::<Uuid, _>(uuid(successor.session_id.as_uuid()))
-        .bind::<Uuid, _>(uuid(successor.id.as_uuid()))
-        .bind::<Timestamptz, _>(successor.issued_at)
-        .bind::<Timestamptz, _>(successor.expires_at)
-        .bind::<Timestamptz, _>(event.at)
-        .bind::<Text, _>(event.kind.as_str())
-        .bind::<Text, _>(event.outcome.as_str())
-        .bind::<Nullable<Uuid>, _>(event.user_id.map(|id| uuid(id.as_uuid())))
-        .bind::<Nullable<Text>, _>(event.identifier_hash.as_deref())
-        .bind::<Nullable<Uuid>, _>(event.session_id.map(|id| uuid(id.as_uuid())))
-        .bind::<Nullable<Text>, _>(event.ip.map(|ip| ip.to_string()))
-        .bind::<Nullable<Text>, _>(event.user_agent.as_deref())
-        .bind::<Nullable<Text>, _>(event.dialect.as_deref())
-        .get_result::<Rotated>(conn)
-        .map(|row| row.rotated > 0)
+
+        impl QueryId for RotateAtOnce<'_> {
+            type QueryId = RotateAtOnce<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl Query for RotateAtOnce<'_> {
+            type SqlType = BigInt;
+        }
+
+        impl RunQueryDsl<PgConnection> for RotateAtOnce<'_> {}
+
+        impl QueryFragment<Pg> for RotateAtOnce<'_> {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+                out.push_sql("WITH live AS (SELECT s.id FROM sessions s WHERE s.id = ");
+                out.push_bind_param::<Uuid, _>(&self.session)?;
+                out.push_sql(" AND s.revoked_at IS NULL AND s.expires_at > ");
+                out.push_bind_param::<Timestamptz, _>(&self.now)?;
+                out.push_sql(
+                    " AND EXISTS (SELECT 1 FROM refresh_tokens t \
+                     WHERE t.session_id = s.id AND t.jti = ",
+                );
+                out.push_bind_param::<Uuid, _>(&self.presented)?;
+                out.push_sql(") FOR UPDATE), spent AS (UPDATE refresh_tokens SET used_at = ");
+                out.push_bind_param::<Timestamptz, _>(&self.now)?;
+                out.push_sql(", replaced_by = ");
+                out.push_bind_param::<Uuid, _>(&self.successor)?;
+                out.push_sql(" WHERE jti = ");
+                out.push_bind_param::<Uuid, _>(&self.presented)?;
+                out.push_sql(
+                    " AND used_at IS NULL AND session_id IN (SELECT id FROM live) \
+                     RETURNING session_id), \
+                     touched AS (UPDATE sessions SET last_refreshed_at = ",
+                );
+                out.push_bind_param::<Timestamptz, _>(&self.now)?;
+                out.push_sql(
+                    " WHERE id IN (SELECT session_id FROM spent)), \
+                     successor AS (INSERT INTO refresh_tokens \
+                     (jti, session_id, issued_at, expires_at) SELECT ",
+                );
+                out.push_bind_param::<Uuid, _>(&self.successor)?;
+                out.push_sql(", session_id, ");
+                out.push_bind_param::<Timestamptz, _>(&self.issued_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Timestamptz, _>(&self.expires_at)?;
+                out.push_sql(
+                    " FROM spent), logged AS (INSERT INTO auth_events \
+                     (at, kind, outcome, user_id, identifier_hash, session_id, ip, \
+                     user_agent, dialect) SELECT ",
+                );
+                let event = self.event;
+                out.push_bind_param::<Timestamptz, _>(&event.at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, _>(event.kind.as_str())?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, _>(event.outcome.as_str())?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Uuid>, _>(&self.event_user)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&event.identifier_hash)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Uuid>, _>(&self.event_session)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&self.event_ip)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&event.user_agent)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&event.dialect)?;
+                out.push_sql(" FROM spent) SELECT count(*) FROM spent");
+                Ok(())
+            }
+        }
     }
 
     /// Locks the session of refresh token `jti` for the rest of the transaction, taking
@@ -103,18 +191,67 @@ pub(crate) mod pg {
 }
 
 /// SQLite: write transactions start IMMEDIATE, taking the write lock up front, so
-/// concurrent writers queue on `busy_timeout` instead of failing with SQLITE_BUSY when
-/// a read lock cannot be upgraded.
+/// concurrent writers queue instead of failing with SQLITE_BUSY when a read lock cannot
+/// be upgraded. Within the process they queue on a mutex first: SQLite's own wait
+/// (`busy_timeout`) polls with sleeps of 1 ms and up, leaving the lock idle between a
+/// commit and the next writer's wake-up, which capped rotations at a fraction of what
+/// the file allows. `busy_timeout` still covers other processes (the CLI).
 pub(crate) mod sqlite {
+    use std::cell::{Cell, RefCell};
+    use std::sync::{Arc, Mutex, PoisonError};
+
     use crate::schema::sqlite as schema;
 
     type Conn = diesel::SqliteConnection;
+
+    thread_local! {
+        /// The write lock of the database this thread is working on.
+        static WRITER: RefCell<Option<Arc<Mutex<()>>>> = const { RefCell::new(None) };
+        /// Whether this thread holds it (a transaction within a transaction).
+        static HOLDING: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// While alive, this thread's write transactions take turns on `writer`.
+    pub(crate) struct WriterScope(Option<Arc<Mutex<()>>>);
+
+    impl WriterScope {
+        pub(crate) fn enter(writer: &Arc<Mutex<()>>) -> Self {
+            Self(WRITER.with(|slot| slot.replace(Some(writer.clone()))))
+        }
+    }
+
+    impl Drop for WriterScope {
+        fn drop(&mut self) {
+            let outer = self.0.take();
+            WRITER.with(|slot| *slot.borrow_mut() = outer);
+        }
+    }
 
     fn write_tx<T, E>(conn: &mut Conn, f: impl FnOnce(&mut Conn) -> Result<T, E>) -> Result<T, E>
     where
         E: From<diesel::result::Error>,
     {
+        let writer = WRITER.with(|slot| slot.borrow().clone());
+        let _turn = match &writer {
+            Some(writer) if !HOLDING.get() => {
+                let guard = writer.lock().unwrap_or_else(PoisonError::into_inner);
+                HOLDING.set(true);
+                Some(Holding { _guard: guard })
+            }
+            _ => None,
+        };
         conn.immediate_transaction(f)
+    }
+
+    /// The write lock, held until the transaction ends.
+    struct Holding<'a> {
+        _guard: std::sync::MutexGuard<'a, ()>,
+    }
+
+    impl Drop for Holding<'_> {
+        fn drop(&mut self) {
+            HOLDING.set(false);
+        }
     }
 
     /// The IMMEDIATE transaction's write lock already makes purges take turns.

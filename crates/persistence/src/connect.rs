@@ -196,7 +196,7 @@ pub(crate) fn pools(
                 .connection_customizer(Box::new(SqlitePragmas))
                 .build(ConnectionManager::new(path))
                 .map_err(|e| failed(&e))?;
-            Ok(Pools::Sqlite(pool))
+            Ok(Pools::Sqlite(pool, Arc::default()))
         }
     }
 }
@@ -242,7 +242,7 @@ mod tests {
         use diesel::RunQueryDsl;
 
         let test = crate::testing::TestDatabase::sqlite();
-        let Pools::Sqlite(pool) = &test.database().pools else {
+        let Pools::Sqlite(pool, _) = &test.database().pools else {
             panic!("not SQLite");
         };
         // Two connections held at once, so both cannot be the probe's settings.

@@ -66,7 +66,11 @@ impl fmt::Display for Backend {
 #[derive(Clone)]
 enum Pools {
     Postgres(Pool<ConnectionManager<PgConnection>>),
-    Sqlite(Pool<ConnectionManager<SqliteConnection>>),
+    /// With the lock its write transactions take turns on (see `backend::sqlite`).
+    Sqlite(
+        Pool<ConnectionManager<SqliteConnection>>,
+        Arc<std::sync::Mutex<()>>,
+    ),
 }
 
 /// The store: a connection pool to PostgreSQL or SQLite, implementing the domain's
@@ -128,8 +132,9 @@ macro_rules! with_conn {
                 let $conn = &mut *pooled;
                 $body
             }
-            Pools::Sqlite(pool) => {
+            Pools::Sqlite(pool, writer) => {
                 use crate::backend::sqlite as $q;
+                let _writer = $q::WriterScope::enter(writer);
                 let mut pooled = checkout(pool, $timeout, &$db.health)?;
                 let $conn = &mut *pooled;
                 $body
@@ -220,7 +225,7 @@ impl Database {
     pub fn backend(&self) -> Backend {
         match self.pools {
             Pools::Postgres(_) => Backend::Postgres,
-            Pools::Sqlite(_) => Backend::Sqlite,
+            Pools::Sqlite(..) => Backend::Sqlite,
         }
     }
 
@@ -241,7 +246,9 @@ impl Database {
             Pools::Postgres(pool) => {
                 migrations::postgres(&mut *pool.get().map_err(lost)?, direction)
             }
-            Pools::Sqlite(pool) => migrations::sqlite(&mut *pool.get().map_err(lost)?, direction),
+            Pools::Sqlite(pool, _) => {
+                migrations::sqlite(&mut *pool.get().map_err(lost)?, direction)
+            }
         }
     }
 

@@ -190,7 +190,7 @@ impl TestDatabase {
                     .execute(&mut *conn)
                     .map_err(StoreError::new)
             }),
-            Pools::Sqlite(pool) => pool.get().map_err(StoreError::new).and_then(|mut conn| {
+            Pools::Sqlite(pool, _) => pool.get().map_err(StoreError::new).and_then(|mut conn| {
                 diesel::sql_query(sql)
                     .execute(&mut *conn)
                     .map_err(StoreError::new)
