@@ -1174,34 +1174,37 @@ pub(crate) fn hit_throttle(
     now: DateTime<Utc>,
     window: TimeDelta,
 ) -> Result<ThrottleRecord, StoreError> {
-    write_tx(conn, |c| {
-        diesel::update(
-            throttles::table
-                .find(key)
-                .filter(throttles::window_started_at.le(now - window)),
-        )
-        .set((throttles::count.eq(0), throttles::window_started_at.eq(now)))
-        .execute(c)?;
-        diesel::insert_into(throttles::table)
-            .values((
-                throttles::key.eq(key),
-                throttles::count.eq(1),
-                throttles::window_started_at.eq(now),
-                throttles::last_at.eq(now),
-            ))
-            .on_conflict(throttles::key)
-            .do_update()
-            .set((
-                throttles::count.eq(throttles::count + 1),
-                throttles::last_at.eq(now),
-            ))
-            .returning((
-                throttles::count,
-                throttles::window_started_at,
-                throttles::last_at,
-            ))
-            .get_result::<(i64, DateTime<Utc>, DateTime<Utc>)>(c)
-    })
+    use diesel::dsl::{SqlTypeOf, case_when};
+
+    // One atomic upsert: a window that has ended restarts (both SET expressions read
+    // the row as it was).
+    let ended = || throttles::window_started_at.le(now - window);
+    diesel::insert_into(throttles::table)
+        .values((
+            throttles::key.eq(key),
+            throttles::count.eq(1),
+            throttles::window_started_at.eq(now),
+            throttles::last_at.eq(now),
+        ))
+        .on_conflict(throttles::key)
+        .do_update()
+        .set((
+            throttles::count.eq(case_when::<_, _, SqlTypeOf<throttles::count>>(ended(), 1_i64)
+                .otherwise(throttles::count + 1)),
+            throttles::window_started_at.eq(case_when::<
+                _,
+                _,
+                SqlTypeOf<throttles::window_started_at>,
+            >(ended(), now)
+            .otherwise(throttles::window_started_at)),
+            throttles::last_at.eq(now),
+        ))
+        .returning((
+            throttles::count,
+            throttles::window_started_at,
+            throttles::last_at,
+        ))
+        .get_result::<(i64, DateTime<Utc>, DateTime<Utc>)>(conn)
     .map(|(count, window_started_at, last_at)| ThrottleRecord {
         count,
         window_started_at,
