@@ -58,27 +58,51 @@ pub(crate) mod pg {
     ) -> QueryResult<bool> {
         use diesel::RunQueryDsl as _;
 
-        let statement = rotation::RotateAtOnce {
-            presented: crate::types::DbUuid(presented.as_uuid()),
+        one_statement::RotateAtOnce {
+            presented: DbUuid(presented.as_uuid()),
             now,
-            session: crate::types::DbUuid(successor.session_id.as_uuid()),
-            successor: crate::types::DbUuid(successor.id.as_uuid()),
+            session: DbUuid(successor.session_id.as_uuid()),
+            successor: DbUuid(successor.id.as_uuid()),
             issued_at: successor.issued_at,
             expires_at: successor.expires_at,
-            event,
-            event_user: event.user_id.map(|id| crate::types::DbUuid(id.as_uuid())),
-            event_session: event
-                .session_id
-                .map(|id| crate::types::DbUuid(id.as_uuid())),
-            event_ip: event.ip.map(|ip| ip.to_string()),
-        };
-        statement.get_result::<i64>(conn).map(|rotated| rotated > 0)
+            event: one_statement::EventValues::of(event),
+        }
+        .get_result::<i64>(conn)
+        .map(|rotated| rotated > 0)
     }
 
-    /// The one-statement rotation as a query Diesel keeps prepared on each connection
-    /// (a raw `sql_query` would be parsed and planned anew every time, which cost more
-    /// than the rest of the rotation).
-    mod rotation {
+    /// A new session, its first refresh token and `event` in one statement, one round
+    /// trip (the foreign key is checked at its end); `None` where there is no such form.
+    fn create_session_at_once(
+        conn: &mut Conn,
+        session: &Session,
+        first_token: &RefreshTokenRecord,
+        event: &AuthEvent,
+    ) -> Option<QueryResult<()>> {
+        use diesel::RunQueryDsl as _;
+
+        let statement = one_statement::CreateSessionAtOnce {
+            id: DbUuid(session.id.as_uuid()),
+            user: DbUuid(session.user_id.as_uuid()),
+            created_at: session.created_at,
+            expires_at: session.expires_at,
+            last_refreshed_at: session.last_refreshed_at,
+            revoked_at: session.revoked_at,
+            revocation_reason: session.revocation_reason.map(RevocationReason::as_str),
+            credential_version: session.credential_version,
+            token: DbUuid(first_token.id.as_uuid()),
+            token_issued_at: first_token.issued_at,
+            token_expires_at: first_token.expires_at,
+            token_used_at: first_token.used_at,
+            event: one_statement::EventValues::of(event),
+        };
+        Some(statement.execute(conn).map(drop))
+    }
+
+    /// Writes of several rows as single statements that Diesel keeps prepared on each
+    /// connection (a raw `sql_query` is parsed and planned anew every time, which cost
+    /// a rotation more than the rest of it).
+    mod one_statement {
         use chrono::{DateTime, Utc};
         use diesel::pg::Pg;
         use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
@@ -88,6 +112,65 @@ pub(crate) mod pg {
 
         use crate::types::DbUuid;
 
+        const EVENT_COLUMNS: &str = "auth_events (at, kind, outcome, user_id, \
+             identifier_hash, session_id, ip, user_agent, dialect)";
+
+        /// An event's column values, in `EVENT_COLUMNS` order.
+        pub(super) struct EventValues<'a> {
+            event: &'a AuthEvent,
+            user: Option<DbUuid>,
+            session: Option<DbUuid>,
+            ip: Option<String>,
+        }
+
+        impl<'a> EventValues<'a> {
+            pub(super) fn of(event: &'a AuthEvent) -> Self {
+                Self {
+                    event,
+                    user: event.user_id.map(|id| DbUuid(id.as_uuid())),
+                    session: event.session_id.map(|id| DbUuid(id.as_uuid())),
+                    ip: event.ip.map(|ip| ip.to_string()),
+                }
+            }
+
+            fn push<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+                let event = self.event;
+                out.push_bind_param::<Timestamptz, _>(&event.at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, _>(event.kind.as_str())?;
+                out.push_sql(", ");
+                out.push_bind_param::<Text, _>(event.outcome.as_str())?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Uuid>, _>(&self.user)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&event.identifier_hash)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Uuid>, _>(&self.session)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&self.ip)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&event.user_agent)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&event.dialect)
+            }
+        }
+
+        /// Each statement is its own type, so Diesel's statement cache keys it by type.
+        macro_rules! prepared_statement {
+            ($name:ident) => {
+                impl QueryId for $name<'_> {
+                    type QueryId = $name<'static>;
+                    const HAS_STATIC_QUERY_ID: bool = true;
+                }
+
+                impl Query for $name<'_> {
+                    type SqlType = BigInt;
+                }
+
+                impl RunQueryDsl<PgConnection> for $name<'_> {}
+            };
+        }
+
         pub(super) struct RotateAtOnce<'a> {
             pub presented: DbUuid,
             pub now: DateTime<Utc>,
@@ -95,22 +178,10 @@ pub(crate) mod pg {
             pub successor: DbUuid,
             pub issued_at: DateTime<Utc>,
             pub expires_at: DateTime<Utc>,
-            pub event: &'a AuthEvent,
-            pub event_user: Option<DbUuid>,
-            pub event_session: Option<DbUuid>,
-            pub event_ip: Option<String>,
+            pub event: EventValues<'a>,
         }
 
-        impl QueryId for RotateAtOnce<'_> {
-            type QueryId = RotateAtOnce<'static>;
-            const HAS_STATIC_QUERY_ID: bool = true;
-        }
-
-        impl Query for RotateAtOnce<'_> {
-            type SqlType = BigInt;
-        }
-
-        impl RunQueryDsl<PgConnection> for RotateAtOnce<'_> {}
+        prepared_statement!(RotateAtOnce);
 
         impl QueryFragment<Pg> for RotateAtOnce<'_> {
             fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
@@ -145,30 +216,71 @@ pub(crate) mod pg {
                 out.push_bind_param::<Timestamptz, _>(&self.issued_at)?;
                 out.push_sql(", ");
                 out.push_bind_param::<Timestamptz, _>(&self.expires_at)?;
-                out.push_sql(
-                    " FROM spent), logged AS (INSERT INTO auth_events \
-                     (at, kind, outcome, user_id, identifier_hash, session_id, ip, \
-                     user_agent, dialect) SELECT ",
-                );
-                let event = self.event;
-                out.push_bind_param::<Timestamptz, _>(&event.at)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, _>(event.kind.as_str())?;
-                out.push_sql(", ");
-                out.push_bind_param::<Text, _>(event.outcome.as_str())?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Uuid>, _>(&self.event_user)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&event.identifier_hash)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Uuid>, _>(&self.event_session)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&self.event_ip)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&event.user_agent)?;
-                out.push_sql(", ");
-                out.push_bind_param::<Nullable<Text>, _>(&event.dialect)?;
+                out.push_sql(" FROM spent), logged AS (INSERT INTO ");
+                out.push_sql(EVENT_COLUMNS);
+                out.push_sql(" SELECT ");
+                self.event.push(&mut out)?;
                 out.push_sql(" FROM spent) SELECT count(*) FROM spent");
+                Ok(())
+            }
+        }
+
+        pub(super) struct CreateSessionAtOnce<'a> {
+            pub id: DbUuid,
+            pub user: DbUuid,
+            pub created_at: DateTime<Utc>,
+            pub expires_at: DateTime<Utc>,
+            pub last_refreshed_at: Option<DateTime<Utc>>,
+            pub revoked_at: Option<DateTime<Utc>>,
+            pub revocation_reason: Option<&'static str>,
+            pub credential_version: i64,
+            pub token: DbUuid,
+            pub token_issued_at: DateTime<Utc>,
+            pub token_expires_at: DateTime<Utc>,
+            pub token_used_at: Option<DateTime<Utc>>,
+            pub event: EventValues<'a>,
+        }
+
+        prepared_statement!(CreateSessionAtOnce);
+
+        impl QueryFragment<Pg> for CreateSessionAtOnce<'_> {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+                out.push_sql(
+                    "WITH created AS (INSERT INTO sessions (id, user_id, created_at, \
+                     expires_at, last_refreshed_at, revoked_at, revocation_reason, \
+                     credential_version) VALUES (",
+                );
+                out.push_bind_param::<Uuid, _>(&self.id)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Uuid, _>(&self.user)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Timestamptz, _>(&self.created_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Timestamptz, _>(&self.expires_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Timestamptz>, _>(&self.last_refreshed_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Timestamptz>, _>(&self.revoked_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Text>, _>(&self.revocation_reason)?;
+                out.push_sql(", ");
+                out.push_bind_param::<BigInt, _>(&self.credential_version)?;
+                out.push_sql(
+                    ") RETURNING id), first AS (INSERT INTO refresh_tokens \
+                     (jti, session_id, issued_at, expires_at, used_at) SELECT ",
+                );
+                out.push_bind_param::<Uuid, _>(&self.token)?;
+                out.push_sql(", id, ");
+                out.push_bind_param::<Timestamptz, _>(&self.token_issued_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Timestamptz, _>(&self.token_expires_at)?;
+                out.push_sql(", ");
+                out.push_bind_param::<Nullable<Timestamptz>, _>(&self.token_used_at)?;
+                out.push_sql(" FROM created), logged AS (INSERT INTO ");
+                out.push_sql(EVENT_COLUMNS);
+                out.push_sql(" SELECT ");
+                self.event.push(&mut out)?;
+                out.push_sql(" FROM created) SELECT count(*) FROM created");
                 Ok(())
             }
         }
@@ -274,6 +386,16 @@ pub(crate) mod sqlite {
         _: &AuthEvent,
     ) -> QueryResult<bool> {
         Ok(false)
+    }
+
+    /// Statements are calls within the process here: the transaction does it.
+    fn create_session_at_once(
+        _: &mut Conn,
+        _: &Session,
+        _: &RefreshTokenRecord,
+        _: &AuthEvent,
+    ) -> Option<QueryResult<()>> {
+        None
     }
 
     /// The IMMEDIATE transaction's write lock already serializes rotations.

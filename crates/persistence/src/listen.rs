@@ -139,6 +139,7 @@ fn serve(
     stop: &AtomicBool,
 ) -> Result<std::convert::Infallible, Ended> {
     diesel::sql_query(format!("LISTEN {CHANNEL}")).execute(conn)?;
+    tracing::info!("listening for change notifications: the session cache serves once current");
     // Our own probes carry an id no other listener has, and a sequence number.
     let me = format!("p:{}:", Uuid::new_v4().simple());
     let mut sequence: u64 = 0;

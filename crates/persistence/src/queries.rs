@@ -267,6 +267,11 @@ pub(crate) fn create_session(
     first_token: &RefreshTokenRecord,
     event: Option<&AuthEvent>,
 ) -> Result<(), StoreError> {
+    if let Some(event) = event
+        && let Some(created) = create_session_at_once(conn, session, first_token, event)
+    {
+        return created.map_err(store);
+    }
     write_tx(conn, |c| {
         diesel::insert_into(sessions::table)
             .values((

@@ -27,6 +27,7 @@ macro_rules! on_each_backend {
 }
 
 mod connect;
+mod listen;
 mod signing_keys;
 mod sql;
 
