@@ -16,6 +16,7 @@ mod authapi;
 mod cbs;
 mod cross_site;
 mod dispatch;
+mod foreign_hashes;
 mod hostile_input;
 mod hygiene;
 mod ioweyou;

@@ -48,7 +48,7 @@ const LONG_DELAY: u64 = 60;
 /// Every password login path, each in the dialect that owns it (`POST /auth/login` goes
 /// to authapi with `email`, to pocketbase with `username`: docs/dialects/README.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Via {
+pub(crate) enum Via {
     /// authapi, `POST /auth/login` `{"email", "password"}` (email or username).
     Authapi,
     /// pocketbase, `POST /auth/login` `{"username", "password"}`.
@@ -61,7 +61,7 @@ enum Via {
     Cbs,
 }
 
-const EVERY_PATH: [Via; 5] = [
+pub(crate) const EVERY_PATH: [Via; 5] = [
     Via::Authapi,
     Via::Pocketbase,
     Via::IoweyouUsers,
@@ -161,7 +161,7 @@ fn pocketbase_error(api: &Api, status: u16, message: &str) -> Value {
 
 /// What a login attempt came to.
 #[derive(Debug, PartialEq, Eq)]
-enum Outcome {
+pub(crate) enum Outcome {
     LoggedIn,
     /// Wrong password or unknown account, in the dialect's words.
     Refused,
@@ -256,7 +256,7 @@ async fn login_with(
 }
 
 /// A login through `via`, classified.
-async fn attempt(api: &Api, via: Via, login: &str, password: &str) -> Outcome {
+pub(crate) async fn attempt(api: &Api, via: Via, login: &str, password: &str) -> Outcome {
     attempt_from(api, via, login, password, &[]).await
 }
 

@@ -6,6 +6,7 @@
 //! [`PasswordHasher`]: portcullis_domain::PasswordHasher
 //! [`TokenCodec`]: portcullis_domain::TokenCodec
 
+mod foreign;
 mod jwt;
 mod keyring;
 mod password;

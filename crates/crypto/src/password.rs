@@ -5,6 +5,8 @@ use argon2::{Algorithm, Argon2, Block, Params, Version};
 use portcullis_domain::{HashError, PasswordHasher, PasswordVerdict};
 use portcullis_domain::{Password, PasswordHash};
 
+use crate::foreign;
+
 /// Salt length in bytes: 128 bits, as RFC 9106 recommends.
 const SALT_LEN: usize = 16;
 
@@ -185,6 +187,16 @@ impl Argon2Hasher {
         let unreadable = |why: &dyn std::fmt::Display| {
             HashError::Failed(format!("unreadable password hash: {why}"))
         };
+        if let Some(foreign) = foreign::parse(hash.as_str()) {
+            let foreign = foreign.map_err(|e| unreadable(&e))?;
+            let matches =
+                foreign::verify(password.expose(), &foreign).map_err(|e| unreadable(&e))?;
+            return Ok(if matches {
+                PasswordVerdict::ValidNeedsRehash
+            } else {
+                PasswordVerdict::Invalid
+            });
+        }
         let stored = password_hash::PasswordHash::new(hash.as_str()).map_err(|e| unreadable(&e))?;
         // The password-hash crate reports a missing salt or output as a wrong
         // password; it is a damaged hash, which the port says is an error.
