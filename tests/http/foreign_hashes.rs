@@ -2,13 +2,15 @@
 //! (issue 11, "Foreign hashes"): bcrypt as the ioweyou and authapi applications and
 //! PocketBase made them, Django's PBKDF2. Their owners log in through every dialect
 //! with their old passwords, and the first login stores an argon2id hash in place of
-//! the foreign one; a wrong password changes nothing.
+//! the foreign one; a wrong password changes nothing. An account moved in without a
+//! password is refused as a wrong password is, until a reset gives it one.
 
 use chrono::Utc;
 use portcullis_domain::{
     AuthEvent, Client, DisplayName, Email, EventKind, EventOutcome, PasswordHash, Profile, User,
     UserId, UserRepository, Username,
 };
+use serde_json::json;
 
 use crate::support::app::TestApp;
 use crate::support::backend::Backend;
@@ -18,6 +20,7 @@ crate::on_backends! {
     both: [
         foreign_hashes_log_in_through_every_dialect_and_become_argon2id,
         a_wrong_password_leaves_the_foreign_hash_alone,
+        an_account_without_a_password_logs_in_only_after_a_reset,
     ],
 }
 
@@ -46,6 +49,10 @@ const FOREIGN: [(&str, &str); 4] = [
 
 /// Stores an account whose password hash is `hash`, as an import would.
 async fn moved_in(app: &TestApp, username: &str, hash: &str) -> UserId {
+    moved_in_with(app, username, PasswordHash::new(hash.to_owned())).await
+}
+
+async fn moved_in_with(app: &TestApp, username: &str, password_hash: PasswordHash) -> UserId {
     let now = Utc::now();
     let user = User {
         id: UserId::generate(now),
@@ -56,7 +63,7 @@ async fn moved_in(app: &TestApp, username: &str, hash: &str) -> UserId {
         email_verified: true,
         must_change_password: false,
         profile: Profile::default(),
-        password_hash: PasswordHash::new(hash.to_owned()),
+        password_hash,
         password_changed_at: now,
         created_at: now,
         updated_at: now,
@@ -129,5 +136,46 @@ async fn a_wrong_password_leaves_the_foreign_hash_alone(backend: Backend) {
             );
         }
         assert_eq!(stored_hash(&app, id).await, hash, "{format}");
+    }
+}
+
+async fn an_account_without_a_password_logs_in_only_after_a_reset(backend: Backend) {
+    // Ten refusals in a row: more than the free failures of the default.
+    let app = TestApp::spawn_with(backend, &[("PORTCULLIS_THROTTLE_FREE_FAILURES", "20")]).await;
+    let id = moved_in_with(&app, "nopassword", PasswordHash::unusable()).await;
+    for password in [PASSWORD, "!"] {
+        for via in EVERY_PATH {
+            assert_eq!(
+                attempt(&app, via, "nopassword", password).await,
+                Outcome::Refused,
+                "{password:?} through {via:?}"
+            );
+        }
+    }
+    assert!(stored_hash(&app, id).await == "!", "nothing changed");
+
+    app.post(
+        "/auth/forgot-password",
+        json!({"email": "nopassword@example.com"}),
+    )
+    .await
+    .expect(200);
+    let secret = app
+        .mail()
+        .await
+        .last_secret_for("nopassword@example.com")
+        .unwrap();
+    app.post(
+        &format!("/auth/reset-password?token={secret}"),
+        json!({"password": "a brand new secret"}),
+    )
+    .await
+    .expect(200);
+    for via in EVERY_PATH {
+        assert_eq!(
+            attempt(&app, via, "nopassword", "a brand new secret").await,
+            Outcome::LoggedIn,
+            "{via:?}"
+        );
     }
 }

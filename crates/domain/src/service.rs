@@ -348,12 +348,14 @@ impl AuthService {
             return Err(LoginError::Throttled { retry_after });
         }
         let verdict = match &account {
-            Some(user) => self
+            Some(user) if !user.password_hash.is_unusable() => self
                 .ports
                 .hasher
                 .verify(password, &user.password_hash)
                 .map_err(InternalError::from),
-            None => self
+            // No account, or one without a password: the same work as a real check, so
+            // neither can be told from a wrong password, by the answer or by its time.
+            _ => self
                 .dummy_hash()
                 .and_then(|dummy| Ok(self.ports.hasher.verify(password, dummy)?))
                 .map(|_| PasswordVerdict::Invalid),

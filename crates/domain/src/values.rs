@@ -335,10 +335,25 @@ impl fmt::Display for Password {
 #[derive(Clone, PartialEq, Eq)]
 pub struct PasswordHash(String);
 
+/// What an account without a password stores: no hasher produces it (PHC strings and
+/// bcrypt start with `$`, Django's with its algorithm's name).
+const UNUSABLE: &str = "!";
+
 impl PasswordHash {
     /// Wraps a hash the hasher produced or the store returned.
     pub fn new(encoded: String) -> Self {
         Self(encoded)
+    }
+
+    /// The hash of an account that has no password (moved in without one): no password
+    /// matches it, until a reset sets one.
+    pub fn unusable() -> Self {
+        Self(UNUSABLE.to_owned())
+    }
+
+    /// Whether this is [`PasswordHash::unusable`].
+    pub fn is_unusable(&self) -> bool {
+        self.0 == UNUSABLE
     }
 
     /// The encoded hash, for the store and the hasher.
@@ -356,6 +371,14 @@ impl fmt::Debug for PasswordHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_unusable_marker_is_unusable() {
+        assert!(PasswordHash::unusable().is_unusable());
+        for hash in ["", "!!", "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA"] {
+            assert!(!PasswordHash::new(hash.to_owned()).is_unusable(), "{hash}");
+        }
+    }
 
     #[test]
     fn email_is_lower_cased_and_trimmed() {
