@@ -799,59 +799,41 @@ class Harness:
         ratio_row(row, jwt, "bare JWT", 0.5)
         server.check_alive()
 
-        def cbs_once() -> WrkResult | None:
-            sessions = self.write_lines(
-                f"{db}-cbs-sessions.txt",
-                self.cbs_sessions(server.port, emails[: a.auth_connections + threads]),
-            )
-            return self.wrk(
-                f"{db} cbs refresh",
-                server.port,
-                "/api/v1/auth/refresh",
-                "refresh.lua",
-                a.auth_connections,
-                {"BENCH_DIALECT": "cbs", "BENCH_SESSIONS": sessions},
-                {200},
-            )
-
-        log("-- rotating refresh cbs, POST /api/v1/auth/refresh (bearer access token)")
-        row = self.measured(
-            Row(
-                "refresh",
-                "cbs POST /api/v1/auth/refresh (access token + rotation)",
-                db,
-                a.auth_connections,
-            ),
-            cbs_once,
-        )
-        # Authenticated by its access token, but a rotation: a write, whose floor is
-        # the bare write, not the bare JWT check.
-        ratio_row(row, write, f"bare write {db}", 0.5)
-        server.check_alive()
-
-        # Rotating refreshes.
-        def refresh_once() -> WrkResult | None:
-            sessions = self.write_lines(
-                f"{db}-authapi-sessions.txt",
-                self.authapi_sessions(server.port, emails[: a.refresh_connections + threads]),
-            )
-            return self.wrk(
-                f"{db} authapi refresh",
-                server.port,
+        # Rotating refreshes; cbs's also sends the session's access token, which it
+        # checks, but a rotation is a write, so its floor is the bare write too.
+        for dialect, path, sessions_of, name in (
+            (
+                "authapi",
                 "/auth/refresh-tokens",
-                "refresh.lua",
-                a.refresh_connections,
-                {"BENCH_DIALECT": "authapi", "BENCH_SESSIONS": sessions},
-                {200},
-            )
+                self.authapi_sessions,
+                "authapi POST /auth/refresh-tokens (rotating)",
+            ),
+            (
+                "cbs",
+                "/api/v1/auth/refresh",
+                self.cbs_sessions,
+                "cbs POST /api/v1/auth/refresh (access token + rotation)",
+            ),
+        ):
+            def refresh_once(dialect=dialect, path=path, sessions_of=sessions_of) -> WrkResult | None:
+                sessions = self.write_lines(
+                    f"{db}-{dialect}-sessions.txt",
+                    sessions_of(server.port, emails[: a.refresh_connections + threads]),
+                )
+                return self.wrk(
+                    f"{db} {dialect} refresh",
+                    server.port,
+                    path,
+                    "refresh.lua",
+                    a.refresh_connections,
+                    {"BENCH_DIALECT": dialect, "BENCH_SESSIONS": sessions},
+                    {200},
+                )
 
-        log("-- rotating refresh authapi, POST /auth/refresh-tokens")
-        row = self.measured(
-            Row("refresh", "authapi POST /auth/refresh-tokens (rotating)", db, a.refresh_connections),
-            refresh_once,
-        )
-        ratio_row(row, write, f"bare write {db}", 0.5)
-        server.check_alive()
+            log(f"-- rotating refresh {name}")
+            row = self.measured(Row("refresh", name, db, a.refresh_connections), refresh_once)
+            ratio_row(row, write, f"bare write {db}", 0.5)
+            server.check_alive()
 
         # Registrations.
         log("-- registrations authapi, POST /auth/register")

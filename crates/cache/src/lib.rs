@@ -61,7 +61,7 @@ pub enum Freshness {
 /// A [`StateCache`]'s bounds.
 #[derive(Clone, Copy, Debug)]
 pub struct CacheConfig {
-    /// Entries per table (sessions, users); the oldest-looking go first when full.
+    /// Entries per table (sessions, users); when full, an arbitrary one makes room.
     pub capacity: usize,
     /// The longest an entry is served, invalidated or not.
     pub ttl: Duration,

@@ -85,17 +85,13 @@ impl<K: Hash + Eq + Copy, V: Clone> Table<K, V> {
         if shard.epoch != ticket.epoch {
             return;
         }
-        if shard.entries.len() >= self.per_shard && !shard.entries.contains_key(&key) {
-            // Full: make room by dropping the expired entries, else an arbitrary one.
-            let ttl = self.ttl;
-            shard
-                .entries
-                .retain(|_, (_, stored)| stored.elapsed() < ttl);
-            if shard.entries.len() >= self.per_shard
-                && let Some(victim) = shard.entries.keys().next().copied()
-            {
-                shard.entries.remove(&victim);
-            }
+        if shard.entries.len() >= self.per_shard
+            && !shard.entries.contains_key(&key)
+            && let Some(victim) = shard.entries.keys().next().copied()
+        {
+            // Full: an arbitrary entry makes room, at once (a scan for expired ones would
+            // cost every fill of a full shard its whole length, under the lock).
+            shard.entries.remove(&victim);
         }
         shard.entries.insert(key, (value, Instant::now()));
     }

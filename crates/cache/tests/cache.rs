@@ -234,6 +234,11 @@ fn now() -> DateTime<Utc> {
     SystemClock.now()
 }
 
+/// Whether the session reads back revoked (through the cache).
+fn revoked(store: &CachedStore, id: SessionId) -> bool {
+    store.find(id).unwrap().unwrap().revoked_at.is_some()
+}
+
 /// A user with one active session, stored straight into the backing store.
 fn seeded(store: &CachedStore) -> (User, Session, RefreshTokenRecord) {
     let user = stored_user(&store.backing, "ada@example.com");
@@ -254,25 +259,11 @@ fn lookups_are_served_from_memory_until_invalidated() {
         .backing
         .revoke(session.id, RevocationReason::Logout, now())
         .unwrap();
-    assert!(
-        store
-            .find(session.id)
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_none()
-    );
+    assert!(!revoked(&store, session.id));
     assert_eq!(store.cache.stats().hits, 1);
     // ...until its notification arrives.
     store.cache.invalidate_session(session.id);
-    assert!(
-        store
-            .find(session.id)
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_some()
-    );
+    assert!(revoked(&store, session.id));
 }
 
 #[test]
@@ -307,14 +298,7 @@ fn a_logout_in_this_process_is_seen_at_once() {
             &event(EventKind::Logout),
         )
         .unwrap();
-    assert!(
-        store
-            .find(session.id)
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_some()
-    );
+    assert!(revoked(&store, session.id));
 }
 
 #[test]
@@ -372,14 +356,7 @@ fn a_leased_cache_serves_nothing_before_its_listener_confirms() {
         .backing
         .revoke(session.id, RevocationReason::Logout, now())
         .unwrap();
-    assert!(
-        store
-            .find(session.id)
-            .unwrap()
-            .unwrap()
-            .revoked_at
-            .is_some()
-    );
+    assert!(revoked(&store, session.id));
     assert_eq!(store.cache.stats().hits, 1);
 }
 
