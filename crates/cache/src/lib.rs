@@ -39,10 +39,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
-    AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError, PasswordHash,
-    QueuedMail, RefreshTokenRecord, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
-    RevocationReason, RotateError, Session, SessionId, SessionRepository, StoreError, TokenId,
-    User, UserId, UserRepository, Username,
+    AccountUpdate, AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError,
+    ImportWriteError, PasswordHash, QueuedMail, RefreshTokenRecord, ResetTokenHash,
+    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session, SessionId,
+    SessionRepository, StoreError, TokenId, User, UserId, UserImportRepository, UserRepository,
+    Username,
 };
 
 use crate::table::Table;
@@ -350,6 +351,31 @@ impl<U: UserRepository> UserRepository for CachedUsers<U> {
         let replaced = self.inner.replace_password_hash(id, verified, new, now);
         self.cache.users.remove(&id);
         replaced
+    }
+}
+
+/// An import's updates drop what is cached of the accounts they change (a replaced
+/// password ends their sessions), whatever the outcome.
+impl<U: UserImportRepository> UserImportRepository for CachedUsers<U> {
+    fn find_accounts(
+        &self,
+        emails: &[Email],
+        usernames: &[Username],
+    ) -> Result<Vec<User>, StoreError> {
+        self.inner.find_accounts(emails, usernames)
+    }
+
+    fn write_import(
+        &self,
+        created: &[User],
+        updated: &[AccountUpdate],
+        events: &[AuthEvent],
+    ) -> Result<(), ImportWriteError> {
+        let written = self.inner.write_import(created, updated, events);
+        for update in updated {
+            self.cache.invalidate_user(update.user.id);
+        }
+        written
     }
 }
 

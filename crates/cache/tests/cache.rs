@@ -67,6 +67,24 @@ impl UserRepository for CachedStore {
     }
 }
 
+impl UserImportRepository for CachedStore {
+    fn find_accounts(
+        &self,
+        emails: &[Email],
+        usernames: &[Username],
+    ) -> Result<Vec<User>, StoreError> {
+        self.users.find_accounts(emails, usernames)
+    }
+    fn write_import(
+        &self,
+        created: &[User],
+        updated: &[AccountUpdate],
+        events: &[AuthEvent],
+    ) -> Result<(), ImportWriteError> {
+        self.users.write_import(created, updated, events)
+    }
+}
+
 impl SessionRepository for CachedStore {
     fn create(
         &self,

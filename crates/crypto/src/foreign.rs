@@ -14,6 +14,9 @@ use subtle::ConstantTimeEq as _;
 /// a stored hash cannot make a login cost more than that.
 const MAX_PBKDF2_ITERATIONS: u32 = 10_000_000;
 
+/// The bcrypt costs any bcrypt accepts (2⁴ to 2³¹ rounds).
+const BCRYPT_COSTS: std::ops::RangeInclusive<u32> = 4..=31;
+
 /// A stored hash in a foreign format, read.
 #[derive(Debug)]
 pub(crate) enum ForeignHash<'a> {
@@ -28,11 +31,48 @@ pub(crate) enum ForeignHash<'a> {
 /// `hash` read as a foreign format: `None` when it is in none of them (an argon2 PHC
 /// string, for one), an error when it is one of them but damaged.
 pub(crate) fn parse(hash: &str) -> Option<Result<ForeignHash<'_>, String>> {
-    if ["$2a$", "$2b$", "$2y$"].iter().any(|p| hash.starts_with(p)) {
-        return Some(Ok(ForeignHash::Bcrypt(hash)));
+    if let Some(rest) = ["$2a$", "$2b$", "$2y$"]
+        .iter()
+        .find_map(|prefix| hash.strip_prefix(prefix))
+    {
+        return Some(parse_bcrypt(rest).map(|()| ForeignHash::Bcrypt(hash)));
     }
     let rest = hash.strip_prefix("pbkdf2_sha256$")?;
     Some(parse_django(rest))
+}
+
+impl ForeignHash<'_> {
+    /// The format's name, as reports show it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Self::Bcrypt(_) => "bcrypt",
+            Self::DjangoPbkdf2 { .. } => "pbkdf2_sha256",
+        }
+    }
+}
+
+/// Checks what follows `$2b$`: a two-digit cost, `$`, then 22 characters of salt and
+/// 31 of hash in bcrypt's base64 alphabet.
+fn parse_bcrypt(rest: &str) -> Result<(), String> {
+    let (cost, encoded) = rest
+        .split_once('$')
+        .ok_or("bcrypt wants $2b$<cost>$<salt and hash>")?;
+    let cost_ok = cost.len() == 2
+        && cost
+            .parse()
+            .is_ok_and(|cost: u32| BCRYPT_COSTS.contains(&cost));
+    if !cost_ok {
+        return Err(format!(
+            "bcrypt cost must be two digits, {} to {}",
+            BCRYPT_COSTS.start(),
+            BCRYPT_COSTS.end()
+        ));
+    }
+    let alphabet = |c: char| c.is_ascii_alphanumeric() || c == '.' || c == '/';
+    if encoded.len() != 53 || !encoded.chars().all(alphabet) {
+        return Err("bcrypt salt and hash must be 53 characters of bcrypt's base64".into());
+    }
+    Ok(())
 }
 
 fn parse_django(rest: &str) -> Result<ForeignHash<'_>, String> {
@@ -143,11 +183,23 @@ mod tests {
         ] {
             assert!(parse(damaged).unwrap().is_err(), "{damaged}");
         }
-        let truncated = parse("$2b$10$AtCWD0IYm/fHQh3nqBO69e").unwrap().unwrap();
-        assert!(verify(PASSWORD, &truncated).is_err());
-        let bad_cost = parse("$2b$99$AtCWD0IYm/fHQh3nqBO69ekB6zc1ra1XkfgDcijuDRgiZiY43Jdxq")
-            .unwrap()
-            .unwrap();
-        assert!(verify(PASSWORD, &bad_cost).is_err());
+        let good = "AtCWD0IYm/fHQh3nqBO69ekB6zc1ra1XkfgDcijuDRgiZiY43Jdxq";
+        for damaged in [
+            "$2b$10$AtCWD0IYm/fHQh3nqBO69e".to_owned(),
+            format!("$2b$99${good}"),
+            format!("$2b$03${good}"),
+            format!("$2b$1${good}"),
+            format!("$2b$10${good}x"),
+            format!("$2b$10${}!", &good[..52]),
+            format!("$2b$10{good}"),
+        ] {
+            assert!(parse(&damaged).unwrap().is_err(), "{damaged}");
+        }
+    }
+
+    #[test]
+    fn formats_are_named() {
+        assert_eq!(parse(VECTORS[0]).unwrap().unwrap().name(), "bcrypt");
+        assert_eq!(parse(VECTORS[4]).unwrap().unwrap().name(), "pbkdf2_sha256");
     }
 }

@@ -2,7 +2,7 @@
 
 use argon2::password_hash::{self, Output, ParamsString, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use portcullis_domain::{HashError, PasswordHasher, PasswordVerdict};
+use portcullis_domain::{HashError, HashScheme, PasswordHasher, PasswordVerdict};
 use portcullis_domain::{Password, PasswordHash};
 
 use crate::foreign;
@@ -177,6 +177,38 @@ impl Argon2Hasher {
         Ok(PasswordHash::new(phc.to_string()))
     }
 
+    /// [`PasswordHasher::scheme`]: the checks [`Self::verify_in`] makes before
+    /// hashing.
+    pub(crate) fn scheme_of(&self, hash: &PasswordHash) -> Option<HashScheme> {
+        if let Some(foreign) = foreign::parse(hash.as_str()) {
+            return foreign.ok().map(|foreign| HashScheme {
+                name: foreign.name(),
+                current: false,
+            });
+        }
+        let stored = password_hash::PasswordHash::new(hash.as_str()).ok()?;
+        let (Some(salt), Some(_)) = (stored.salt, stored.hash) else {
+            return None;
+        };
+        let salt_len = salt.decode_b64(&mut [0u8; 64]).ok()?.len();
+        if salt_len < argon2::MIN_SALT_LEN {
+            return None;
+        }
+        let params = stored_params(&stored).ok()?;
+        let name = match Algorithm::try_from(stored.algorithm).ok()? {
+            Algorithm::Argon2d => "argon2d",
+            Algorithm::Argon2i => "argon2i",
+            Algorithm::Argon2id => "argon2id",
+        };
+        if let Some(version) = stored.version {
+            Version::try_from(version).ok()?;
+        }
+        Some(HashScheme {
+            name,
+            current: self.is_current(&stored, &params),
+        })
+    }
+
     /// [`PasswordHasher::verify`] in `memory`.
     pub(crate) fn verify_in(
         &self,
@@ -256,6 +288,10 @@ impl PasswordHasher for Argon2Hasher {
         hash: &PasswordHash,
     ) -> Result<PasswordVerdict, HashError> {
         self.verify_in(password, hash, &mut Memory::default())
+    }
+
+    fn scheme(&self, hash: &PasswordHash) -> Option<HashScheme> {
+        self.scheme_of(hash)
     }
 }
 
@@ -383,9 +419,11 @@ mod tests {
             // Salt too short for argon2 (4 bytes).
             format!("$argon2id$v=19$m=1024,t=1,p=1$c2FsdA${out}"),
         ];
-        for case in cases {
-            let result = hasher.verify(&pw("x"), &PasswordHash::new(case.clone()));
+        for case in cases.into_iter().chain(["!".into(), "$2b$10$short".into()]) {
+            let hash = PasswordHash::new(case.clone());
+            let result = hasher.verify(&pw("x"), &hash);
             assert!(result.is_err(), "{case:?} gave {result:?}");
+            assert_eq!(hasher.scheme(&hash), None, "{case:?}");
         }
     }
 
@@ -440,7 +478,20 @@ mod tests {
         let current = other(Algorithm::Argon2id, Version::V0x13, params);
         // The same hash with its version field left out.
         let unversioned = PasswordHash::new(current.as_str().replace("$v=19", ""));
-        for stale in [&argon2i, &v10, &long, &unversioned] {
+        let scheme = |name| {
+            Some(HashScheme {
+                name,
+                current: false,
+            })
+        };
+        let named = [
+            (&argon2i, scheme("argon2i")),
+            (&v10, scheme("argon2id")),
+            (&long, scheme("argon2id")),
+            (&unversioned, scheme("argon2id")),
+        ];
+        for (stale, scheme) in named {
+            assert_eq!(hasher.scheme(stale), scheme, "{}", stale.as_str());
             assert_eq!(
                 hasher.verify(&pw("pw"), stale).unwrap(),
                 PasswordVerdict::ValidNeedsRehash,
@@ -456,6 +507,28 @@ mod tests {
             hasher.verify(&pw("pw"), &current).unwrap(),
             PasswordVerdict::Valid
         );
+        assert_eq!(
+            hasher.scheme(&current),
+            Some(HashScheme {
+                name: "argon2id",
+                current: true
+            })
+        );
+    }
+
+    #[test]
+    fn foreign_hashes_are_named_and_never_current() {
+        let bcrypt = "$2b$04$D4gC.v40mwaT26GpN1/nSeoG6AoZxjmX61Sz6WYQKTl3ramMxpgZC";
+        let django = "pbkdf2_sha256$1000$seasalt1234$JlBQ/OWmu3PcCFg2koQd315wDykzd702rqDsH8M7iWI=";
+        for (hash, name) in [(bcrypt, "bcrypt"), (django, "pbkdf2_sha256")] {
+            assert_eq!(
+                fast().scheme(&PasswordHash::new(hash.into())),
+                Some(HashScheme {
+                    name,
+                    current: false
+                })
+            );
+        }
     }
 
     #[test]

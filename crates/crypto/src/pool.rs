@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use thread_priority::{ThreadPriority, set_current_thread_priority};
 
 use portcullis_domain::{
-    HashError, Password, PasswordHash, PasswordHasher, PasswordVerdict, nonblocking,
+    HashError, HashScheme, Password, PasswordHash, PasswordHasher, PasswordVerdict, nonblocking,
 };
 
 use crate::password::{Argon2Hasher, Memory};
@@ -70,14 +70,15 @@ pub struct HashPool {
     /// Callers whose hash is queued or running.
     pending: AtomicUsize,
     config: HashPoolConfig,
-    params_memory_kib: u32,
+    /// The threads' hasher, for reading stored hashes without hashing.
+    hasher: Argon2Hasher,
 }
 
 impl std::fmt::Debug for HashPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HashPool")
             .field("config", &self.config)
-            .field("memory_kib", &self.params_memory_kib)
+            .field("memory_kib", &self.hasher.params().memory_kib)
             .finish_non_exhaustive()
     }
 }
@@ -111,7 +112,7 @@ impl HashPool {
             jobs,
             pending: AtomicUsize::new(0),
             config,
-            params_memory_kib: hasher.params().memory_kib,
+            hasher,
         })
     }
 
@@ -205,6 +206,11 @@ impl PasswordHasher for HashPool {
         let password = password.clone();
         let hash = hash.clone();
         self.run(move |hasher, memory| hasher.verify_in(&password, &hash, memory))
+    }
+
+    /// Read on the caller's thread: no hashing.
+    fn scheme(&self, hash: &PasswordHash) -> Option<HashScheme> {
+        self.hasher.scheme_of(hash)
     }
 }
 

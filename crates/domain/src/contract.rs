@@ -1,5 +1,6 @@
 //! The repository contract (feature `contract`): what every adapter of
-//! [`UserRepository`], [`SessionRepository`] and [`ResetTokenRepository`] must do, as a
+//! [`UserRepository`], [`UserImportRepository`], [`SessionRepository`],
+//! [`ResetTokenRepository`] and the other storage ports must do, as a
 //! test suite any adapter can run. Portcullis runs it against PostgreSQL, SQLite and
 //! `portcullis-memory`'s `MemoryStore`.
 //!
@@ -37,18 +38,20 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
 use self::fixtures::{event, new_user, reset_record, stored_session, stored_user, token_for};
+use crate::ImportWriteError;
 use crate::{
-    AuthEvent, Bio, Client, ClientId, ClientRepository, Clock, CompleteResetError, CreateUserError,
-    Email, EndSessionError, EventFilter, EventKind, EventOutcome, EventRepository, MailId,
-    MailOutbox, OutboxStatus, PasswordHash, Profile, QueuedMail, RefreshTokenRecord,
+    AccountUpdate, AuthEvent, Bio, Client, ClientId, ClientRepository, Clock, CompleteResetError,
+    CreateUserError, Email, EndSessionError, EventFilter, EventKind, EventOutcome, EventRepository,
+    MailId, MailOutbox, OutboxStatus, PasswordHash, Profile, QueuedMail, RefreshTokenRecord,
     RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
     RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock,
-    ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
+    ThrottleRepository, TokenId, User, UserId, UserImportRepository, UserRepository, Username,
 };
 
-/// A store under test: one value implementing all seven storage ports.
+/// A store under test: one value implementing all eight storage ports.
 pub trait Repositories:
     UserRepository
+    + UserImportRepository
     + SessionRepository
     + ResetTokenRepository
     + ThrottleRepository
@@ -60,6 +63,7 @@ pub trait Repositories:
 
 impl<T> Repositories for T where
     T: UserRepository
+        + UserImportRepository
         + SessionRepository
         + ResetTokenRepository
         + ThrottleRepository
@@ -102,6 +106,9 @@ macro_rules! repository_contract {
             users_without_email_coexist
             duplicate_user_id_is_a_store_error
             replace_password_hash_updates_existing_users_only
+            import_finds_accounts_by_email_or_username
+            import_writes_accounts_and_events_together
+            import_writes_nothing_when_accounts_changed
             profile_json_round_trips
             timestamps_round_trip_exactly
             session_round_trips
@@ -314,6 +321,178 @@ pub fn duplicate_user_id_is_a_store_error<S: Repositories + ?Sized>(store: &S) {
         UserRepository::create(store, &clash, &event(EventKind::Registration)),
         Err(CreateUserError::Store(_))
     ));
+}
+
+fn emails(list: &[&str]) -> Vec<Email> {
+    list.iter()
+        .map(|text| Email::parse(text).unwrap())
+        .collect()
+}
+
+fn usernames(list: &[&str]) -> Vec<Username> {
+    list.iter()
+        .map(|text| Username::parse(text).unwrap())
+        .collect()
+}
+
+fn ids(mut users: Vec<User>) -> Vec<UserId> {
+    users.sort_by_key(|user| user.id.as_uuid());
+    users.into_iter().map(|user| user.id).collect()
+}
+
+fn imported(user: &User) -> AuthEvent {
+    event(EventKind::UserImported).for_user(user.id)
+}
+
+/// [`UserImportRepository::find_accounts`] returns every account matching an email or a
+/// username (ignoring the username's case), each once, and nothing for no match.
+pub fn import_finds_accounts_by_email_or_username<S: Repositories + ?Sized>(store: &S) {
+    let ada = new_user("ada@example.com", Some("Ada"));
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
+    let grace = stored_user(store, "grace@example.com");
+    let mut alan = new_user("alan@example.com", Some("alan"));
+    alan.email = None;
+    UserRepository::create(store, &alan, &event(EventKind::Registration)).unwrap();
+    stored_user(store, "someone@example.com");
+
+    let found = store
+        .find_accounts(
+            &emails(&["ada@example.com", "grace@example.com", "nobody@example.com"]),
+            &usernames(&["ADA", "ALAN", "nobody"]),
+        )
+        .unwrap();
+    assert_eq!(ids(found), ids(vec![ada.clone(), grace, alan]));
+    let by_username_only = store.find_accounts(&[], &usernames(&["aDa"])).unwrap();
+    assert_eq!(ids(by_username_only), vec![ada.id]);
+    assert!(
+        store
+            .find_accounts(&emails(&["x@example.com"]), &[])
+            .unwrap()
+            .is_empty()
+    );
+    assert!(store.find_accounts(&[], &[]).unwrap().is_empty());
+}
+
+/// [`UserImportRepository::write_import`] stores new accounts, overwrites updated ones
+/// (every field, a removed email included) and stores the events.
+pub fn import_writes_accounts_and_events_together<S: Repositories + ?Sized>(store: &S) {
+    let ada = stored_user(store, "ada@example.com");
+    let grace = new_user("grace@example.com", Some("grace"));
+    let mut alan = new_user("alan@example.com", None);
+    alan.password_hash = PasswordHash::unusable();
+    let mut changed = ada.clone();
+    changed.username = Some(Username::parse("countess").unwrap());
+    changed.password_hash = PasswordHash::new("$2b$10$imported".into());
+    changed.credential_version += 1;
+    changed.must_change_password = true;
+    changed.updated_at = ada.updated_at + hours(1);
+    let update = AccountUpdate {
+        user: changed.clone(),
+        read_updated_at: ada.updated_at,
+    };
+    let events = [imported(&grace), imported(&alan), imported(&ada)];
+
+    store
+        .write_import(&[grace.clone(), alan.clone()], &[update], &events)
+        .unwrap();
+
+    assert_eq!(user(store, grace.id), grace);
+    assert_eq!(user(store, alan.id), alan);
+    assert_eq!(user(store, ada.id), changed);
+    for account in [&grace, &alan, &ada] {
+        let logged = store
+            .list(&EventFilter {
+                user: Some(account.id),
+                ..EventFilter::default()
+            })
+            .unwrap();
+        assert!(
+            logged.iter().any(|e| e.kind == EventKind::UserImported),
+            "{logged:?}"
+        );
+    }
+    let mut without_email = changed.clone();
+    without_email.email = None;
+    without_email.updated_at += hours(1);
+    let update = AccountUpdate {
+        user: without_email.clone(),
+        read_updated_at: changed.updated_at,
+    };
+    store.write_import(&[], &[update], &[]).unwrap();
+    assert_eq!(user(store, ada.id), without_email);
+}
+
+/// A clash with a stored email, username (ignoring case) or id, or an update of an
+/// account changed or gone since it was read, is [`ImportWriteError::Changed`] and
+/// nothing of the batch is written.
+pub fn import_writes_nothing_when_accounts_changed<S: Repositories + ?Sized>(store: &S) {
+    let ada = new_user("ada@example.com", Some("Ada"));
+    UserRepository::create(store, &ada, &event(EventKind::Registration)).unwrap();
+    let grace = stored_user(store, "grace@example.com");
+    let fresh = new_user("fresh@example.com", Some("fresh"));
+    let mut renamed = grace.clone();
+    renamed.name = crate::DisplayName::parse("Grace Hopper").unwrap();
+    renamed.updated_at = grace.updated_at + hours(1);
+    let good_update = AccountUpdate {
+        user: renamed.clone(),
+        read_updated_at: grace.updated_at,
+    };
+
+    let mut same_email = new_user("ada@example.com", None);
+    same_email.email = Some(Email::parse("ADA@example.com").unwrap());
+    let same_username = new_user("other@example.com", Some("aDA"));
+    let mut same_id = new_user("third@example.com", None);
+    same_id.id = ada.id;
+    for clash in [same_email, same_username, same_id] {
+        let result = store.write_import(
+            &[fresh.clone(), clash],
+            std::slice::from_ref(&good_update),
+            &[imported(&fresh)],
+        );
+        assert!(
+            matches!(result, Err(ImportWriteError::Changed)),
+            "{result:?}"
+        );
+    }
+    let stale = AccountUpdate {
+        user: renamed.clone(),
+        read_updated_at: grace.updated_at - hours(1),
+    };
+    let mut gone_user = new_user("gone@example.com", None);
+    gone_user.updated_at = gone_user.created_at + hours(1);
+    let gone = AccountUpdate {
+        read_updated_at: gone_user.created_at,
+        user: gone_user,
+    };
+    let mut taking = grace.clone();
+    taking.username = Some(Username::parse("ADA").unwrap());
+    taking.updated_at = grace.updated_at + hours(1);
+    let takes_a_username = AccountUpdate {
+        user: taking,
+        read_updated_at: grace.updated_at,
+    };
+    for bad in [stale, gone, takes_a_username] {
+        let result = store.write_import(
+            std::slice::from_ref(&fresh),
+            &[good_update.clone(), bad],
+            &[imported(&fresh)],
+        );
+        assert!(
+            matches!(result, Err(ImportWriteError::Changed)),
+            "{result:?}"
+        );
+    }
+
+    assert_eq!(store.find_by_id(fresh.id).unwrap(), None);
+    assert_eq!(user(store, grace.id), grace);
+    assert_eq!(user(store, ada.id), ada);
+    let logged = store
+        .list(&EventFilter {
+            user: Some(fresh.id),
+            ..EventFilter::default()
+        })
+        .unwrap();
+    assert!(logged.is_empty(), "{logged:?}");
 }
 
 /// [`UserRepository::replace_password_hash`] sets the hash and `updated_at` but keeps

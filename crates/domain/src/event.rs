@@ -27,6 +27,9 @@ pub enum EventKind {
     ResetRequest,
     /// A password set with a reset secret.
     ResetCompletion,
+    /// An account moved in from another application, or updated from its export
+    /// (`portcullis import`).
+    UserImported,
 }
 
 /// How it ended.
@@ -83,6 +86,7 @@ names!(EventKind {
     Logout => "logout",
     ResetRequest => "reset_request",
     ResetCompletion => "reset_completion",
+    UserImported => "user_imported",
 });
 
 names!(EventOutcome {

@@ -71,6 +71,7 @@ mod config;
 pub mod contract;
 mod error;
 mod event;
+mod import;
 mod mail;
 pub mod nonblocking;
 mod oauth;
@@ -95,14 +96,18 @@ pub use error::{
 pub use event::{
     AuthEvent, Client, EventFilter, EventKind, EventOutcome, USER_AGENT_MAX_CHARS, identifier_hash,
 };
+pub use import::{
+    AccountImport, ExistingAccounts, ImportError, ImportOptions, ImportRecord, ImportSummary,
+    NO_PASSWORD, RecordOutcome,
+};
 pub use mail::{DeliveryRound, MailPolicy, OutboxEntry, OutboxStatus, QueuedMail};
 pub use oauth::{ClientSecret, Introspection, RegisteredClient};
 pub use ports::{
-    ClientRepository, Clock, CompleteResetError, CreateUserError, EndSessionError, EventRepository,
-    HashError, MailError, MailOutbox, Mailer, PasswordHasher, PasswordVerdict,
-    ResetTokenRepository, RotateError, SealError, SecretSealer, SessionRepository,
-    SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenCodec,
-    TokenIssueError, TokenVerifyError, UserRepository,
+    AccountUpdate, ClientRepository, Clock, CompleteResetError, CreateUserError, EndSessionError,
+    EventRepository, HashError, HashScheme, ImportWriteError, MailError, MailOutbox, Mailer,
+    PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SealError, SecretSealer,
+    SessionRepository, SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository,
+    TokenCodec, TokenIssueError, TokenVerifyError, UserImportRepository, UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{
@@ -123,7 +128,7 @@ pub use values::{
 pub use ports::{
     MockClientRepository, MockClock, MockEventRepository, MockMailOutbox, MockMailer,
     MockPasswordHasher, MockResetTokenRepository, MockSessionRepository, MockSigningKeyRepository,
-    MockThrottleRepository, MockTokenCodec, MockUserRepository,
+    MockThrottleRepository, MockTokenCodec, MockUserImportRepository, MockUserRepository,
 };
 
 /// Compiles the README's Rust examples, so the README cannot drift from the API.

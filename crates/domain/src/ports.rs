@@ -122,6 +122,54 @@ pub trait UserRepository: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// Why [`UserImportRepository::write_import`] wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportWriteError {
+    /// The accounts changed since they were read: a new one clashes with a stored
+    /// email, username or id, or one to update was changed or deleted meanwhile.
+    /// Nothing was written; reading again and planning anew resolves it.
+    #[error("accounts changed while the import wrote them")]
+    Changed,
+    /// The storage failed. Nothing was written.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A stored account's new state, written only over the state it was planned from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AccountUpdate {
+    /// Every column as it is to be stored; its id names the account.
+    pub user: User,
+    /// The stored `updated_at` the update was planned from.
+    pub read_updated_at: DateTime<Utc>,
+}
+
+/// Writes in bulk, for moving accounts in from another application.
+#[cfg_attr(feature = "mocks", mockall::automock)]
+pub trait UserImportRepository: Send + Sync {
+    /// Every stored account whose email is one of `emails` or whose username is one of
+    /// `usernames`, both compared case-insensitively; each account once, in any order.
+    /// MUST return `Ok(vec![])` when none matches.
+    fn find_accounts(
+        &self,
+        emails: &[Email],
+        usernames: &[Username],
+    ) -> Result<Vec<User>, StoreError>;
+
+    /// In one transaction, all or nothing: inserts `created`, overwrites each of
+    /// `updated` whose stored `updated_at` is still its `read_updated_at`, and stores
+    /// `events`. MUST return [`ImportWriteError::Changed`], having written nothing,
+    /// when an insert clashes with a stored email, username (case-insensitively) or id,
+    /// or when an update finds its account changed or gone; anything else is
+    /// [`ImportWriteError::Store`], nothing written.
+    fn write_import(
+        &self,
+        created: &[User],
+        updated: &[AccountUpdate],
+        events: &[AuthEvent],
+    ) -> Result<(), ImportWriteError>;
+}
+
 /// Why [`SessionRepository::rotate`] refused.
 #[derive(Debug, thiserror::Error)]
 pub enum RotateError {
@@ -326,6 +374,17 @@ pub enum PasswordVerdict {
     Invalid,
 }
 
+/// What a hasher makes of a stored hash, read without a password
+/// ([`PasswordHasher::scheme`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashScheme {
+    /// The format's name as reports show it, e.g. `argon2id`, `bcrypt`.
+    pub name: &'static str,
+    /// Whether it is the hasher's own format with its current parameters: a login
+    /// with it is [`PasswordVerdict::Valid`], never re-hashed.
+    pub current: bool,
+}
+
 /// One-way password hashing.
 ///
 /// Hashing is the costliest thing a request can ask for, so an adapter that bounds it
@@ -352,6 +411,13 @@ pub trait PasswordHasher: Send + Sync {
         password: &Password,
         hash: &PasswordHash,
     ) -> Result<PasswordVerdict, HashError>;
+
+    /// The scheme of a stored `hash`, read without hashing. MUST return `None` exactly
+    /// when [`verify`](Self::verify) would fail on it with [`HashError::Failed`] for
+    /// any password: an unknown format, a damaged hash, parameters out of range
+    /// ([`PasswordHash::unusable`] included). Cheap and never busy: an import checks
+    /// every record with it.
+    fn scheme(&self, hash: &PasswordHash) -> Option<HashScheme>;
 }
 
 /// Encoding a token failed (a key problem: never the client's fault).

@@ -68,12 +68,13 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
-    AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError, Email,
-    EndSessionError, EventFilter, EventOutcome, EventRepository, MailId, MailOutbox, OutboxEntry,
-    OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord, RegisteredClient, ResetSecret,
-    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
-    SessionId, SessionRepository, StoreError, ThrottleRecord, ThrottleRepository, TokenId, User,
-    UserId, UserRepository, Username,
+    AccountUpdate, AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError,
+    Email, EndSessionError, EventFilter, EventOutcome, EventRepository, ImportWriteError, MailId,
+    MailOutbox, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord,
+    RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
+    RevocationReason, RotateError, Session, SessionId, SessionRepository, StoreError,
+    ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserImportRepository,
+    UserRepository, Username,
 };
 
 /// The repositories in memory. Clones share one store; every method takes its lock
@@ -222,6 +223,72 @@ impl Tables {
             }
         }
         revoked
+    }
+}
+
+/// Whether another account of `users` has `user`'s email or username.
+fn clashes(users: &HashMap<UserId, User>, user: &User) -> bool {
+    let same = |mine: Option<&str>, theirs: Option<&str>| {
+        mine.zip(theirs)
+            .is_some_and(|(mine, theirs)| same_text(mine, theirs))
+    };
+    users.values().any(|other| {
+        other.id != user.id
+            && (same(email_of(user), email_of(other))
+                || same(username_of(user), username_of(other)))
+    })
+}
+
+impl UserImportRepository for MemoryStore {
+    fn find_accounts(
+        &self,
+        emails: &[Email],
+        usernames: &[Username],
+    ) -> Result<Vec<User>, StoreError> {
+        let tables = self.tables()?;
+        let matches = |user: &User| {
+            emails
+                .iter()
+                .any(|email| email_of(user).is_some_and(|mine| same_text(mine, email.as_str())))
+                || usernames.iter().any(|name| {
+                    username_of(user).is_some_and(|mine| same_text(mine, name.as_str()))
+                })
+        };
+        Ok(tables
+            .users
+            .values()
+            .filter(|user| matches(user))
+            .cloned()
+            .collect())
+    }
+
+    fn write_import(
+        &self,
+        created: &[User],
+        updated: &[AccountUpdate],
+        events: &[AuthEvent],
+    ) -> Result<(), ImportWriteError> {
+        let mut tables = self.tables()?;
+        // Written into a copy, swapped in only if every row fits: all or nothing.
+        let mut users = tables.users.clone();
+        for user in created {
+            if users.contains_key(&user.id) || clashes(&users, user) {
+                return Err(ImportWriteError::Changed);
+            }
+            users.insert(user.id, user.clone());
+        }
+        for update in updated {
+            let unchanged = users
+                .get(&update.user.id)
+                .is_some_and(|stored| stored.updated_at == update.read_updated_at);
+            if !unchanged || clashes(&users, &update.user) {
+                return Err(ImportWriteError::Changed);
+            }
+            users.insert(update.user.id, update.user.clone());
+        }
+        tables.users = users;
+        tables.events.extend_from_slice(events);
+        Ok(())
     }
 }
 

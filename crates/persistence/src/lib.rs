@@ -33,13 +33,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
-    AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError, Email,
-    EndSessionError, EventFilter, EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash,
-    QueuedMail, RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash,
-    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, SecretSealer, Session,
-    SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository, StoreError,
-    ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserRepository, Username,
-    nonblocking,
+    AccountUpdate, AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError,
+    Email, EndSessionError, EventFilter, EventRepository, ImportWriteError, MailId, MailOutbox,
+    OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord, RegisteredClient, ResetSecret,
+    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError,
+    SecretSealer, Session, SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository,
+    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserImportRepository,
+    UserRepository, Username, nonblocking,
 };
 
 pub use connect::{PoolOptions, sqlite_path};
@@ -341,6 +341,27 @@ impl SigningKeyRepository for Database {
 
     fn retire_signing_key(&self, kid: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
         with_conn!(self, |conn, q| q::retire_signing_key(conn, kid, at))
+    }
+}
+
+impl UserImportRepository for Database {
+    fn find_accounts(
+        &self,
+        emails: &[Email],
+        usernames: &[Username],
+    ) -> Result<Vec<User>, StoreError> {
+        with_conn!(self, |conn, q| q::find_accounts(conn, emails, usernames))
+    }
+
+    fn write_import(
+        &self,
+        created: &[User],
+        updated: &[AccountUpdate],
+        events: &[AuthEvent],
+    ) -> Result<(), ImportWriteError> {
+        with_conn!(self, |conn, q| q::write_import(
+            conn, created, updated, events
+        ))
     }
 }
 

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use portcullis_domain::{
-    AuthEvent, Bio, ClientId, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
+    AccountUpdate, AuthEvent, ImportWriteError, Bio, ClientId, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
     EventFilter, EventOutcome, MailId, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail,
     RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
     ThrottleRecord, TokenId, User, UserId, Username,
@@ -108,43 +108,177 @@ pub(crate) fn create_user(
     .map_err(create_user_error)
 }
 
+/// Every column of a `users` row, to insert or to overwrite (the id is the key).
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
+struct UserValues<'a> {
+    id: DbUuid,
+    email: &'a str,
+    username: Option<&'a str>,
+    name: &'a str,
+    bio: Option<&'a str>,
+    email_verified: bool,
+    must_change_password: bool,
+    profile: DbJson,
+    password_hash: &'a str,
+    password_changed_at: DateTime<Utc>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    credential_version: i64,
+}
+
+impl<'a> UserValues<'a> {
+    fn of(user: &'a User) -> Self {
+        Self {
+            id: DbUuid(user.id.as_uuid()),
+            email: user.email.as_ref().map_or(NO_EMAIL, Email::as_str),
+            username: user.username.as_ref().map(Username::as_str),
+            name: user.name.as_str(),
+            bio: user.bio.as_ref().map(Bio::as_str),
+            email_verified: user.email_verified,
+            must_change_password: user.must_change_password,
+            profile: DbJson(serde_json::Value::Object(user.profile.as_map().clone())),
+            password_hash: user.password_hash.as_str(),
+            password_changed_at: user.password_changed_at,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+            credential_version: user.credential_version,
+        }
+    }
+}
+
 fn insert_user(conn: &mut Conn, user: &User) -> QueryResult<usize> {
     diesel::insert_into(users::table)
-        .values((
-            users::id.eq(DbUuid(user.id.as_uuid())),
-            users::email.eq(user.email.as_ref().map_or(NO_EMAIL, Email::as_str)),
-            users::username.eq(user.username.as_ref().map(Username::as_str)),
-            users::name.eq(user.name.as_str()),
-            users::bio.eq(user.bio.as_ref().map(Bio::as_str)),
-            users::email_verified.eq(user.email_verified),
-            users::must_change_password.eq(user.must_change_password),
-            users::profile.eq(DbJson(serde_json::Value::Object(
-                user.profile.as_map().clone(),
-            ))),
-            users::password_hash.eq(user.password_hash.as_str()),
-            users::password_changed_at.eq(user.password_changed_at),
-            users::created_at.eq(user.created_at),
-            users::updated_at.eq(user.updated_at),
-            users::credential_version.eq(user.credential_version),
-        ))
+        .values(UserValues::of(user))
         .execute(conn)
+}
+
+/// An `auth_events` row to insert (its id is generated).
+#[derive(Insertable)]
+#[diesel(table_name = auth_events)]
+struct NewEvent<'a> {
+    at: DateTime<Utc>,
+    kind: &'a str,
+    outcome: &'a str,
+    user_id: Option<DbUuid>,
+    identifier_hash: Option<&'a str>,
+    session_id: Option<DbUuid>,
+    ip: Option<String>,
+    user_agent: Option<&'a str>,
+    dialect: Option<&'a str>,
+}
+
+impl<'a> NewEvent<'a> {
+    fn of(event: &'a AuthEvent) -> Self {
+        Self {
+            at: event.at,
+            kind: event.kind.as_str(),
+            outcome: event.outcome.as_str(),
+            user_id: event.user_id.map(|id| DbUuid(id.as_uuid())),
+            identifier_hash: event.identifier_hash.as_deref(),
+            session_id: event.session_id.map(|id| DbUuid(id.as_uuid())),
+            ip: event.ip.map(|ip| ip.to_string()),
+            user_agent: event.user_agent.as_deref(),
+            dialect: event.dialect.as_deref(),
+        }
+    }
 }
 
 fn insert_event(conn: &mut Conn, event: &AuthEvent) -> QueryResult<()> {
     diesel::insert_into(auth_events::table)
-        .values((
-            auth_events::at.eq(event.at),
-            auth_events::kind.eq(event.kind.as_str()),
-            auth_events::outcome.eq(event.outcome.as_str()),
-            auth_events::user_id.eq(event.user_id.map(|id| DbUuid(id.as_uuid()))),
-            auth_events::identifier_hash.eq(event.identifier_hash.as_deref()),
-            auth_events::session_id.eq(event.session_id.map(|id| DbUuid(id.as_uuid()))),
-            auth_events::ip.eq(event.ip.map(|ip| ip.to_string())),
-            auth_events::user_agent.eq(event.user_agent.as_deref()),
-            auth_events::dialect.eq(event.dialect.as_deref()),
-        ))
+        .values(NewEvent::of(event))
         .execute(conn)
         .map(drop)
+}
+
+/// Rows per multi-row INSERT of an import: under both databases' limits on bound
+/// parameters (13 a user).
+const IMPORT_ROWS_PER_INSERT: usize = 500;
+
+pub(crate) fn find_accounts(
+    conn: &mut Conn,
+    emails: &[Email],
+    usernames: &[Username],
+) -> Result<Vec<User>, StoreError> {
+    let mut rows: Vec<UserRow> = Vec::new();
+    if !emails.is_empty() {
+        // Stored emails are lower-cased as parsed; `lower()` matches the unique index.
+        let emails: Vec<&str> = emails.iter().map(Email::as_str).collect();
+        rows.extend(
+            users::table
+                .filter(users::email.ne(NO_EMAIL))
+                .filter(lower(users::email).eq_any(emails))
+                .select(USER_COLUMNS)
+                .load::<UserRow>(conn)
+                .map_err(store)?,
+        );
+    }
+    if !usernames.is_empty() {
+        let usernames: Vec<String> = usernames
+            .iter()
+            .map(|name| name.as_str().to_ascii_lowercase())
+            .collect();
+        rows.extend(
+            users::table
+                .filter(lower(users::username.assume_not_null()).eq_any(usernames))
+                .select(USER_COLUMNS)
+                .load::<UserRow>(conn)
+                .map_err(store)?,
+        );
+    }
+    let mut users: Vec<User> = rows
+        .into_iter()
+        .map(UserRow::into_domain)
+        .collect::<Result<_, _>>()?;
+    users.sort_by_key(|user| user.id.as_uuid());
+    users.dedup_by_key(|user| user.id);
+    Ok(users)
+}
+
+pub(crate) fn write_import(
+    conn: &mut Conn,
+    created: &[User],
+    updated: &[AccountUpdate],
+    events: &[AuthEvent],
+) -> Result<(), ImportWriteError> {
+    let changed = |error: diesel::result::Error| match error {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => Abort::Refuse(ImportWriteError::Changed),
+        other => Abort::Db(other),
+    };
+    write_tx(conn, |c| {
+        for chunk in created.chunks(IMPORT_ROWS_PER_INSERT) {
+            let rows: Vec<UserValues<'_>> = chunk.iter().map(UserValues::of).collect();
+            diesel::insert_into(users::table)
+                .values(rows)
+                .execute(c)
+                .map_err(changed)?;
+        }
+        for update in updated {
+            let user = &update.user;
+            let written = diesel::update(
+                users::table
+                    .find(DbUuid(user.id.as_uuid()))
+                    .filter(users::updated_at.eq(update.read_updated_at)),
+            )
+            .set(UserValues::of(user))
+            .execute(c)
+            .map_err(changed)?;
+            if written == 0 {
+                return Err(Abort::Refuse(ImportWriteError::Changed));
+            }
+        }
+        for chunk in events.chunks(IMPORT_ROWS_PER_INSERT) {
+            let rows: Vec<NewEvent<'_>> = chunk.iter().map(NewEvent::of).collect();
+            diesel::insert_into(auth_events::table)
+                .values(rows)
+                .execute(c)?;
+        }
+        Ok(())
+    })
+    .map_err(Abort::into_error)
 }
 
 pub(crate) fn record_event(conn: &mut Conn, event: &AuthEvent) -> Result<(), StoreError> {
