@@ -7,6 +7,7 @@
 mod support {
     pub mod backend;
     pub mod client;
+    pub mod logins;
     pub mod process;
     pub mod uri;
 }
@@ -16,6 +17,7 @@ mod cli;
 mod dialects;
 mod events;
 mod expiry;
+mod import;
 mod journey;
 mod keys;
 mod mail;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::support::app::TestApp;
 use crate::support::backend::Backend;
-use crate::throttle::{EVERY_PATH, Outcome, Via, attempt};
+use crate::support::logins::{EVERY_PATH, Outcome, Via, attempt};
 
 crate::on_backends! {
     both: [

@@ -9,6 +9,7 @@ mod support {
     pub mod app;
     pub mod backend;
     pub mod client;
+    pub mod logins;
     pub mod uri;
 }
 

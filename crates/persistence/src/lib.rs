@@ -15,6 +15,7 @@ mod connect;
 mod error;
 mod listen;
 mod migrations;
+mod pocketbase;
 mod purge;
 mod rows;
 mod schema;
@@ -45,6 +46,7 @@ use portcullis_domain::{
 pub use connect::{PoolOptions, sqlite_path};
 pub use error::{ConnectError, MigrationError};
 pub use listen::{Change, ChangeListener, ChangeSink, PROBE_INTERVAL};
+pub use pocketbase::{PocketBaseAccounts, PocketBaseError};
 pub use purge::Purged;
 
 /// Which database a [`Database`] talks to.

@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod config;
+pub mod import;
 pub mod logging;
 pub mod mailer;
 

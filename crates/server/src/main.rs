@@ -2,6 +2,7 @@
 
 use std::ffi::OsString;
 use std::io::{self, BufRead, IsTerminal, Write};
+use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
@@ -15,6 +16,7 @@ use portcullis_domain::{
 };
 use portcullis_server::app::key_ring;
 use portcullis_server::config::{naming_variable, with_settings};
+use portcullis_server::import::{self, ImportCommand};
 use portcullis_server::{
     Application, Config, LogMailer, PurgeConfig, build_service, mailer_for, open_database, purge,
 };
@@ -79,6 +81,12 @@ enum Command {
     User {
         #[command(subcommand)]
         action: UserCommand,
+    },
+    /// Move another application's accounts in, with their password hashes (bcrypt,
+    /// Django PBKDF2, argon2), upgraded to argon2id at each account's first login.
+    Import {
+        #[command(subcommand)]
+        source: ImportCommand,
     },
 }
 
@@ -150,7 +158,7 @@ enum UserCommand {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
     let command = command_line();
     let matches = command
         .clone()
@@ -196,7 +204,9 @@ fn main() -> anyhow::Result<()> {
         Command::Keys { action } => manage_keys(&config, action),
         Command::Client { action } => manage_clients(&config, action),
         Command::User { action } => manage_user(&config, action),
+        Command::Import { source } => return import::run(&config, source),
     }
+    .map(|()| ExitCode::SUCCESS)
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
@@ -520,6 +530,11 @@ fn command_line() -> clap::Command {
         .mut_subcommand("user", |user| {
             user.mut_subcommand("create", with_settings)
                 .mut_subcommand("reset-token", with_settings)
+        })
+        .mut_subcommand("import", |import| {
+            import
+                .mut_subcommand("users", with_settings)
+                .mut_subcommand("pocketbase", with_settings)
         })
 }
 
