@@ -15,7 +15,10 @@ target/bench/bench-<UTC timestamp>.json and target/bench/latest.json:
 - a mixed run on SQLite: logins offered at twice the hashing rate beside a few
   connections of authenticated requests, with probes timing single logins;
 - resident memory idle and at the mixed run's peak, and the time from process start
-  to /readyz answering 200.
+  to /readyz answering 200;
+- `portcullis import users` of 100,000 accounts (bcrypt, PBKDF2 and password-less) into
+  a fresh SQLite file and a fresh PostgreSQL database, run again (everything skipped),
+  and its peak memory against an import of 10,000 (a stream stays flat).
 
 Exits non-zero, saying why, when any request got a status it should not have, or a
 socket error or timeout; a target missed is reported (MISS) but does not fail the run.
@@ -52,7 +55,7 @@ REPO = Path(__file__).resolve().parent.parent
 LUA = REPO / "scripts" / "bench"
 # The rows of the sqlite and postgres sections, as --kinds names them.
 KINDS = ("login", "authenticated", "refresh", "register")
-SECTIONS = ("sqlite", "postgres", "mixed", "startup")
+SECTIONS = ("sqlite", "postgres", "mixed", "startup", "import")
 # The table's sections that measure Portcullis on one database.
 PORTCULLIS_SECTIONS = ("login", "authenticated", "refresh", "register")
 # The tests' admin URL (scripts/test-db.sh makes the role); loopback needs neither TLS
@@ -1122,6 +1125,124 @@ class Harness:
                 )
             )
 
+    # ------------------------------------------------------------------- import
+
+    def write_import_file(self, path: Path, count: int) -> None:
+        """`count` accounts as an export gives them. Importing does not hash, so a few
+        real hashes (Python's bcrypt, Django's PBKDF2 formula) are shared round-robin;
+        every tenth account has none."""
+        hashes = [
+            "$2a$04$3z29Ix5bETSlqvIzG57Hj.bWQ0F/q2H/HN/RpXdogsvNTBMV.BWS.",
+            "$2b$10$AtCWD0IYm/fHQh3nqBO69ekB6zc1ra1XkfgDcijuDRgiZiY43Jdxq",
+            "$2y$05$eqlRkGYyjLqUhcq/7nJS9eYiAUQSnjHuB3wZcCFecjpzlSOjUPSR6",
+            "pbkdf2_sha256$1000$seasalt1234$JlBQ/OWmu3PcCFg2koQd315wDykzd702rqDsH8M7iWI=",
+        ]
+        with open(path, "w") as out:
+            for i in range(count):
+                record = {
+                    "email": f"user{i}.{self.nonce}@example.com",
+                    "username": f"user{i}_{self.nonce}",
+                    "name": f"Imported User {i}",
+                    "password_hash": None if i % 10 == 9 else hashes[i % len(hashes)],
+                    "created_at": "2021-06-01T12:00:00Z",
+                }
+                out.write(json.dumps(record) + "\n")
+
+    def import_env(self, url: str) -> dict[str, str]:
+        env = self.base_env()
+        env.update({"DATABASE_URL": url, "RUST_LOG": "warn", "PORTCULLIS_SECRETS_KEY": random_key()})
+        return env
+
+    def migrated(self, url: str) -> str:
+        """`url`, its schema made, so that a timed import measures the import alone."""
+        done = subprocess.run(
+            [self.args.portcullis, "migrate"],
+            env=self.import_env(url),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise BenchError(f"portcullis migrate failed: {done.stderr[-2000:]}")
+        return url
+
+    def timed_import(self, label: str, url: str, path: Path) -> tuple[float, int, dict[str, str]]:
+        """Runs `portcullis import users PATH` on `url`: wall seconds, peak RSS (KiB) and
+        the summary's `name: value` lines."""
+        env = self.import_env(url)
+        stdout_path = self.tmp / f"{label}.out"
+        stderr_path = self.tmp / f"{label}.err"
+        with open(stdout_path, "w") as stdout, open(stderr_path, "w") as stderr:
+            started = time.monotonic()
+            child = subprocess.Popen(
+                [self.args.portcullis, "import", "users", str(path)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=stderr,
+            )
+            _, status, usage = os.wait4(child.pid, 0)
+            seconds = time.monotonic() - started
+        summary = dict(
+            line.split(": ", 1) for line in stdout_path.read_text().splitlines() if ": " in line
+        )
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise BenchError(f"{label}: import failed: {stderr_path.read_text()[-2000:]}")
+        return seconds, usage.ru_maxrss, summary
+
+    def import_section(self) -> None:
+        count, small = self.args.import_accounts, self.args.import_accounts // 10
+        log(f"== import: {count} accounts (and {small} for memory), each database")
+        big_file, small_file = self.tmp / "import-big.jsonl", self.tmp / "import-small.jsonl"
+        self.write_import_file(big_file, count)
+        self.write_import_file(small_file, small)
+        report = self.report.setdefault("import", {})
+        for db in ("sqlite", "postgres"):
+            def fresh(name: str, db: str = db) -> str:
+                if db == "postgres":
+                    return self.create_database()
+                directory = self.tmp / f"import-{name}"
+                directory.mkdir()
+                return str(directory / "portcullis.db")
+
+            url = self.migrated(fresh("big"))
+            seconds, rss, summary = self.timed_import(f"import-{db}-first", url, big_file)
+            if summary.get("imported") != str(count):
+                self.fail(f"import {db}: imported {summary.get('imported')} of {count}: {summary}")
+            again, _, rerun = self.timed_import(f"import-{db}-again", url, big_file)
+            if rerun.get("skipped") != str(count) or rerun.get("imported") != "0":
+                self.fail(f"import {db}: a re-run was not all skipped: {rerun}")
+            small_url = self.migrated(fresh("small"))
+            _, small_rss, _ = self.timed_import(f"import-{db}-small", small_url, small_file)
+            log(
+                f"  {db}: {count} in {seconds:.1f} s ({count / seconds:.0f}/s), re-run {again:.1f} s; "
+                f"peak RSS {rss / MIB:.1f} MiB vs {small_rss / MIB:.1f} MiB for {small}"
+            )
+            report[db] = {
+                "accounts": count,
+                "seconds": seconds,
+                "rerun_seconds": again,
+                "peak_rss_kib": rss,
+                "small_accounts": small,
+                "small_peak_rss_kib": small_rss,
+                "summary": summary,
+            }
+            self.rows.append(
+                Row("import", f"import users, {count} accounts", db, None,
+                    figure=f"{seconds:.1f} s ({count / seconds:,.0f}/s)",
+                    target="< 60 s", verdict=verdict(seconds < 60))
+            )
+            self.rows.append(
+                Row("import", "the same again (all skipped)", db, None,
+                    figure=f"{again:.1f} s", target="< 60 s", verdict=verdict(again < 60))
+            )
+            ratio = rss / small_rss
+            self.rows.append(
+                Row("import", f"peak RSS, {count} vs {small} accounts", db, None,
+                    figure=f"{rss / MIB:.1f} / {small_rss / MIB:.1f} MiB = {ratio:.2f}×",
+                    target="< 1.5× (flat)", verdict=verdict(ratio < 1.5))
+            )
+
     # -------------------------------------------------------------------- run
 
     def run(self) -> None:
@@ -1178,6 +1299,8 @@ class Harness:
         if "startup" in sections:
             self.startup()
         self.memory_rows()
+        if "import" in sections:
+            self.import_section()
         finished = utc_now()
         self.report["finished_utc"] = finished.isoformat(timespec="seconds")
         self.report["server_env"] = self.server_env_shown
@@ -1303,6 +1426,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help="comma-separated rows to run in the sqlite and postgres sections",
     )
     parser.add_argument("--wrk-threads", type=int, default=2)
+    parser.add_argument(
+        "--import-accounts", type=int, default=100_000, help="accounts the import section moves in"
+    )
     parser.add_argument("--timeout", type=int, default=10, help="wrk's request timeout, seconds")
     parser.add_argument("--login-connections", type=int, default=16)
     parser.add_argument("--auth-connections", type=int, default=64)

@@ -367,6 +367,15 @@ async fn a_pocketbase_data_file_moves_in_and_stays_as_it_was(backend: Backend) {
 
     let hiker = stored(&db, "hiker").unwrap();
     assert!(hiker.email_verified, "PocketBase's verified flag");
+    assert_eq!(
+        Value::Object(hiker.profile.as_map().clone()),
+        serde_json::json!({
+            "emailVisibility": true,
+            "language": "de",
+            "location": {"lat": 47.17, "lon": 8.52, "name": "Zug"},
+            "unit": "imperial",
+        })
+    );
     assert_eq!(hiker.name.as_str(), "Trail Hiker");
     assert_eq!(
         hiker.created_at.to_rfc3339(),
@@ -380,4 +389,28 @@ async fn a_pocketbase_data_file_moves_in_and_stays_as_it_was(backend: Backend) {
     let moved: Vec<&Account> = exports.from(&["data.db"]).collect();
     assert_eq!(moved.len(), 3);
     every_account_logs_in(&db, &server, &moved, &[Via::Pocketbase]).await;
+
+    // The application sees the record it had: its settings came along.
+    let hiker = moved.iter().find(|a| a.login == "hiker").unwrap();
+    let login = serde_json::json!({"username": "hiker", "password": hiker.password});
+    let reply = server.api().post("/auth/login", login).await;
+    let record = &reply.expect(200)["record"];
+    assert_eq!(
+        (
+            &record["email"],
+            &record["verified"],
+            &record["emailVisibility"]
+        ),
+        (
+            &Value::from("hiker@example.com"),
+            &Value::from(true),
+            &Value::from(true)
+        )
+    );
+    assert_eq!(
+        (&record["language"], &record["unit"]),
+        (&Value::from("de"), &Value::from("imperial"))
+    );
+    assert_eq!(record["location"]["name"], "Zug");
+    assert_eq!(record["created"], "2024-01-15 10:20:30.123Z");
 }

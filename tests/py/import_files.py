@@ -100,7 +100,8 @@ def main(out):
 
 
 # PocketBase 0.21's `_collections` (migrations/1640988000_init.go) and the table it
-# makes for an auth collection: its system fields and the default `name`/`avatar`.
+# makes for an auth collection: its system fields, the default `name`/`avatar`, and
+# the fields the pocketbase dialect's application adds (`language`, `location`, `unit`).
 POCKETBASE_SCHEMA = """
 CREATE TABLE `_collections` (
     `id`         TEXT PRIMARY KEY NOT NULL,
@@ -131,7 +132,11 @@ CREATE TABLE `users` (
     `tokenKey` TEXT NOT NULL,
     `updated` TEXT DEFAULT (strftime('%Y-%m-%d %H:%M:%fZ')) NOT NULL,
     `username` TEXT NOT NULL,
-    `verified` BOOLEAN DEFAULT FALSE NOT NULL
+    `verified` BOOLEAN DEFAULT FALSE NOT NULL,
+    -- The fields a wanderer-style application adds to its users collection.
+    `language` TEXT DEFAULT '' NOT NULL,
+    `location` JSON DEFAULT NULL,
+    `unit` TEXT DEFAULT '' NOT NULL
 );
 CREATE UNIQUE INDEX `__pb_users_auth__username_idx` ON `users` (`username`);
 CREATE UNIQUE INDEX `__pb_users_auth__email_idx` ON `users` (`email`) WHERE `email` != '';
@@ -176,10 +181,13 @@ def write_pocketbase(path, account):
     for record_id, email, username, name, verified, password in users:
         db.execute(
             "INSERT INTO users (id, created, email, name, passwordHash, tokenKey, updated, "
-            "username, verified) VALUES (?, '2024-01-15 10:20:30.123Z', ?, ?, ?, ?, "
-            "'2024-02-01 00:00:00.000Z', ?, ?)",
+            "username, verified, emailVisibility, language, location, unit) VALUES "
+            "(?, '2024-01-15 10:20:30.123Z', ?, ?, ?, ?, '2024-02-01 00:00:00.000Z', ?, ?, "
+            "?, ?, ?, ?)",
             (record_id, email, name, bcrypt_hash(password, 10, "$2a$"),
-             f"key-{record_id}", username, verified),
+             f"key-{record_id}", username, verified, verified, "de" if verified else "",
+             json.dumps({"lat": 47.17, "lon": 8.52, "name": "Zug"}) if verified else None,
+             "imperial" if verified else ""),
         )
         account(username, password, "data.db", "bcrypt")
     db.commit()

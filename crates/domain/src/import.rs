@@ -10,6 +10,7 @@ use std::fmt;
 use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
 
 use crate::event::{AuthEvent, Client, EventKind, EventOutcome};
 use crate::ports::{
@@ -17,7 +18,7 @@ use crate::ports::{
     UserImportRepository,
 };
 use crate::user::{Profile, User};
-use crate::values::{DisplayName, Email, PasswordHash, UserId, Username};
+use crate::values::{Bio, DisplayName, Email, PasswordHash, UserId, Username};
 
 /// The name reports give accounts imported without a password.
 pub const NO_PASSWORD: &str = "none";
@@ -46,6 +47,12 @@ pub struct ImportRecord {
     pub must_change_password: Option<bool>,
     /// Whether the address was verified; absent like `must_change_password`.
     pub email_verified: Option<bool>,
+    /// A short biography; absent, none for a new account, unchanged for an updated one.
+    pub bio: Option<String>,
+    /// Application attributes dialects show (PocketBase's `avatar`, `language`,
+    /// `location`, `unit`, `emailVisibility`, ...): set on the account, each replacing
+    /// the attribute of its name.
+    pub profile: Map<String, Value>,
 }
 
 impl fmt::Debug for ImportRecord {
@@ -61,6 +68,8 @@ impl fmt::Debug for ImportRecord {
             .field("created_at", &self.created_at)
             .field("must_change_password", &self.must_change_password)
             .field("email_verified", &self.email_verified)
+            .field("bio", &self.bio)
+            .field("profile", &self.profile)
             .finish()
     }
 }
@@ -174,6 +183,8 @@ struct Candidate {
     created_at: Option<DateTime<Utc>>,
     must_change_password: Option<bool>,
     email_verified: Option<bool>,
+    bio: Option<Bio>,
+    profile: Map<String, Value>,
 }
 
 /// The emails and usernames of the records taken so far, as 128-bit keyed digests: 32
@@ -288,6 +299,9 @@ impl<'a> AccountImport<'a> {
         let name = text(&record.name)
             .map(|raw| DisplayName::parse(&raw).map_err(|e| field_error("name", &e)))
             .transpose()?;
+        let bio = text(&record.bio)
+            .map(|raw| Bio::parse(&raw).map_err(|e| field_error("bio", &e)))
+            .transpose()?;
         let default_name = default_name(email.as_ref(), username.as_ref())
             .ok_or("name: required, and neither the username nor the email can stand in")?;
         let password = match text(&record.password_hash) {
@@ -322,6 +336,8 @@ impl<'a> AccountImport<'a> {
             created_at,
             must_change_password: record.must_change_password,
             email_verified: record.email_verified,
+            bio,
+            profile: record.profile.clone(),
         })
     }
 
@@ -507,10 +523,10 @@ impl Plan {
                 .name
                 .clone()
                 .unwrap_or_else(|| candidate.default_name.clone()),
-            bio: None,
+            bio: candidate.bio.clone(),
             email_verified: candidate.email_verified.unwrap_or(false),
             must_change_password: candidate.must_change_password.unwrap_or(false),
-            profile: Profile::default(),
+            profile: Profile::from_map(candidate.profile.clone()),
             password_hash,
             password_changed_at: now,
             credential_version: 0,
@@ -536,6 +552,12 @@ impl Plan {
         user.username = candidate.username.clone().or(user.username);
         if let Some(name) = &candidate.name {
             user.name = name.clone();
+        }
+        if let Some(bio) = &candidate.bio {
+            user.bio = Some(bio.clone());
+        }
+        for (key, value) in &candidate.profile {
+            user.profile.set(key.clone(), value.clone());
         }
         if let Some(created_at) = candidate.created_at {
             user.created_at = created_at;
@@ -734,6 +756,7 @@ mod tests {
             with(|r| r.created_at = Some("yesterday".into())),
             with(|r| r.created_at = Some("2999-01-01T00:00:00Z".into())),
             with(|r| r.name = Some("a\u{202E}b".into())),
+            with(|r| r.bio = Some("x".repeat(501))),
             Err("not JSON: expected value".into()),
             Ok(record("first@example.com")),
             Ok(record("FIRST@example.com")),
@@ -750,12 +773,13 @@ mod tests {
         assert!(rejection(&reports, "line 5").starts_with("created_at: not RFC 3339"));
         assert_eq!(rejection(&reports, "line 6"), "created_at: in the future");
         assert!(rejection(&reports, "line 7").starts_with("name: "));
-        assert_eq!(rejection(&reports, "line 8"), "not JSON: expected value");
+        assert!(rejection(&reports, "line 8").starts_with("bio: "));
+        assert_eq!(rejection(&reports, "line 9"), "not JSON: expected value");
         assert_eq!(
-            rejection(&reports, "line 10"),
+            rejection(&reports, "line 11"),
             "duplicate: an earlier record has this email"
         );
-        assert_eq!(summary.rejected, 9);
+        assert_eq!(summary.rejected, 10);
         assert_eq!(summary.imported, 1);
         let writes = writes.lock().unwrap();
         assert_eq!(writes.len(), 1);
@@ -772,6 +796,8 @@ mod tests {
                 created_at: Some("2020-02-03T04:05:06.789+01:00".into()),
                 must_change_password: Some(true),
                 email_verified: Some(true),
+                bio: Some("Wrote the first program.".into()),
+                profile: Map::from_iter([("language".to_owned(), Value::from("en"))]),
                 ..record("ada@example.com")
             }),
             Ok(ImportRecord {
@@ -805,6 +831,11 @@ mod tests {
         assert_eq!(ada.password_hash.as_str(), BCRYPT);
         assert_eq!(ada.created_at.to_rfc3339(), "2020-02-03T03:05:06.789+00:00");
         assert!(ada.must_change_password && ada.email_verified);
+        assert_eq!(
+            ada.bio.as_ref().unwrap().as_str(),
+            "Wrote the first program."
+        );
+        assert_eq!(ada.profile.get_str("language"), Some("en"));
         assert_eq!((ada.credential_version, ada.updated_at), (0, at()));
         assert!(grace.password_hash.is_unusable());
         assert_eq!(grace.name.as_str(), "grace.hopper");
@@ -863,6 +894,7 @@ mod tests {
             Ok(ImportRecord {
                 password_hash: Some(new_hash.into()),
                 username: Some("renamed".into()),
+                profile: Map::from_iter([("unit".to_owned(), Value::from("imperial"))]),
                 ..record("foreign@example.com")
             }),
             Ok(ImportRecord {
@@ -898,6 +930,7 @@ mod tests {
         assert_eq!(replaced.user.password_changed_at, at());
         assert_eq!(replaced.user.username.as_ref().unwrap().as_str(), "renamed");
         assert_eq!(replaced.user.name, foreign.name, "no name given: kept");
+        assert_eq!(replaced.user.profile.get_str("unit"), Some("imperial"));
         let kept = &updates[1].user;
         assert_eq!(kept.password_hash.as_str(), CURRENT);
         assert_eq!(kept.credential_version, 3);

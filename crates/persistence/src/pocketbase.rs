@@ -2,7 +2,9 @@
 //! (`pb_data/data.db`), for `portcullis import pocketbase`. The file is opened
 //! read-only: nothing in it changes. Columns are those of PocketBase 0.21's auth
 //! collections (`id`, `email`, `username`, `name`, `passwordHash`, `verified`,
-//! `created`); `name`, `username`, `verified` and `created` may be missing.
+//! `created`); `name`, `username`, `verified` and `created` may be missing. The
+//! attributes the pocketbase dialect shows (`avatar`, `emailVisibility`, `language`,
+//! `location`, `unit`) go into the account's profile when the collection has them.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -11,6 +13,7 @@ use diesel::SqliteConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Nullable, Text};
 use portcullis_domain::ImportRecord;
+use serde_json::{Map, Value};
 
 /// Records read per query.
 const PAGE: i64 = 1000;
@@ -72,6 +75,16 @@ struct PocketBaseRow {
     verified: bool,
     #[diesel(sql_type = Nullable<Text>)]
     created: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    avatar: Option<String>,
+    #[diesel(sql_type = Nullable<Bool>)]
+    email_visibility: Option<bool>,
+    #[diesel(sql_type = Nullable<Text>)]
+    language: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    location: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    unit: Option<String>,
 }
 
 #[derive(QueryableByName)]
@@ -146,15 +159,32 @@ impl PocketBaseAccounts {
                 absent.to_owned()
             }
         };
+        let flag = |column: &str| {
+            if has(column) {
+                format!("coalesce({}, 0) <> 0", quoted(column))
+            } else {
+                "NULL".to_owned()
+            }
+        };
         let select = format!(
             "SELECT id, email, {username} AS username, {name} AS name, \
-             passwordHash AS password_hash, \
-             coalesce({verified}, 0) <> 0 AS verified, {created} AS created \
+             passwordHash AS password_hash, {verified} AS verified, \
+             {created} AS created, {avatar} AS avatar, {visibility} AS email_visibility, \
+             {language} AS language, CAST({location} AS TEXT) AS location, {unit} AS unit \
              FROM {table} WHERE id > ? ORDER BY id LIMIT {PAGE}",
             username = or("username", "NULL"),
             name = or("name", "NULL"),
-            verified = or("verified", "0"),
+            verified = if has("verified") {
+                flag("verified")
+            } else {
+                "0".to_owned()
+            },
             created = or("created", "NULL"),
+            avatar = or("avatar", "NULL"),
+            visibility = flag("emailVisibility"),
+            language = or("language", "NULL"),
+            location = or("location", "NULL"),
+            unit = or("unit", "NULL"),
             table = quoted(collection),
         );
         Ok(Self {
@@ -204,9 +234,42 @@ impl Iterator for PocketBaseAccounts {
                 .map(|at| at.replacen(' ', "T", 1)),
             must_change_password: None,
             email_verified: Some(row.verified),
+            bio: None,
+            profile: profile_of(
+                row.avatar,
+                row.email_visibility,
+                row.language,
+                row.location,
+                row.unit,
+            ),
         };
         Some(Ok((row.id, record)))
     }
+}
+
+/// The profile attributes of a record: the non-empty texts, the flag, and `location`
+/// when it is a JSON object.
+fn profile_of(
+    avatar: Option<String>,
+    email_visibility: Option<bool>,
+    language: Option<String>,
+    location: Option<String>,
+    unit: Option<String>,
+) -> Map<String, Value> {
+    let mut profile = Map::new();
+    for (key, text) in [("avatar", avatar), ("language", language), ("unit", unit)] {
+        if let Some(text) = text.filter(|text| !text.is_empty()) {
+            profile.insert(key.to_owned(), Value::String(text));
+        }
+    }
+    if let Some(visible) = email_visibility {
+        profile.insert("emailVisibility".to_owned(), Value::Bool(visible));
+    }
+    let location = location.and_then(|json| serde_json::from_str::<Value>(&json).ok());
+    if let Some(location @ Value::Object(_)) = location {
+        profile.insert("location".to_owned(), location);
+    }
+    profile
 }
 
 #[cfg(test)]
@@ -221,5 +284,28 @@ mod tests {
             read_only_uri(Path::new("/tmp/100%?#.db")),
             "file:/tmp/100%25%3f%23.db?mode=ro"
         );
+    }
+
+    #[test]
+    fn the_dialects_attributes_go_to_the_profile() {
+        let some = |text: &str| Some(text.to_owned());
+        let profile = profile_of(
+            some(""),
+            Some(true),
+            some("de"),
+            some(r#"{"lat": 47.1, "lon": 8.2, "name": "Zug"}"#),
+            some("metric"),
+        );
+        assert_eq!(
+            Value::Object(profile),
+            serde_json::json!({
+                "emailVisibility": true,
+                "language": "de",
+                "location": {"lat": 47.1, "lon": 8.2, "name": "Zug"},
+                "unit": "metric",
+            })
+        );
+        let broken = profile_of(None, None, None, some("not json"), None);
+        assert!(broken.is_empty());
     }
 }

@@ -25,7 +25,7 @@ use crate::{Config, open_database};
 const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// The field names a file's records may have; any other is ignored (and listed).
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 9] = [
     "email",
     "username",
     "name",
@@ -33,6 +33,8 @@ const FIELDS: [&str; 7] = [
     "created_at",
     "must_change_password",
     "email_verified",
+    "bio",
+    "profile",
 ];
 
 /// At most this many ignored field names are listed.
@@ -45,7 +47,8 @@ pub enum ImportCommand {
     /// row, then one account per row). Fields: email (required), username, name,
     /// password_hash (argon2 PHC, bcrypt $2a$/$2b$/$2y$, Django pbkdf2_sha256; empty or
     /// null: no password until a reset), created_at (RFC 3339), must_change_password,
-    /// email_verified. Other fields are ignored and listed. Rejected records are
+    /// email_verified, bio, profile (a JSON object of application attributes). Other
+    /// fields are ignored and listed. Rejected records are
     /// reported with their line; the rest are imported. Exit status 1 if any was
     /// rejected. Running it again changes nothing, so an interrupted import resumes.
     Users {
@@ -318,6 +321,11 @@ fn json_record(object: &Map<String, Value>, ignored: &mut Ignored) -> Result<Imp
         Some(Value::Bool(flag)) => Ok(Some(*flag)),
         Some(_) => Err(format!("{field}: must be true, false or null")),
     };
+    let profile = match object.get("profile") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(profile)) => profile.clone(),
+        Some(_) => return Err("profile: must be a JSON object or null".into()),
+    };
     file_record(ImportRecord {
         email: text("email")?,
         username: text("username")?,
@@ -326,6 +334,8 @@ fn json_record(object: &Map<String, Value>, ignored: &mut Ignored) -> Result<Imp
         created_at: text("created_at")?,
         must_change_password: flag("must_change_password")?,
         email_verified: flag("email_verified")?,
+        bio: text("bio")?,
+        profile,
     })
 }
 
@@ -394,7 +404,7 @@ where
 
 fn csv_record(
     row: &csv::StringRecord,
-    columns: &[Option<usize>; 7],
+    columns: &[Option<usize>; FIELDS.len()],
     width: usize,
 ) -> Result<ImportRecord, String> {
     if row.len() != width {
@@ -417,6 +427,13 @@ fn csv_record(
             _ => Err(format!("{}: must be true or false", FIELDS[index])),
         }
     };
+    let profile = match cell(8) {
+        None => Map::new(),
+        Some(json) => match serde_json::from_str(json) {
+            Ok(Value::Object(profile)) => profile,
+            _ => return Err("profile: must be a JSON object".into()),
+        },
+    };
     file_record(ImportRecord {
         email: text(0),
         username: text(1),
@@ -425,6 +442,8 @@ fn csv_record(
         created_at: text(4),
         must_change_password: flag(5)?,
         email_verified: flag(6)?,
+        bio: text(7),
+        profile,
     })
 }
 
@@ -505,11 +524,11 @@ mod tests {
 
     #[test]
     fn csv_rows_are_read_with_their_line_numbers() {
-        let text = "\u{feff}email,password_hash,must_change_password,extra\n\
-                    a@example.com,$2b$10$x,yes,1\n\
-                    \"b@exa\nmple.com\",,,\n\
-                    c@example.com,,maybe,\n\
-                    ,,,\n\
+        let text = "\u{feff}email,password_hash,must_change_password,extra,profile\n\
+                    a@example.com,$2b$10$x,yes,1,\"{\"\"unit\"\": \"\"metric\"\"}\"\n\
+                    \"b@exa\nmple.com\",,,,\n\
+                    c@example.com,,maybe,,\n\
+                    ,,,,\n\
                     d@example.com\n";
         let (items, ignored) = csv(text).unwrap();
         let locations: Vec<&str> = items.iter().map(|(at, _)| at.as_str()).collect();
@@ -520,11 +539,12 @@ mod tests {
         let first = items[0].1.as_ref().unwrap();
         assert_eq!(first.password_hash.as_deref(), Some("$2b$10$x"));
         assert_eq!(first.must_change_password, Some(true));
+        assert_eq!(first.profile["unit"], "metric");
         assert_eq!(items[1].1.as_ref().unwrap().password_hash, None);
         let reason = |i: usize| items[i].1.as_ref().unwrap_err().clone();
         assert_eq!(reason(2), "must_change_password: must be true or false");
         assert_eq!(reason(3), "email: required");
-        assert_eq!(reason(4), "1 fields where the header has 4");
+        assert_eq!(reason(4), "1 fields where the header has 5");
         assert_eq!(ignored.names, BTreeSet::from(["extra".to_owned()]));
     }
 
