@@ -19,7 +19,7 @@ use schema::{
 use crate::error::{Abort, BoxError, create_user_error, store};
 use crate::purge::Purged;
 use crate::rows::{EventRow, NO_EMAIL, ResetTokenRow, SessionRow, SigningKeyRow, UserRow};
-use crate::sql::lower;
+use crate::sql::{lower, no_email};
 use crate::types::{DbJson, DbUuid};
 
 /// The columns of `users`, in [`UserRow`]'s order.
@@ -206,7 +206,7 @@ pub(crate) fn find_accounts(
         let emails: Vec<&str> = emails.iter().map(Email::as_str).collect();
         rows.extend(
             users::table
-                .filter(users::email.ne(NO_EMAIL))
+                .filter(users::email.ne(no_email()))
                 .filter(lower(users::email).eq_any(emails))
                 .select(USER_COLUMNS)
                 .load::<UserRow>(conn)
@@ -340,7 +340,7 @@ pub(crate) fn find_user_by_email(
     // lookup.
     into_user(
         users::table
-            .filter(users::email.ne(NO_EMAIL))
+            .filter(users::email.ne(no_email()))
             .filter(lower(users::email).eq(lower(email.as_str())))
             .select(USER_COLUMNS)
             .first(conn)
