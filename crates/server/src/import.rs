@@ -43,8 +43,10 @@ const IGNORED_LISTED: usize = 20;
 /// Where the accounts come from.
 #[derive(Subcommand)]
 pub enum ImportCommand {
-    /// Import accounts from a file: JSON Lines (one object per line) or CSV (a header
-    /// row, then one account per row). Fields: email (required), username, name,
+    /// Import accounts from a JSON Lines or CSV file (docs/migrating.md).
+    ///
+    /// JSON Lines: one object per line; CSV: a header row, then one account per row.
+    /// Fields: email (required), username, name,
     /// password_hash (argon2 PHC, bcrypt $2a$/$2b$/$2y$, Django pbkdf2_sha256; empty or
     /// null: no password until a reset), created_at (RFC 3339), must_change_password,
     /// email_verified, bio, profile (a JSON object of application attributes). Other
@@ -60,9 +62,10 @@ pub enum ImportCommand {
         #[command(flatten)]
         flags: ImportFlags,
     },
-    /// Import the accounts of a PocketBase auth collection from its SQLite file
-    /// (pb_data/data.db), opened read-only: nothing in it changes. Records are reported
-    /// by their PocketBase id; accounts get new ids.
+    /// Import the accounts of a PocketBase auth collection from its data.db.
+    ///
+    /// The SQLite file (pb_data/data.db) is opened read-only: nothing in it changes.
+    /// Records are reported by their PocketBase id; accounts get new ids.
     Pocketbase {
         /// The PocketBase data file (pb_data/data.db).
         data_db: PathBuf,
