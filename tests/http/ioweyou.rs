@@ -998,6 +998,7 @@ async fn middleware_and_extractor_protect_an_embedding_services_routes(backend: 
         auth: service_for(&app).await,
         readiness: Arc::new(AlwaysReady),
         config: HttpConfig::default(),
+        metrics: None,
     };
     let server = HttpServer::new(move || {
         App::new()

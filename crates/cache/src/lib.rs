@@ -39,11 +39,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
-    AccountUpdate, AuthEvent, CompleteResetError, CreateUserError, Email, EndSessionError,
-    ImportWriteError, PasswordHash, QueuedMail, RefreshTokenRecord, ResetTokenHash,
-    ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session, SessionId,
-    SessionRepository, StoreError, TokenId, User, UserId, UserImportRepository, UserRepository,
-    Username,
+    AccountUpdate, AuthEvent, CompleteResetError, CompletedReset, CreateUserError, Email,
+    EndSessionError, ImportWriteError, PasswordHash, QueuedMail, RefreshTokenRecord,
+    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError, Session,
+    SessionId, SessionRepository, StoreError, TokenId, User, UserId, UserImportRepository,
+    UserRepository, Username,
 };
 
 use crate::table::Table;
@@ -416,12 +416,12 @@ impl<R: ResetTokenRepository> ResetTokenRepository for CachedResetTokens<R> {
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
         event: &AuthEvent,
-    ) -> Result<UserId, CompleteResetError> {
+    ) -> Result<CompletedReset, CompleteResetError> {
         let completed = self
             .inner
             .complete_reset(hash, new_password_hash, now, event);
         match &completed {
-            Ok(user) => self.cache.invalidate_user(*user),
+            Ok(completed) => self.cache.invalidate_user(completed.user),
             // Whose reset it was is unknown; the commit may have happened.
             Err(CompleteResetError::Store(_)) => self.cache.flush(),
             Err(CompleteResetError::InvalidToken) => {}

@@ -161,7 +161,7 @@ impl ResetTokenRepository for CachedStore {
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
         event: &AuthEvent,
-    ) -> Result<UserId, CompleteResetError> {
+    ) -> Result<CompletedReset, CompleteResetError> {
         self.resets
             .complete_reset(hash, new_password_hash, now, event)
     }

@@ -121,6 +121,13 @@ impl HashPool {
         self.config
     }
 
+    /// Hashes running now, and hashes waiting for a thread.
+    pub fn load(&self) -> (usize, usize) {
+        let pending = self.pending.load(Ordering::SeqCst);
+        let running = pending.min(self.config.threads);
+        (running, pending - running)
+    }
+
     /// Queues `job` and waits for its result; [`HashError::Busy`] at once when the
     /// queue is full.
     fn run<T: Send + 'static>(

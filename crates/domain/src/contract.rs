@@ -41,11 +41,12 @@ use self::fixtures::{event, new_user, reset_record, stored_session, stored_user,
 use crate::ImportWriteError;
 use crate::{
     AccountUpdate, AuthEvent, Bio, Client, ClientId, ClientRepository, Clock, CompleteResetError,
-    CreateUserError, Email, EndSessionError, EventFilter, EventKind, EventOutcome, EventRepository,
-    MailId, MailOutbox, OutboxStatus, PasswordHash, Profile, QueuedMail, RefreshTokenRecord,
-    RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
-    RevocationReason, RotateError, Session, SessionId, SessionRepository, SystemClock,
-    ThrottleRepository, TokenId, User, UserId, UserImportRepository, UserRepository, Username,
+    CompletedReset, CreateUserError, Email, EndSessionError, EventFilter, EventKind, EventOutcome,
+    EventRepository, MailId, MailOutbox, OutboxStatus, PasswordHash, Profile, QueuedMail,
+    RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord,
+    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
+    SystemClock, ThrottleRepository, TokenId, User, UserId, UserImportRepository, UserRepository,
+    Username,
 };
 
 /// A store under test: one value implementing all eight storage ports.
@@ -1211,7 +1212,10 @@ pub fn complete_reset_changes_the_password_and_ends_sessions<S: Repositories + ?
                 &event(EventKind::ResetCompletion)
             )
             .unwrap(),
-        ada.id
+        CompletedReset {
+            user: ada.id,
+            sessions_revoked: 2
+        }
     );
     let reset = user(store, ada.id);
     assert_eq!(reset.password_hash, new_hash);
@@ -1412,7 +1416,7 @@ pub fn concurrent_resets_exactly_one_wins<S: Repositories + ?Sized>(store: &S) {
         for result in &results {
             assert!(
                 matches!(result, Err(CompleteResetError::InvalidToken))
-                    || result.as_ref().is_ok_and(|id| *id == ada.id),
+                    || result.as_ref().is_ok_and(|done| done.user == ada.id),
                 "{result:?}"
             );
         }

@@ -103,11 +103,12 @@ pub use import::{
 pub use mail::{DeliveryRound, MailPolicy, OutboxEntry, OutboxStatus, QueuedMail};
 pub use oauth::{ClientSecret, Introspection, RegisteredClient};
 pub use ports::{
-    AccountUpdate, ClientRepository, Clock, CompleteResetError, CreateUserError, EndSessionError,
-    EventRepository, HashError, HashScheme, ImportWriteError, MailError, MailOutbox, Mailer,
-    PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError, SealError, SecretSealer,
-    SessionRepository, SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository,
-    TokenCodec, TokenIssueError, TokenVerifyError, UserImportRepository, UserRepository,
+    AccountUpdate, ClientRepository, Clock, CompleteResetError, CompletedReset, CreateUserError,
+    EndSessionError, EventRepository, HashError, HashScheme, ImportWriteError, MailError,
+    MailOutbox, Mailer, PasswordHasher, PasswordVerdict, ResetTokenRepository, RotateError,
+    SealError, SecretSealer, SessionRepository, SigningKeyRepository, StoreError, ThrottleRecord,
+    ThrottleRepository, TokenCodec, TokenIssueError, TokenVerifyError, UserImportRepository,
+    UserRepository,
 };
 pub use reset::{ResetSecret, ResetTokenHash};
 pub use service::{

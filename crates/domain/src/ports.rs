@@ -339,14 +339,24 @@ pub trait ResetTokenRepository: Send + Sync {
     /// `password_changed_at = now`, adds one to its `credential_version`, clears
     /// `must_change_password`, and revokes every
     /// active session of the user with [`RevocationReason::PasswordReset`], and stores
-    /// `event`. Returns the user's id. On any error nothing changes.
+    /// `event`. Returns the user's id and how many sessions it revoked. On any error
+    /// nothing changes.
     fn complete_reset(
         &self,
         hash: &ResetTokenHash,
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
         event: &AuthEvent,
-    ) -> Result<UserId, CompleteResetError>;
+    ) -> Result<CompletedReset, CompleteResetError>;
+}
+
+/// What [`ResetTokenRepository::complete_reset`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompletedReset {
+    /// Whose password it set.
+    pub user: UserId,
+    /// How many of the user's active sessions it revoked.
+    pub sessions_revoked: u64,
 }
 
 /// The password hasher failed, or refused to queue the work.

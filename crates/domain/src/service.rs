@@ -144,6 +144,9 @@ pub struct Refreshed {
     pub session_id: SessionId,
     /// The new pair; the presented refresh token is spent.
     pub tokens: TokenPair,
+    /// Whether the presented token had been rotated moments before (within the grace
+    /// period) and this is the successor handed out again, not a new rotation.
+    pub within_grace: bool,
 }
 
 /// Every use case of the domain, over the [`Ports`].
@@ -483,10 +486,11 @@ impl AuthService {
         // Encoded before the rotation commits, so a signing failure cannot spend the token.
         let (tokens, record) =
             self.issue_pair(&session, claims.extra.clone(), self.config.access_ttl, now)?;
-        let refreshed = |tokens| Refreshed {
+        let refreshed = |tokens, within_grace| Refreshed {
             user_id: session.user_id,
             session_id: session.id,
             tokens,
+            within_grace,
         };
         let event = AuthEvent::new(EventKind::Refresh, EventOutcome::Success, now, client)
             .for_user(session.user_id)
@@ -500,7 +504,7 @@ impl AuthService {
         ) {
             Ok(()) => {
                 event.trace();
-                Ok(refreshed(tokens))
+                Ok(refreshed(tokens, false))
             }
             Err(RotateError::RecentlyRotated { successor }) => {
                 // The identical successor string (a token is a pure function of its
@@ -518,10 +522,13 @@ impl AuthService {
                     })?,
                     expires_at: successor.expires_at,
                 };
-                Ok(refreshed(TokenPair {
-                    access: tokens.access,
-                    refresh,
-                }))
+                Ok(refreshed(
+                    TokenPair {
+                        access: tokens.access,
+                        refresh,
+                    },
+                    true,
+                ))
             }
             Err(RotateError::UnknownToken) => Err(RefreshError::Invalid),
             Err(RotateError::SessionInactive) => Err(RefreshError::SessionInactive),
@@ -736,12 +743,12 @@ impl AuthService {
 
     /// Sets a new password with a reset secret (single use, expiring), clears
     /// `must_change_password` and the account's failed logins, and ends every session
-    /// of the account.
+    /// of the account; returns how many sessions that ended.
     pub fn reset_password(
         &self,
         secret: &str,
         new_password: &Password,
-    ) -> Result<(), ResetPasswordError> {
+    ) -> Result<u64, ResetPasswordError> {
         self.reset_password_from(&Client::default(), secret, new_password)
     }
 
@@ -751,7 +758,7 @@ impl AuthService {
         client: &Client,
         secret: &str,
         new_password: &Password,
-    ) -> Result<(), ResetPasswordError> {
+    ) -> Result<u64, ResetPasswordError> {
         let policy = &self.config.password_policy;
         let invalid = |v: crate::config::PolicyViolation| {
             ResetPasswordError::Invalid(ValidationErrors::single("password", v.to_string()))
@@ -785,14 +792,14 @@ impl AuthService {
             .reset_tokens
             .complete_reset(&hash, &new_hash, now, &event)
         {
-            Ok(_) => {
+            Ok(completed) => {
                 event.trace();
                 // The owner proved control of the mailbox: a guessing run on the old
                 // password no longer makes them wait.
                 self.ports
                     .throttles
                     .clear(&throttle::login_key(Some(user.id), ""))?;
-                Ok(())
+                Ok(completed.sessions_revoked)
             }
             // A concurrent reset with the same secret won.
             Err(CompleteResetError::InvalidToken) => invalid_token(event),

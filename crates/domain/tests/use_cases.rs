@@ -1051,11 +1051,17 @@ fn reset_password_completes_atomically_with_a_fresh_hash() {
         .withf(move |hash, new, at, _| {
             *hash == expected_hash && new.as_str() == "hashed:brand new pass" && *at == now()
         })
-        .returning(move |_, _, _, _| Ok(id));
+        .returning(move |_, _, _, _| {
+            Ok(CompletedReset {
+                user: id,
+                sessions_revoked: 3,
+            })
+        });
     let (service, _) = h.service();
-    service
+    let ended = service
         .reset_password("the-secret", &Password::new("brand new pass"))
         .unwrap();
+    assert_eq!(ended, 3, "the sessions the store says it ended");
 }
 
 #[test]

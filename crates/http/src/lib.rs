@@ -57,6 +57,7 @@ pub mod pocketbase;
 mod routing;
 pub mod settings;
 mod state;
+pub mod telemetry;
 
 use actix_web::web;
 
@@ -65,6 +66,7 @@ pub use health::READINESS_DEADLINE;
 pub use jwks::JWKS_PATH;
 pub use settings::{DialectMount, DialectSettings, DialectSpec, SettingsError};
 pub use state::{AppState, HttpConfig, Readiness};
+pub use telemetry::{Metrics, Probe, observe};
 
 /// Every dialect Portcullis speaks. The order is also the order of ownership of a path
 /// two dialects share: authapi owns `POST /auth/login` over pocketbase, cbs owns

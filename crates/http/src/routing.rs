@@ -26,6 +26,7 @@ use crate::cross_site;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal, refuse};
 use crate::settings::DialectMount;
 use crate::state::AppState;
+use crate::telemetry;
 
 /// The endpoints sharing one method and full path, with their dialects, owner first.
 struct Group {
@@ -91,6 +92,7 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
         let owner = path.owner;
         let mut resource = web::resource(path.path.as_str()).default_service(web::to(
             move |state: web::Data<AppState>, request: HttpRequest| {
+                telemetry::answered_by(&request, owner.name());
                 let response = cross_site::preflight(&request, &state.config, &allow)
                     .unwrap_or_else(|| {
                         let mut response =
@@ -116,6 +118,7 @@ pub(crate) fn mount(cfg: &mut web::ServiceConfig, mounts: &[DialectMount]) {
                         let Some((dialect, endpoint)) = group.pick(&body) else {
                             return HttpResponse::NotFound().finish();
                         };
+                        telemetry::answered_by(&request, dialect.name());
                         if let Err(error @ BodyError::TimedOut) = body {
                             // A client that stalls is not waited for again on this
                             // connection.

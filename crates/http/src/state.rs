@@ -6,6 +6,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use portcullis_domain::AuthService;
 
+use crate::telemetry::Metrics;
+
 /// Reports whether the server can serve: its database answers.
 pub trait Readiness: Send + Sync {
     /// Blocking; run on the blocking pool. SHOULD give up within
@@ -61,4 +63,7 @@ pub struct AppState {
     pub readiness: Arc<dyn Readiness>,
     /// Limits and switches every dialect shares.
     pub config: HttpConfig,
+    /// Where requests and outcomes are counted; `None` counts nothing (no metrics
+    /// listener).
+    pub metrics: Option<Arc<Metrics>>,
 }

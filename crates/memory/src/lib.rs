@@ -68,12 +68,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use portcullis_domain::{
-    AccountUpdate, AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError,
-    Email, EndSessionError, EventFilter, EventOutcome, EventRepository, ImportWriteError, MailId,
-    MailOutbox, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord,
-    RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
-    RevocationReason, RotateError, Session, SessionId, SessionRepository, StoreError,
-    ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserImportRepository,
+    AccountUpdate, AuthEvent, ClientId, ClientRepository, CompleteResetError, CompletedReset,
+    CreateUserError, Email, EndSessionError, EventFilter, EventOutcome, EventRepository,
+    ImportWriteError, MailId, MailOutbox, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail,
+    RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord,
+    ResetTokenRepository, RevocationReason, RotateError, Session, SessionId, SessionRepository,
+    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserImportRepository,
     UserRepository, Username,
 };
 
@@ -637,7 +637,7 @@ impl ResetTokenRepository for MemoryStore {
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
         event: &AuthEvent,
-    ) -> Result<UserId, CompleteResetError> {
+    ) -> Result<CompletedReset, CompleteResetError> {
         let mut tables = self.tables()?;
         let Some(token) = tables
             .reset_tokens
@@ -655,9 +655,13 @@ impl ResetTokenRepository for MemoryStore {
             user.must_change_password = false;
             user.updated_at = now;
         }
-        tables.revoke_active_of_user(user_id, RevocationReason::PasswordReset, now);
+        let sessions_revoked =
+            tables.revoke_active_of_user(user_id, RevocationReason::PasswordReset, now);
         tables.events.push(event.clone());
-        Ok(user_id)
+        Ok(CompletedReset {
+            user: user_id,
+            sessions_revoked,
+        })
     }
 }
 

@@ -34,13 +34,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use diesel::r2d2::{ConnectionManager, Pool, PoolError, PooledConnection, R2D2Connection};
 use diesel::{PgConnection, SqliteConnection};
 use portcullis_domain::{
-    AccountUpdate, AuthEvent, ClientId, ClientRepository, CompleteResetError, CreateUserError,
-    Email, EndSessionError, EventFilter, EventRepository, ImportWriteError, MailId, MailOutbox,
-    OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord, RegisteredClient, ResetSecret,
-    ResetTokenHash, ResetTokenRecord, ResetTokenRepository, RevocationReason, RotateError,
-    SecretSealer, Session, SessionId, SessionRepository, SigningKeyRecord, SigningKeyRepository,
-    StoreError, ThrottleRecord, ThrottleRepository, TokenId, User, UserId, UserImportRepository,
-    UserRepository, Username, nonblocking,
+    AccountUpdate, AuthEvent, ClientId, ClientRepository, CompleteResetError, CompletedReset,
+    CreateUserError, Email, EndSessionError, EventFilter, EventRepository, ImportWriteError,
+    MailId, MailOutbox, OutboxStatus, PasswordHash, QueuedMail, RefreshTokenRecord,
+    RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, ResetTokenRepository,
+    RevocationReason, RotateError, SecretSealer, Session, SessionId, SessionRepository,
+    SigningKeyRecord, SigningKeyRepository, StoreError, ThrottleRecord, ThrottleRepository,
+    TokenId, User, UserId, UserImportRepository, UserRepository, Username, nonblocking,
 };
 
 pub use connect::{PoolOptions, sqlite_path};
@@ -270,6 +270,18 @@ impl Database {
     /// How long an operation waits for a connection.
     pub fn checkout_timeout(&self) -> Duration {
         self.checkout_timeout
+    }
+
+    /// The pool's connections now: `(idle, in use)`.
+    pub fn pool_connections(&self) -> (u32, u32) {
+        let state = match &self.pools {
+            Pools::Postgres(pool) => pool.state(),
+            Pools::Sqlite(pool, _) => pool.state(),
+        };
+        (
+            state.idle_connections,
+            state.connections - state.idle_connections,
+        )
     }
 
     /// Deletes expired sessions (with their refresh tokens), expired refresh tokens,
@@ -588,7 +600,7 @@ impl ResetTokenRepository for Database {
         new_password_hash: &PasswordHash,
         now: DateTime<Utc>,
         event: &AuthEvent,
-    ) -> Result<UserId, CompleteResetError> {
+    ) -> Result<CompletedReset, CompleteResetError> {
         with_conn!(self, |conn, q| q::complete_reset(
             conn,
             hash,

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use diesel::prelude::*;
 use portcullis_domain::{
-    AccountUpdate, AuthEvent, ImportWriteError, Bio, ClientId, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
+    AccountUpdate, AuthEvent, CompletedReset, ImportWriteError, Bio, ClientId, Clock, CompleteResetError, CreateUserError, Email, EndSessionError,
     EventFilter, EventOutcome, MailId, OutboxEntry, OutboxStatus, PasswordHash, QueuedMail,
     RefreshTokenRecord, RegisteredClient, ResetSecret, ResetTokenHash, ResetTokenRecord, RevocationReason, RotateError, Session, SessionId, StoreError, SystemClock,
     ThrottleRecord, TokenId, User, UserId, Username,
@@ -1030,7 +1030,7 @@ pub(crate) fn complete_reset(
     new_password_hash: &PasswordHash,
     now: DateTime<Utc>,
     event: &AuthEvent,
-) -> Result<UserId, CompleteResetError> {
+) -> Result<CompletedReset, CompleteResetError> {
     write_tx(conn, |c| {
         // Spending the token is the conditional update that decides concurrent resets.
         let user = diesel::update(
@@ -1055,9 +1055,12 @@ pub(crate) fn complete_reset(
                 users::updated_at.eq(now),
             ))
             .execute(c)?;
-        revoke_active_of_user(c, user, RevocationReason::PasswordReset, now)?;
+        let revoked = revoke_active_of_user(c, user, RevocationReason::PasswordReset, now)?;
         insert_event(c, event)?;
-        Ok(UserId::from_uuid(user.0))
+        Ok(CompletedReset {
+            user: UserId::from_uuid(user.0),
+            sessions_revoked: u64::try_from(revoked).unwrap_or(u64::MAX),
+        })
     })
     .map_err(Abort::into_error)
 }

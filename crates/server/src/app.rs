@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{Server, ServiceRequest, ServiceResponse};
-use actix_web::middleware::{Next, from_fn};
-use actix_web::{App, HttpServer};
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use anyhow::bail;
 use chrono::TimeDelta;
@@ -23,11 +22,11 @@ use portcullis_domain::{
     AuthService, Clock as _, DeliveryRound, Mailer, Ports, ResetTokenRepository, SessionRepository,
     StoreError, SystemClock, TokenCodec, UserRepository,
 };
-use portcullis_http::{AppState, READINESS_DEADLINE, Readiness};
+use portcullis_http::telemetry::{METRICS_CONTENT_TYPE, process_probes};
+use portcullis_http::{AppState, Metrics, Probe, READINESS_DEADLINE, Readiness};
 use portcullis_persistence::{
     Backend, Change, ChangeListener, ChangeSink, Database, PoolOptions, Purged, sqlite_path,
 };
-use tracing::Instrument;
 
 use crate::config::Config;
 use crate::mailer::{LogMailer, MailerSetting, ResetTemplates, SmtpMailer};
@@ -60,16 +59,39 @@ pub fn build_service(
     database: &Database,
     mailer: Arc<dyn Mailer>,
 ) -> anyhow::Result<AuthService> {
-    build_service_with(config, database, mailer, None)
+    build_service_with(config, database, mailer, None, None)
 }
 
-/// [`build_service`], looking sessions and users up through `cache` if given.
+/// [`build_service`], looking sessions and users up through `cache` if given, with the
+/// hashing pool's load among `metrics` if given.
 pub fn build_service_with(
     config: &Config,
     database: &Database,
     mailer: Arc<dyn Mailer>,
     cache: Option<Arc<StateCache>>,
+    metrics: Option<&Metrics>,
 ) -> anyhow::Result<AuthService> {
+    let hasher = Arc::new(
+        HashPool::new(
+            Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?,
+            config.hash_pool,
+        )
+        .context("starting the password-hashing threads")?,
+    );
+    if let Some(metrics) = metrics {
+        let running = hasher.clone();
+        metrics.probe(Probe::gauge(
+            "portcullis_hash_in_flight",
+            "Password hashes running now",
+            move || running.load().0 as f64,
+        ));
+        let queued = hasher.clone();
+        metrics.probe(Probe::gauge(
+            "portcullis_hash_queue_depth",
+            "Password hashes waiting for a hashing thread",
+            move || queued.load().1 as f64,
+        ));
+    }
     let tokens = token_codec(config, database)?;
     let sealed = sealing(config, database.clone());
     let database = Arc::new(sealed.clone());
@@ -89,13 +111,7 @@ pub fn build_service_with(
         users,
         sessions,
         reset_tokens,
-        hasher: Arc::new(
-            HashPool::new(
-                Argon2Hasher::new(config.argon2).context("PORTCULLIS_ARGON2_*")?,
-                config.hash_pool,
-            )
-            .context("starting the password-hashing threads")?,
-        ),
+        hasher,
         tokens,
         clock: Arc::new(SystemClock),
         mailer,
@@ -357,6 +373,7 @@ pub struct Application {
     mail_poll: Duration,
     /// Keeps the cache current; stopped when the application is dropped.
     _changes: Option<ChangeListener>,
+    metrics: Option<MetricsServer>,
 }
 
 impl Application {
@@ -365,19 +382,35 @@ impl Application {
     pub async fn build(config: Config, mailer: Arc<dyn Mailer>) -> anyhow::Result<Self> {
         let purging = PurgeConfig::of(&config);
         let blocking_config = config.clone();
-        let (database, service, changes) = tokio::task::spawn_blocking(move || {
+        let metrics = config.metrics_bind.map(|_| Arc::new(Metrics::new()));
+        let wiring_metrics = metrics.clone();
+        let (database, service, changes, cache) = tokio::task::spawn_blocking(move || {
             let database = open_database(&blocking_config)?;
             let (cache, changes) = state_cache(&blocking_config, &database)?;
-            let service = build_service_with(&blocking_config, &database, mailer, cache)?;
-            anyhow::Ok((database, service, changes))
+            let service = build_service_with(
+                &blocking_config,
+                &database,
+                mailer,
+                cache.clone(),
+                wiring_metrics.as_deref(),
+            )?;
+            anyhow::Ok((database, service, changes, cache))
         })
         .await
         .context("start-up task failed")??;
+        let metrics_server = match (&metrics, config.metrics_bind) {
+            (Some(metrics), Some(bind)) => {
+                probe_storage(metrics, &database, cache.as_ref());
+                Some(MetricsServer::bind(metrics.clone(), bind)?)
+            }
+            _ => None,
+        };
         let auth = Arc::new(service);
         let state = AppState {
             auth: auth.clone(),
             readiness: Arc::new(DatabaseReadiness(database.clone())),
             config: config.http.clone(),
+            metrics,
         };
         let listener = TcpListener::bind(config.bind)
             .with_context(|| format!("PORTCULLIS_BIND: cannot listen on {}", config.bind))?;
@@ -385,7 +418,7 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(portcullis_http::default_headers())
-                .wrap(from_fn(log_request))
+                .wrap(from_fn(portcullis_http::observe))
                 .configure(portcullis_http::configure(
                     state.clone(),
                     config.dialects.clone(),
@@ -409,11 +442,17 @@ impl Application {
             auth,
             mail_poll: config.mail.poll,
             _changes: changes,
+            metrics: metrics_server,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the metrics listener listens, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|metrics| metrics.local_addr)
     }
 
     /// Serves until SIGINT or SIGTERM, then lets in-flight requests finish. Meanwhile
@@ -427,7 +466,15 @@ impl Application {
                 self.purging,
             ))
         });
+        let metrics = self.metrics.map(|metrics| {
+            let handle = metrics.server.handle();
+            (handle, tokio::spawn(metrics.server))
+        });
         let served = self.server.await;
+        if let Some((handle, task)) = metrics {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         mailing.abort();
         if let Some(task) = purging {
             task.abort();
@@ -532,27 +579,73 @@ async fn purge_periodically(database: Database, every: Duration, purging: PurgeC
     }
 }
 
-/// One log line per request: method, path (never the query string, which may carry a
-/// reset token), status and duration.
-async fn log_request(
-    request: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let span = tracing::info_span!(
-        "request",
-        method = %request.method(),
-        path = %request.path(),
-    );
-    let started = Instant::now();
-    let response = next.call(request).instrument(span.clone()).await?;
-    span.in_scope(|| {
-        tracing::info!(
-            status = response.status().as_u16(),
-            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "served"
-        )
-    });
-    Ok(response)
+/// The database pool's and the cache's readings, and the process's, among `metrics`.
+fn probe_storage(metrics: &Metrics, database: &Database, cache: Option<&Arc<StateCache>>) {
+    let pool = database.clone();
+    metrics.probe(Probe::labelled_gauge(
+        "portcullis_db_pool_connections",
+        "Database connections of this instance's pool, by state (idle, in_use)",
+        "state",
+        move || {
+            let (idle, in_use) = pool.pool_connections();
+            vec![("idle", f64::from(idle)), ("in_use", f64::from(in_use))]
+        },
+    ));
+    if let Some(cache) = cache {
+        let hits = cache.clone();
+        metrics.probe(Probe::counter(
+            "portcullis_cache_hits_total",
+            "Session and user lookups answered from the cache",
+            move || hits.stats().hits as f64,
+        ));
+        let misses = cache.clone();
+        metrics.probe(Probe::counter(
+            "portcullis_cache_misses_total",
+            "Session and user lookups the cache passed to the database",
+            move || misses.stats().misses as f64,
+        ));
+    }
+    for probe in process_probes() {
+        metrics.probe(probe);
+    }
+}
+
+/// The metrics listener (`PORTCULLIS_METRICS_BIND`): `GET /metrics` on an address of
+/// its own, one worker, so scrapes never share the public listener.
+struct MetricsServer {
+    server: Server,
+    local_addr: SocketAddr,
+}
+
+impl MetricsServer {
+    fn bind(metrics: Arc<Metrics>, bind: SocketAddr) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(bind)
+            .with_context(|| format!("PORTCULLIS_METRICS_BIND: cannot listen on {bind}"))?;
+        let local_addr = listener.local_addr()?;
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::Data::from(metrics.clone()))
+                .route("/metrics", web::get().to(scrape))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        tracing::info!(address = %local_addr, "metrics listening");
+        Ok(Self { server, local_addr })
+    }
+}
+
+async fn scrape(metrics: web::Data<Metrics>) -> HttpResponse {
+    match metrics.encode() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(METRICS_CONTENT_TYPE)
+            .body(text),
+        Err(error) => {
+            tracing::error!(%error, "metrics could not be encoded");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@ use lettre::message::Mailbox;
 use portcullis_crypto::{Argon2Params, HashPoolConfig, JwtSecret, SecretsKey};
 use portcullis_domain::{AuthConfig, KeyAlgorithm, MailPolicy, PasswordPolicy, ThrottlePolicy};
 
+use crate::logging::LogFormat;
 use crate::mailer::MailerSetting;
 use portcullis_http::{DialectMount, HttpConfig};
 
@@ -43,6 +44,19 @@ pub struct Settings {
     /// Log filter, in tracing's EnvFilter syntax; logs go to stderr
     #[arg(long = "log", env = "RUST_LOG", default_value = "info", value_parser = log_filter)]
     log_filter: String,
+    /// How log lines are written: `text` for people, `json` for a log pipeline (one JSON
+    /// object per line, with the request's span fields and id)
+    #[arg(
+        long,
+        env = "PORTCULLIS_LOG_FORMAT",
+        default_value = "text",
+        value_enum
+    )]
+    log_format: LogFormat,
+    /// Where Prometheus scrapes `GET /metrics`, a listener of its own (e.g.
+    /// 127.0.0.1:9091), never the public one. Unset: no metrics are kept
+    #[arg(long, env = "PORTCULLIS_METRICS_BIND")]
+    metrics_bind: Option<SocketAddr>,
     /// Whether every cookie Portcullis sets carries Secure; false only for plain-HTTP
     /// development
     #[arg(long, env = "PORTCULLIS_COOKIE_SECURE", default_value = "true",
@@ -433,6 +447,10 @@ pub struct Config {
     pub mail: MailConfig,
     /// The log filter.
     pub log_filter: String,
+    /// Text or JSON log lines.
+    pub log_format: LogFormat,
+    /// The metrics listener's address, if metrics are kept.
+    pub metrics_bind: Option<SocketAddr>,
     /// The HTTP limits and the cookie switch.
     pub http: HttpConfig,
     /// The dialects served, built from their settings, with their prefixes.
@@ -601,6 +619,8 @@ impl Settings {
             workers: self.workers.map(usize::from),
             shutdown_timeout: Duration::from_secs(self.shutdown_timeout_secs),
             log_filter: self.log_filter,
+            log_format: self.log_format,
+            metrics_bind: self.metrics_bind,
             max_connections_per_worker: usize::from(self.max_connections_per_worker),
             purge_interval: (self.purge_interval_secs > 0)
                 .then(|| Duration::from_secs(self.purge_interval_secs)),
@@ -721,6 +741,8 @@ mod tests {
         assert_eq!(config.db_blocking_threads, 10 + 5 * cores);
         assert_eq!(config.workers, None);
         assert_eq!(config.log_filter, "info");
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.metrics_bind, None);
         assert!(config.http.cookie_secure);
         let all: Vec<_> = portcullis_http::DIALECTS
             .iter()

@@ -1,4 +1,7 @@
-//! The log: human-readable lines on stderr, filtered by `RUST_LOG`.
+//! The log on stderr, filtered by `RUST_LOG`: human-readable lines, or one JSON object
+//! per line (`PORTCULLIS_LOG_FORMAT=json`) with the event's fields at the top level and
+//! the request span's fields (method, path template, dialect, request id) under
+//! `span`.
 //!
 //! ERROR is kept for the server's own faults. actix-http logs a connection's "stream
 //! error" (a malformed request line or header, a peer that vanished mid-request) at
@@ -20,17 +23,36 @@ const DISPATCHER: &str = "actix_http::h1::dispatcher";
 /// How it words those caused by the peer.
 const STREAM_ERROR: &str = "stream error: ";
 
-/// Installs the process's subscriber with `filter` (`RUST_LOG` syntax).
-pub fn init(filter: &str) {
-    tracing_subscriber::registry()
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Lines for people (colours on a terminal).
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Installs the process's subscriber with `filter` (`RUST_LOG` syntax) writing
+/// `format`.
+pub fn init(filter: &str, format: LogFormat) {
+    let registry = tracing_subscriber::registry()
         .with(ClientStreamErrors)
-        .with(EnvFilter::new(filter))
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(io::stderr)
-                .with_ansi(io::stderr().is_terminal()),
-        )
-        .init();
+        .with(EnvFilter::new(filter));
+    let lines = tracing_subscriber::fmt::layer().with_writer(io::stderr);
+    match format {
+        LogFormat::Text => registry
+            .with(lines.with_ansi(io::stderr().is_terminal()))
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                lines
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .init(),
+    }
 }
 
 /// Suppresses actix-http's ERROR about a client's broken stream and logs it again at

@@ -168,7 +168,7 @@ fn main() -> anyhow::Result<ExitCode> {
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let (leaf, leaf_matches) = leaf(&command, &matches);
     let config = Config::from_matches(leaf, leaf_matches).unwrap_or_else(|e| e.exit());
-    portcullis_server::logging::init(&config.log_filter);
+    portcullis_server::logging::init(&config.log_filter, config.log_format);
     match cli.command {
         Command::Serve => actix_web::rt::System::new().block_on(serve(config)),
         Command::Migrate => {

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
-use portcullis_domain::{IssueOptions, RefreshGuard, Registration};
+use portcullis_domain::{IssueOptions, Registration};
 
 pub use error::ApiError;
 use error::PLEASE_AUTHENTICATE;
@@ -86,49 +86,31 @@ async fn register(call: Call) -> Result<HttpResponse, ApiError> {
 }
 
 async fn login(call: Call) -> Result<HttpResponse, ApiError> {
-    let client = call.client();
-    let request = LoginRequest::try_from(&call.body?)?;
+    let request = LoginRequest::try_from(call.body.as_ref().map_err(Clone::clone)?)?;
     let done = call
-        .state
-        .run_hashing(move |auth| {
-            auth.login_from(
-                &client,
-                &request.email,
-                &request.password,
-                &IssueOptions::default(),
-            )
-        })
+        .login(request.email, request.password, IssueOptions::default())
         .await??;
     Ok(HttpResponse::Ok().json(AuthBody::from(&done)))
 }
 
 async fn logout(call: Call) -> Result<HttpResponse, ApiError> {
-    let client = call.client();
     // The document's only logout error is this one, whatever is wrong with the request.
     let invalid = || ApiError::bad_request(error::INVALID_REFRESH_TOKEN);
-    let body = match call.body {
+    let body = match &call.body {
         Ok(body) => body,
-        Err(too_large @ BodyError::TooLarge { .. }) => return Err(too_large.into()),
+        Err(too_large @ BodyError::TooLarge { .. }) => return Err(too_large.clone().into()),
         Err(_) => return Err(invalid()),
     };
-    let request = RefreshTokenRequest::try_from(&body).map_err(|_| invalid())?;
-    call.state
-        .run(move |auth| auth.logout_from(&client, &request.refresh_token))
-        .await??;
+    let request = RefreshTokenRequest::try_from(body).map_err(|_| invalid())?;
+    call.logout(request.refresh_token).await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Logout successful",
     }))
 }
 
 async fn refresh_tokens(call: Call) -> Result<HttpResponse, ApiError> {
-    let client = call.client();
-    let request = RefreshTokenRequest::try_from(&call.body?)?;
-    let refreshed = call
-        .state
-        .run(move |auth| {
-            auth.refresh_from(&client, &request.refresh_token, RefreshGuard::default())
-        })
-        .await??;
+    let request = RefreshTokenRequest::try_from(call.body.as_ref().map_err(Clone::clone)?)?;
+    let refreshed = call.refresh(request.refresh_token, None, None).await??;
     Ok(HttpResponse::Ok().json(TokensBody::from(&refreshed.tokens)))
 }
 
@@ -146,18 +128,15 @@ async fn forgot_password(call: Call) -> Result<HttpResponse, ApiError> {
 /// The token comes from the body's `token`, else from the query string's (the
 /// document's form).
 async fn reset_password(call: Call) -> Result<HttpResponse, ApiError> {
-    let client = call.client();
     let query = web::Query::<HashMap<String, String>>::from_query(call.request.query_string())
         .map_err(|_| ApiError::bad_request("Malformed query string"))?;
-    let mut request = ResetPasswordRequest::try_from(&call.body?)?;
+    let mut request = ResetPasswordRequest::try_from(call.body.as_ref().map_err(Clone::clone)?)?;
     let token = request
         .token
         .take()
         .or_else(|| query.get("token").filter(|t| !t.is_empty()).cloned())
         .ok_or_else(|| ApiError::bad_request("\"token\" is required"))?;
-    call.state
-        .run_hashing(move |auth| auth.reset_password_from(&client, &token, &request.password))
-        .await??;
+    call.reset_password(token, request.password).await??;
     Ok(HttpResponse::Ok().json(MessageBody {
         message: "Password reset successful",
     }))

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::{AUTHORIZATION, HeaderName};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use portcullis_domain::{IssueOptions, LoginIdentifier, RefreshGuard, User, UserClaims};
+use portcullis_domain::{IssueOptions, LoginIdentifier, User, UserClaims};
 use serde_json::{Map, Value};
 
 pub use error::{CbsError, ResultCode};
@@ -78,21 +78,17 @@ fn endpoints() -> Vec<Endpoint> {
 }
 
 async fn login(call: Call) -> Result<HttpResponse, CbsError> {
-    let client = call.client();
     if call.body.as_ref().is_ok_and(RefreshRequest::is_refresh) {
         return refresh(call).await;
     }
     let arrived = call.state.auth.now();
-    let request = LoginRequest::try_from(&call.body?)?;
+    let request = LoginRequest::try_from(call.body.as_ref().map_err(Clone::clone)?)?;
     let options = IssueOptions {
         user_claims: identifier_claim(&request.user),
         ..IssueOptions::default()
     };
     let done = call
-        .state
-        .run_hashing(move |auth| {
-            auth.login_from(&client, &request.user, &request.password, &options)
-        })
+        .login(request.user, request.password, options)
         .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(LoginBody::new(
@@ -130,22 +126,11 @@ async fn refresh(call: Call) -> Result<HttpResponse, CbsError> {
 }
 
 async fn rotate(call: Call) -> Result<HttpResponse, CbsError> {
-    let client = call.client();
     let arrived = call.state.auth.now();
-    let request = RefreshRequest::try_from(&call.body?)?;
+    let request = RefreshRequest::try_from(call.body.as_ref().map_err(Clone::clone)?)?;
     let access_token = access_token(&call.request)?;
     let refreshed = call
-        .state
-        .run(move |auth| {
-            auth.refresh_from(
-                &client,
-                &request.refresh_token,
-                RefreshGuard {
-                    account: None,
-                    access_token: access_token.as_deref(),
-                },
-            )
-        })
+        .refresh(request.refresh_token, None, access_token)
         .await??;
     let lifetimes = Lifetimes::new(arrived, call.state.auth.config());
     Ok(HttpResponse::Ok().json(RefreshBody::new(TokensBody::new(

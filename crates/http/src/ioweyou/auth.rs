@@ -56,6 +56,7 @@ pub(crate) async fn authenticate_cookie(
         });
     }
     let client = client_of(request, &state.config, super::DIALECT.name);
+    let metrics = state.metrics.clone();
     let (principal, rotated) = state
         .run(
             move |auth| -> Result<(Principal, Option<TokenPair>), IoweyouError> {
@@ -70,7 +71,11 @@ pub(crate) async fn authenticate_cookie(
                                 account: None,
                                 access_token: Some(&access),
                             },
-                        )?;
+                        );
+                        if let Some(metrics) = &metrics {
+                            metrics.refresh(&refreshed);
+                        }
+                        let refreshed = refreshed?;
                         let principal = auth.authenticate(&refreshed.tokens.access.token)?;
                         Ok((principal, Some(refreshed.tokens)))
                     }

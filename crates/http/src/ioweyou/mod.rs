@@ -22,7 +22,7 @@ use std::sync::Arc;
 use actix_web::http::Method;
 use actix_web::http::header::SET_COOKIE;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use portcullis_domain::{IssueOptions, LogoutError, RefreshGuard, Registration, User};
+use portcullis_domain::{IssueOptions, LogoutError, Registration, User};
 use serde_json::{Map, Value};
 
 pub use auth::{IoweyouUser, require_user};
@@ -94,15 +94,12 @@ fn account_username_claim(user: &User) -> Map<String, Value> {
 }
 
 async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
-    let client = call.client();
-    let body = call.body?;
+    let body = call.body.as_ref().map_err(Clone::clone)?;
     let password_max = call.state.auth.config().password_policy.max_chars;
-    let LoginRequest { username, password } = LoginRequest::parse(&body, password_max)?;
+    let LoginRequest { username, password } = LoginRequest::parse(body, password_max)?;
     let tokens = match password {
         Some(password) => {
-            let options = issue_options();
-            call.state
-                .run_hashing(move |auth| auth.login_from(&client, &username, &password, &options))
+            call.login(username, password, issue_options())
                 .await??
                 .tokens
         }
@@ -111,19 +108,7 @@ async fn login(call: Call) -> Result<HttpResponse, IoweyouError> {
             let refresh = session_cookie::read(&call.request)
                 .and_then(|tokens| tokens.refresh_token)
                 .ok_or_else(|| joi("password", FieldProblem::Missing))?;
-            call.state
-                .run(move |auth| {
-                    auth.refresh_from(
-                        &client,
-                        &refresh,
-                        RefreshGuard {
-                            account: Some(&username),
-                            access_token: None,
-                        },
-                    )
-                })
-                .await??
-                .tokens
+            call.refresh(refresh, Some(username), None).await??.tokens
         }
     };
     let cookie = session_cookie::set_cookie(&call.state, &tokens)?;
@@ -170,14 +155,9 @@ async fn current_user(call: Call) -> Result<HttpResponse, IoweyouError> {
 }
 
 async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
-    let client = call.client();
     if let Some(refresh) = session_cookie::read(&call.request).and_then(|t| t.refresh_token) {
         // The client is logged out whatever happens here; a failure is only logged.
-        match call
-            .state
-            .run(move |auth| auth.logout_from(&client, &refresh))
-            .await
-        {
+        match call.logout(refresh).await {
             Ok(Ok(()) | Err(LogoutError::InvalidToken)) => {}
             // The database is unreachable: the client must retry, so its cookie is
             // kept rather than the session left live behind a cleared one.

@@ -114,18 +114,14 @@ async fn login(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbE
 }
 
 async fn authenticate(call: Call, config: PocketbaseConfig) -> Result<HttpResponse, PbError> {
-    let client = call.client();
-    let request = LoginRequest::try_from(&call.body?)?;
+    let request = LoginRequest::try_from(call.body.as_ref().map_err(Clone::clone)?)?;
     let options = IssueOptions {
         access_ttl: Some(config.token_ttl),
         extra_claims: token_claims(),
         user_claims: Some(user_claims),
     };
     let done = call
-        .state
-        .run_hashing(move |auth| {
-            auth.login_from(&client, &request.username, &request.password, &options)
-        })
+        .login(request.username, request.password, options)
         .await??;
     let body = AuthBody {
         record: RecordBody::from(&done.user),

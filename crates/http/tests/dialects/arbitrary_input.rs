@@ -163,6 +163,7 @@ async fn arbitrary_input_gets_the_dialects_own_errors_never_a_500() {
         auth: Arc::new(service()),
         readiness: Arc::new(AlwaysReady),
         config: HttpConfig::default(),
+        metrics: None,
     };
     let app = test::init_service(App::new().configure(portcullis_http::configure(
         state,

@@ -142,6 +142,7 @@ async fn a_fifth_dialect_is_one_module_and_one_line() {
         auth: Arc::new(service()),
         readiness: Arc::new(AlwaysReady),
         config: HttpConfig::default(),
+        metrics: None,
     };
     let dialects = settings::mounts(WITH_TOY, &matches).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
