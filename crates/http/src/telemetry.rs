@@ -143,13 +143,16 @@ struct ReasonLabel {
     reason: &'static str,
 }
 
+/// One reading of a probe: its label (name and value), if it has one, and its value.
+type Reading = (Option<(&'static str, &'static str)>, f64);
+
 /// A reading taken at scrape time (the hashing pool's queue, the database pool, the
 /// cache, the process), with its name, help and kind.
 pub struct Probe {
     name: &'static str,
     help: &'static str,
     kind: ProbeKind,
-    read: Box<dyn Fn() -> Vec<(Option<(&'static str, &'static str)>, f64)> + Send + Sync>,
+    read: Box<dyn Fn() -> Vec<Reading> + Send + Sync>,
 }
 
 #[derive(Clone, Copy, Debug)]
