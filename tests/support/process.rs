@@ -285,8 +285,20 @@ impl Logs {
     }
 }
 
-/// The value of ` name=value` in a log line (values without spaces).
+/// The value of ` name=value` in a text log line (values without spaces), or of the
+/// field `name` (the event's, else its span's) in a JSON one.
 pub fn field(line: &str, name: &str) -> Option<String> {
+    if let Ok(serde_json::Value::Object(object)) = serde_json::from_str(line.trim()) {
+        // A JSON log line (PORTCULLIS_LOG_FORMAT=json): the event's field, else the
+        // span's.
+        let value = object
+            .get(name)
+            .or_else(|| object.get("span").and_then(|span| span.get(name)))?;
+        return match value {
+            serde_json::Value::String(text) => Some(text.clone()),
+            other => Some(other.to_string()),
+        };
+    }
     let prefix = format!("{name}=");
     line.split_whitespace()
         .find_map(|word| word.strip_prefix(&prefix))
@@ -353,10 +365,7 @@ impl<'db> Server<'db> {
                 l.contains(LISTENING_LINE)
             });
             if let Some(line) = found {
-                let address: SocketAddr = line
-                    .split(LISTENING_LINE)
-                    .nth(1)
-                    .and_then(|rest| field(rest, "address"))
+                let address: SocketAddr = field(&line, "address")
                     .and_then(|a| a.parse().ok())
                     .unwrap_or_else(|| panic!("no address=IP:PORT in the listening line: {line}"));
                 assert!(

@@ -65,7 +65,7 @@ pub(crate) struct AnsweredBy(pub(crate) &'static str);
 
 /// Marks the request as answered by `dialect`, in its log span and its metrics.
 pub(crate) fn answered_by(request: &actix_web::HttpRequest, dialect: &'static str) {
-    tracing::Span::current().record("dialect", dialect);
+    tracing::Span::current().record("dialect", tracing::field::display(dialect));
     request.extensions_mut().insert(AnsweredBy(dialect));
 }
 
@@ -176,7 +176,8 @@ impl Probe {
         }
     }
 
-    /// A counter (a total that only grows) read by `read` at each scrape.
+    /// A counter (a total that only grows) read by `read` at each scrape; the exposition
+    /// adds `_total` to `name`.
     pub fn counter(
         name: &'static str,
         help: &'static str,
@@ -275,10 +276,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Every metric at zero, with no probe yet.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("portcullis");
+        // No registry prefix: it would also prefix the collector's `process_*` metrics.
+        let mut registry = Registry::default();
         let requests = Family::default();
         registry.register(
-            "http_requests",
+            "portcullis_http_requests",
             "HTTP requests answered, by dialect, endpoint (route template) and status",
             requests.clone(),
         );
@@ -287,25 +289,25 @@ impl Metrics {
             Histogram::new(exponential_buckets(0.0005, 2.0, 16))
         });
         registry.register(
-            "http_request_duration_seconds",
+            "portcullis_http_request_duration_seconds",
             "Time from a request's arrival to its response, by dialect and endpoint",
             durations.clone(),
         );
         let logins = Family::default();
         registry.register(
-            "logins",
+            "portcullis_logins",
             "Password logins by dialect and outcome (success, failure, throttled, busy)",
             logins.clone(),
         );
         let refreshes = Family::default();
         registry.register(
-            "refreshes",
+            "portcullis_refreshes",
             "Refresh-token presentations by outcome (rotated, grace, reuse_revoked, invalid)",
             refreshes.clone(),
         );
         let revoked = Family::default();
         registry.register(
-            "sessions_revoked",
+            "portcullis_sessions_revoked",
             "Sessions ended, by reason (logout, refresh_reuse, password_reset)",
             revoked.clone(),
         );
@@ -425,7 +427,7 @@ pub fn process_probes() -> Vec<Probe> {
             },
         ),
         Probe::counter(
-            "process_cpu_seconds_total",
+            "process_cpu_seconds",
             "Total user and system CPU time spent in seconds",
             || proc_cpu_seconds().unwrap_or(f64::NAN),
         ),

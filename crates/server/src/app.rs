@@ -594,13 +594,13 @@ fn probe_storage(metrics: &Metrics, database: &Database, cache: Option<&Arc<Stat
     if let Some(cache) = cache {
         let hits = cache.clone();
         metrics.probe(Probe::counter(
-            "portcullis_cache_hits_total",
+            "portcullis_cache_hits",
             "Session and user lookups answered from the cache",
             move || hits.stats().hits as f64,
         ));
         let misses = cache.clone();
         metrics.probe(Probe::counter(
-            "portcullis_cache_misses_total",
+            "portcullis_cache_misses",
             "Session and user lookups the cache passed to the database",
             move || misses.stats().misses as f64,
         ));
