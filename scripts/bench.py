@@ -335,6 +335,7 @@ class Harness:
         self.baseline: dict[str, float] = {}
         self.server_env_shown: dict[str, dict[str, str]] = {}
         self.server_log_problems: dict[str, Any] = {}
+        self.secrets_keys: dict[str, str] = {}
 
     # ---- lifecycle
 
@@ -385,7 +386,8 @@ class Harness:
             # Like for like with the bare JWT baseline: HS256 keys, generated into the
             # database and sealed under a secrets key made for this run.
             "PORTCULLIS_JWT_ALG": "HS256",
-            "PORTCULLIS_SECRETS_KEY": random_key(),
+            # One per database, made for this run: servers sharing a database share it.
+            "PORTCULLIS_SECRETS_KEY": self.secrets_keys.setdefault(database_url, random_key()),
             # Every refresh token is spent exactly once: a harness bug that presented
             # one twice is refused (401) instead of passing as a parallel renewal.
             "PORTCULLIS_REFRESH_GRACE_SECS": "0",
@@ -425,16 +427,14 @@ class Harness:
             for line in problems[:3]:
                 log(f"    {line[:300]}")
 
-    def start_portcullis(self, name: str, database_url: str, flood: bool = False) -> Server:
+    def start_portcullis(
+        self, name: str, database_url: str, flood: bool = False, metrics: bool = False
+    ) -> Server:
         port = free_port()
-        return Server(
-            self,
-            name,
-            [self.args.portcullis, "serve"],
-            self.portcullis_env(database_url, port, flood),
-            port,
-            "/readyz",
-        )
+        env = self.portcullis_env(database_url, port, flood)
+        if metrics:
+            env["PORTCULLIS_METRICS_BIND"] = f"127.0.0.1:{free_port()}"
+        return Server(self, name, [self.args.portcullis, "serve"], env, port, "/readyz")
 
     def create_database(self) -> str:
         done = subprocess.run(
@@ -786,6 +786,26 @@ class Harness:
             ),
         )
         ratio_row(row, jwt, "bare JWT", 0.5)
+        if db == "sqlite" and "authenticated" in a.kinds.split(","):
+            # The same requests to a second server on the same file that keeps metrics:
+            # what counting every request costs.
+            log("-- authenticated authapi, POST /auth, metrics kept (PORTCULLIS_METRICS_BIND)")
+            counting = self.start_portcullis(f"portcullis-{db}-metrics", url, metrics=True)
+            counting.wait_ready()
+            counted = self.measured(
+                Row("authenticated", "authapi POST /auth, metrics kept", db, a.auth_connections),
+                lambda: self.wrk(
+                    f"{db} authapi /auth metrics",
+                    counting.port,
+                    "/auth",
+                    "cycle.lua",
+                    a.auth_connections,
+                    {"BENCH_METHOD": "POST", "BENCH_HEADER": "Authorization", "BENCH_VALUES": bearers},
+                    {200},
+                ),
+            )
+            ratio_row(counted, row.rps, "metrics off", 0.95)
+            self.stop_portcullis(counting)
         log("-- authenticated ioweyou, GET /api/user (cookie)")
         row = self.measured(
             Row("authenticated", "ioweyou GET /api/user (cookie)", db, a.auth_connections),
