@@ -21,6 +21,7 @@ mod import;
 mod journey;
 mod keys;
 mod mail;
+mod openapi;
 mod operability;
 mod pocketbase_sdk;
 mod protocol_errors;

@@ -17,6 +17,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use portcullis_domain::Client;
 
 use crate::body::{BodyError, JsonObject};
+use crate::openapi::{BodySchema, EndpointDoc};
 use crate::origin::client_of;
 use crate::state::AppState;
 
@@ -54,6 +55,8 @@ pub struct Endpoint {
     /// Whether it reads or sets a session cookie, so a cross-site request is refused.
     pub(crate) session_cookie: bool,
     pub(crate) handler: BoxedHandler,
+    /// What its OpenAPI document says of it ([`crate::openapi`]).
+    pub(crate) doc: EndpointDoc,
 }
 
 impl Endpoint {
@@ -69,11 +72,23 @@ impl Endpoint {
             path,
             body_key: None,
             session_cookie: false,
+            doc: EndpointDoc::new(""),
             handler: Rc::new(move |call| {
                 let future = handler(call);
                 Box::pin(async move { future.await.unwrap_or_else(|e| e.error_response()) })
             }),
         }
+    }
+
+    /// Describes it for the dialect's OpenAPI document.
+    pub fn documented(mut self, doc: EndpointDoc) -> Self {
+        self.doc = doc;
+        self
+    }
+
+    /// Its summary in the OpenAPI document (empty until [`Endpoint::documented`]).
+    pub fn summary(&self) -> &'static str {
+        self.doc.summary()
     }
 
     /// Claims requests on a shared path whose body has `key`.
@@ -154,6 +169,10 @@ pub trait Dialect: Send + Sync + 'static {
     /// Its error response to `refusal`, with [`Refusal::status`]. Headers that every
     /// dialect's answer carries (`Retry-After`, `Allow`) are added by the caller.
     fn refusal(&self, request: &HttpRequest, refusal: &Refusal) -> HttpResponse;
+
+    /// The schema of its error body (of every [`Refusal`] and of its endpoints'
+    /// failures), for its OpenAPI document.
+    fn error_schema(&self) -> BodySchema;
 
     /// The longest lifetime of a token it issues by a setting of its own (beyond the
     /// server's access and refresh lifetimes), if any: a superseded signing key keeps

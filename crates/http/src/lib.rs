@@ -52,6 +52,7 @@ mod health;
 pub mod ioweyou;
 mod jwks;
 mod oauth;
+pub mod openapi;
 mod origin;
 pub mod pocketbase;
 mod routing;
@@ -110,6 +111,7 @@ pub fn configure(
         health::routes(cfg);
         jwks::routes(cfg);
         oauth::routes(cfg);
+        openapi::routes(cfg, &dialects);
         routing::mount(cfg, &dialects);
     }
 }

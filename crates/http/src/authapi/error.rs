@@ -17,8 +17,8 @@ use crate::dialect::{Refusal, set_retry_after};
 pub(crate) const PLEASE_AUTHENTICATE: &str = "Please authenticate";
 pub(crate) const INVALID_REFRESH_TOKEN: &str = "Invalid refresh token";
 
-#[derive(Debug, Serialize)]
-struct Detail {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct Detail {
     field: String,
     message: String,
 }
@@ -114,8 +114,9 @@ impl fmt::Display for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// `{"code": <status>, "message": "...", "details"?: [{"field", "message"}]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
     code: u16,
     message: &'a str,
     #[serde(skip_serializing_if = "<[Detail]>::is_empty")]

@@ -24,6 +24,7 @@ use response::{AuthBody, MessageBody, TokensBody, WelcomeBody};
 use crate::bearer::bearer_token;
 use crate::body::BodyError;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::openapi::{BodySchema, Credential, EndpointDoc};
 use crate::settings::{DialectSpec, no_settings};
 
 /// The authapi dialect; it has no settings of its own.
@@ -48,17 +49,58 @@ impl Dialect for Authapi {
     fn refusal(&self, _: &HttpRequest, refusal: &Refusal) -> HttpResponse {
         ApiError::refused(refusal).error_response()
     }
+
+    fn error_schema(&self) -> BodySchema {
+        BodySchema::of::<error::ErrorBody<'static>>()
+    }
 }
 
 fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::new(Method::POST, "/auth", welcome),
-        Endpoint::new(Method::POST, "/auth/register", register),
-        Endpoint::new(Method::POST, "/auth/login", login).claiming("email"),
-        Endpoint::new(Method::POST, "/auth/logout", logout),
-        Endpoint::new(Method::POST, "/auth/refresh-tokens", refresh_tokens),
-        Endpoint::new(Method::POST, "/auth/forgot-password", forgot_password),
-        Endpoint::new(Method::POST, "/auth/reset-password", reset_password),
+        Endpoint::new(Method::POST, "/auth", welcome).documented(
+            EndpointDoc::new("The authenticated user")
+                .with(Credential::Bearer)
+                .answers::<WelcomeBody>(200, "The access token's user")
+                .fails(
+                    401,
+                    "No, an invalid or an expired access token, or a revoked session",
+                ),
+        ),
+        Endpoint::new(Method::POST, "/auth/register", register).documented(
+            EndpointDoc::new("Create an account and log it in")
+                .body::<RegisterRequest>()
+                .answers::<AuthBody>(201, "Created and logged in"),
+        ),
+        Endpoint::new(Method::POST, "/auth/login", login)
+            .claiming("email")
+            .documented(
+                EndpointDoc::new("Log in with an email (or username) and a password")
+                    .body::<LoginRequest>()
+                    .answers::<AuthBody>(200, "Logged in")
+                    .fails(401, "Incorrect email or password"),
+            ),
+        Endpoint::new(Method::POST, "/auth/logout", logout).documented(
+            EndpointDoc::new("End the refresh token's session")
+                .body::<RefreshTokenRequest>()
+                .answers::<MessageBody>(200, "Logged out"),
+        ),
+        Endpoint::new(Method::POST, "/auth/refresh-tokens", refresh_tokens).documented(
+            EndpointDoc::new("Rotate a refresh token into a new pair")
+                .body::<RefreshTokenRequest>()
+                .answers::<TokensBody>(200, "The new pair; the presented token is spent")
+                .fails(401, "Invalid, expired, spent or revoked refresh token"),
+        ),
+        Endpoint::new(Method::POST, "/auth/forgot-password", forgot_password).documented(
+            EndpointDoc::new("Mail a password-reset link, if the email is registered")
+                .body::<ForgotPasswordRequest>()
+                .answers::<MessageBody>(200, "Accepted, whether or not the email is registered"),
+        ),
+        Endpoint::new(Method::POST, "/auth/reset-password", reset_password).documented(
+            EndpointDoc::new("Set a new password with a reset token")
+                .body::<ResetPasswordRequest>()
+                .answers::<MessageBody>(200, "Password set; every session ended")
+                .fails(401, "Invalid, expired or used reset token"),
+        ),
     ]
 }
 

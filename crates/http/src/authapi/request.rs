@@ -6,11 +6,14 @@ use super::error::ApiError;
 use crate::body::{Fields, JsonObject};
 
 /// `POST /auth/register`.
+#[derive(utoipa::ToSchema)]
 pub struct RegisterRequest {
     pub name: String,
     pub bio: Option<String>,
     pub email: String,
+    #[schema(value_type = String)]
     pub password: Password,
+    #[schema(value_type = String)]
     pub confirm: Password,
 }
 
@@ -36,8 +39,10 @@ impl TryFrom<&JsonObject> for RegisterRequest {
 }
 
 /// `POST /auth/login`.
+#[derive(utoipa::ToSchema)]
 pub struct LoginRequest {
     pub email: String,
+    #[schema(value_type = String)]
     pub password: Password,
 }
 
@@ -57,7 +62,9 @@ impl TryFrom<&JsonObject> for LoginRequest {
 }
 
 /// `{refreshToken}` of `POST /auth/logout` and `POST /auth/refresh-tokens`.
+#[derive(utoipa::ToSchema)]
 pub struct RefreshTokenRequest {
+    #[schema(rename = "refreshToken")]
     pub refresh_token: String,
 }
 
@@ -75,7 +82,9 @@ impl TryFrom<&JsonObject> for RefreshTokenRequest {
 }
 
 /// `POST /auth/forgot-password`.
+#[derive(utoipa::ToSchema)]
 pub struct ForgotPasswordRequest {
+    #[schema(value_type = String)]
     pub email: Email,
 }
 
@@ -98,7 +107,9 @@ impl TryFrom<&JsonObject> for ForgotPasswordRequest {
 }
 
 /// The body of `POST /auth/reset-password?token=T`.
+#[derive(utoipa::ToSchema)]
 pub struct ResetPasswordRequest {
+    #[schema(value_type = String)]
     pub password: Password,
     /// The reset token, when the client sends it in the body rather than in the query
     /// string (which ends up in proxies' logs).

@@ -5,7 +5,7 @@ use portcullis_domain::{Authenticated, IssuedToken, TokenPair, User};
 use serde::Serialize;
 
 /// The `User` schema, plus the id; never a hash.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserBody {
     pub id: String,
     pub name: String,
@@ -26,7 +26,7 @@ impl From<&User> for UserBody {
 }
 
 /// The document's `User` schema exactly, for `POST /auth`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProfileBody {
     pub name: String,
     pub bio: Option<String>,
@@ -42,7 +42,7 @@ impl From<&User> for ProfileBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokenBody {
     pub token: String,
     /// RFC 3339 in UTC with milliseconds, as a JavaScript `Date` serialises.
@@ -62,7 +62,7 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokensBody {
     pub access: TokenBody,
     pub refresh: TokenBody,
@@ -78,7 +78,7 @@ impl From<&TokenPair> for TokensBody {
 }
 
 /// `{"user": User, "tokens": Tokens}` of register and login.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthBody {
     pub user: UserBody,
     pub tokens: TokensBody,
@@ -93,12 +93,12 @@ impl From<&Authenticated> for AuthBody {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct MessageBody {
     pub message: &'static str,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct WelcomeBody {
     pub message: &'static str,
     pub user: ProfileBody,

@@ -197,16 +197,27 @@ impl fmt::Display for CbsError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// `{"code", "desc", "error"}`: a login's error.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
     code: u16,
     desc: &'a str,
     error: &'static str,
 }
 
-#[derive(Serialize)]
-struct ResultErrorBody<'a> {
+/// `{"result": {"code", "desc", "error"}}`: a refresh's error (the common result model).
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ResultErrorBody<'a> {
     result: ErrorBody<'a>,
+}
+
+/// Either form, as an endpoint's document gives cbs's errors.
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // Only its schema is used.
+pub(crate) enum AnyErrorBody<'a> {
+    Flat(ErrorBody<'a>),
+    InResult(ResultErrorBody<'a>),
 }
 
 impl ResponseError for CbsError {

@@ -25,6 +25,7 @@ use response::{Lifetimes, LoginBody, RefreshBody, TokensBody};
 
 use crate::bearer::bearer_token;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::openapi::{BodySchema, Credential, EndpointDoc};
 use crate::settings::{DialectSpec, no_settings};
 
 /// The claim both tokens of a cbs login carry: the login name, in the account's stored
@@ -66,14 +67,31 @@ impl Dialect for Cbs {
             error.in_result().error_response()
         }
     }
+
+    fn error_schema(&self) -> BodySchema {
+        BodySchema::of::<error::AnyErrorBody<'static>>()
+    }
 }
 
 const LOGIN_PATH: &str = "/api/v1/auth/login";
 
 fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::new(Method::POST, LOGIN_PATH, login).claiming("user"),
-        Endpoint::new(Method::POST, "/api/v1/auth/refresh", refresh),
+        Endpoint::new(Method::POST, LOGIN_PATH, login)
+            .claiming("user")
+            .documented(
+                EndpointDoc::new("Log in with a user id (email or username) and a password")
+                    .body::<LoginRequest>()
+                    .answers::<LoginBody>(200, "Logged in; `redirect` says a new password is due")
+                    .fails(401, "Invalid user or password"),
+            ),
+        Endpoint::new(Method::POST, "/api/v1/auth/refresh", refresh).documented(
+            EndpointDoc::new("Rotate a refresh token, with the session's access token")
+                .with(Credential::Bearer)
+                .body::<RefreshRequest>()
+                .answers::<RefreshBody>(200, "The new pair")
+                .fails(401, "Invalid, expired, spent or revoked token"),
+        ),
     ]
 }
 

@@ -10,8 +10,10 @@ use crate::body::{Fields, JsonObject};
 const USER_MAX_CHARS: usize = 254;
 
 /// `{user, password}` of `POST /api/v1/auth/login`. `user` is a username or an email.
+#[derive(utoipa::ToSchema)]
 pub struct LoginRequest {
     pub user: String,
+    #[schema(value_type = String)]
     pub password: Password,
 }
 
@@ -36,6 +38,7 @@ impl TryFrom<&JsonObject> for LoginRequest {
 }
 
 /// `{refresh_token}` of `POST /api/v1/auth/refresh` (and of the login path).
+#[derive(utoipa::ToSchema)]
 pub struct RefreshRequest {
     pub refresh_token: String,
 }

@@ -35,7 +35,7 @@ fn expires_in(token: &IssuedToken, arrived: DateTime<Utc>, ttl: TimeDelta) -> i6
 }
 
 /// The login result model; with `code` and `desc` added, refresh's too.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct TokensBody {
     pub token_type: &'static str,
     pub access_token: String,
@@ -68,7 +68,7 @@ impl TokensBody {
 pub const REDIRECT_PASSWORD_RESET: &str = "pw/reset";
 
 /// `{"code": 0, "result": {...}, "redirect"?: "pw/reset"}` of a login.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct LoginBody {
     pub code: u16,
     pub result: TokensBody,
@@ -87,7 +87,7 @@ impl LoginBody {
 }
 
 /// The common result model, `{"code": 0, "desc": "Ok"}`, with the rotated pair.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RefreshResult {
     pub code: u16,
     pub desc: &'static str,
@@ -96,7 +96,7 @@ pub struct RefreshResult {
 }
 
 /// `{"result": RefreshResult}` of a refresh.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RefreshBody {
     pub result: RefreshResult,
 }

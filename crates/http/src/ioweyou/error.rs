@@ -88,8 +88,10 @@ impl fmt::Display for IoweyouError {
     }
 }
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
+/// `{"errors": ["..."]}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ErrorBody<'a> {
+    #[schema(value_type = Vec<String>, min_items = 1, max_items = 1)]
     errors: [&'a str; 1],
 }
 

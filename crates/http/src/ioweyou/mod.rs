@@ -35,7 +35,18 @@ use response::{EmptyBody, UserBody};
 
 use crate::body::FieldProblem;
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::openapi::{BodySchema, Credential, EndpointDoc};
 use crate::settings::{DialectSpec, no_settings};
+
+use session_cookie::COOKIE_NAME as COOKIE;
+
+/// `POST /users/login` and `POST /api/login`, which are one handler.
+fn login_doc() -> EndpointDoc {
+    EndpointDoc::new("Log in with a username and password, or renew with the session cookie")
+        .body::<LoginRequest>()
+        .answers_with_cookie::<EmptyBody>(200, "Logged in; the session cookie is set", COOKIE)
+        .fails(401, "Username or password was incorrect")
+}
 
 /// The ioweyou dialect; it has no settings of its own.
 pub const DIALECT: DialectSpec = DialectSpec {
@@ -59,15 +70,51 @@ impl Dialect for Ioweyou {
     fn refusal(&self, _: &HttpRequest, refusal: &Refusal) -> HttpResponse {
         IoweyouError::refused(refusal).error_response()
     }
+
+    fn error_schema(&self) -> BodySchema {
+        BodySchema::of::<error::ErrorBody<'static>>()
+    }
 }
 
 fn endpoints() -> Vec<Endpoint> {
     vec![
-        Endpoint::new(Method::POST, "/users/login", login).with_session_cookie(),
-        Endpoint::new(Method::POST, "/api/login", login).with_session_cookie(),
-        Endpoint::new(Method::POST, "/api/signup", signup).with_session_cookie(),
-        Endpoint::new(Method::GET, "/api/user", current_user).with_session_cookie(),
-        Endpoint::new(Method::GET, "/api/logout", logout).with_session_cookie(),
+        Endpoint::new(Method::POST, "/users/login", login)
+            .with_session_cookie()
+            .documented(login_doc()),
+        Endpoint::new(Method::POST, "/api/login", login)
+            .with_session_cookie()
+            .documented(login_doc()),
+        Endpoint::new(Method::POST, "/api/signup", signup)
+            .with_session_cookie()
+            .documented(
+                EndpointDoc::new("Create an account and log it in")
+                    .body::<SignupRequest>()
+                    .answers_nothing(201, "Created; the session cookie is set", COOKIE)
+                    .fails(422, "The username or email is taken"),
+            ),
+        Endpoint::new(Method::GET, "/api/user", current_user)
+            .with_session_cookie()
+            .documented(
+                EndpointDoc::new("The session cookie's user")
+                    .with(Credential::Cookie(COOKIE))
+                    .answers_with_cookie::<UserBody>(
+                        200,
+                        "The user; a renewed cookie when the access token had expired",
+                        COOKIE,
+                    )
+                    .fails(401, "Not authenticated"),
+            ),
+        Endpoint::new(Method::GET, "/api/logout", logout)
+            .with_session_cookie()
+            .documented(
+                EndpointDoc::new("End the session and clear the cookie")
+                    .with(Credential::Cookie(COOKIE))
+                    .answers_with_cookie::<EmptyBody>(
+                        200,
+                        "Logged out; the cookie is cleared",
+                        COOKIE,
+                    ),
+            ),
     ]
 }
 

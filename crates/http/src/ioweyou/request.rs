@@ -11,10 +11,12 @@ use crate::body::{FieldProblem, JsonObject, joi_message};
 pub(crate) const USERNAME_MAX_CHARS: usize = 254;
 
 /// `POST /users/login` and `POST /api/login`.
+#[derive(utoipa::ToSchema)]
 pub struct LoginRequest {
     /// A username or an email address.
     pub username: String,
     /// Absent: the `access_tokens` cookie's refresh token is used instead.
+    #[schema(value_type = Option<String>)]
     pub password: Option<Password>,
 }
 
@@ -61,12 +63,15 @@ const SIGNUP_NAME_CHARS: std::ops::RangeInclusive<usize> = 2..=16;
 /// (`username: alphanum, 2–16`; `displayName: letters, digits and spaces, 2–16 after
 /// trimming`; `password` required), reporting only the first failing rule. The
 /// password's own rules are Portcullis's policy, applied by the use case.
+#[derive(utoipa::ToSchema)]
 pub struct SignupRequest {
     /// Letters and digits, as sent.
     pub username: String,
     /// Trimmed.
+    #[schema(rename = "displayName")]
     pub display_name: String,
     /// As sent.
+    #[schema(value_type = String)]
     pub password: Password,
 }
 

@@ -4,11 +4,11 @@ use portcullis_domain::User;
 use serde::Serialize;
 
 /// `{}`: the body of every success without data.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EmptyBody {}
 
 /// `GET /api/user`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct UserBody {
     /// The account's username, or its email when it has none (an account has one or
     /// the other).

@@ -38,8 +38,8 @@ pub(crate) const INVALID_JSON: &str = "Invalid json";
 pub(crate) const TOO_LARGE: &str = "Request entity too large";
 
 /// One field's problem in `data`, as PocketBase's validators word it.
-#[derive(Clone, Copy, Debug, Serialize)]
-struct FieldError {
+#[derive(Clone, Copy, Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct FieldError {
     code: &'static str,
     message: &'static str,
 }
@@ -124,24 +124,24 @@ impl fmt::Display for PbError {
 }
 
 /// PocketBase's own error body.
-#[derive(Serialize)]
-struct ApiErrorBody<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct ApiErrorBody<'a> {
     code: u16,
     message: &'a str,
     data: &'a BTreeMap<&'static str, FieldError>,
 }
 
-#[derive(Serialize)]
-struct OriginalError<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct OriginalError<'a> {
     url: &'a str,
     status: u16,
     data: ApiErrorBody<'a>,
 }
 
 /// `JSON.stringify(clientResponseError)`, in the document's key order.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct ClientResponseErrorBody<'a> {
+pub(crate) struct ClientResponseErrorBody<'a> {
     url: &'a str,
     status: u16,
     response: ApiErrorBody<'a>,

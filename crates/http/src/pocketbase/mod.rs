@@ -29,6 +29,7 @@ use request::LoginRequest;
 use response::{AuthBody, COLLECTION_ID, RecordBody, TOKEN_TYPE, auth_cookie};
 
 use crate::dialect::{Call, Dialect, Endpoint, Refusal};
+use crate::openapi::{BodySchema, EndpointDoc};
 use crate::origin::{config_of, origin};
 use crate::settings::{DialectSettings, DialectSpec, SettingsError};
 use crate::state::HttpConfig;
@@ -91,7 +92,16 @@ impl Dialect for PocketbaseConfig {
                 login(call, config.clone())
             })
             .claiming("username")
-            .with_session_cookie(),
+            .with_session_cookie()
+            .documented(
+                EndpointDoc::new("Authenticate a users record with a username and password")
+                    .body::<LoginRequest>()
+                    .answers_with_cookie::<AuthBody>(
+                        200,
+                        "The record and its token; the pb_auth cookie unless turned off",
+                        "pb_auth",
+                    ),
+            ),
         ]
     }
 
@@ -103,6 +113,10 @@ impl Dialect for PocketbaseConfig {
         PbError::refused(refusal)
             .at(request_url(request, &config_of(request)))
             .error_response()
+    }
+
+    fn error_schema(&self) -> BodySchema {
+        BodySchema::of::<error::ClientResponseErrorBody<'static>>()
     }
 }
 

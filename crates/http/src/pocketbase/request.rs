@@ -6,8 +6,10 @@ use super::error::PbError;
 use crate::body::{Fields, JsonObject};
 
 /// `POST /auth/login`: `username` holds a username or an email.
+#[derive(utoipa::ToSchema)]
 pub struct LoginRequest {
     pub username: String,
+    #[schema(value_type = String)]
     pub password: Password,
 }
 

@@ -21,7 +21,7 @@ pub(crate) const COOKIE_NAME: &str = "pb_auth";
 const COOKIE_SIZE_LIMIT: usize = 4096;
 
 /// `{"record": Record, "token": "<jwt>"}`.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuthBody {
     pub record: RecordBody,
     pub token: String,
@@ -29,7 +29,7 @@ pub struct AuthBody {
 
 /// A `users` auth record. The fields are declared in alphabetical order, the order
 /// PocketBase writes them in (serde keeps declaration order).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordBody {
     pub avatar: String,
@@ -49,9 +49,11 @@ pub struct RecordBody {
 }
 
 /// The record's `location` field.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Location {
+    #[schema(value_type = f64)]
     pub lat: Number,
+    #[schema(value_type = f64)]
     pub lon: Number,
     pub name: String,
 }

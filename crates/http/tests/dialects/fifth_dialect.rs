@@ -67,6 +67,9 @@ mod toy {
         fn refusal(&self, _: &HttpRequest, refusal: &Refusal) -> HttpResponse {
             ToyError(refusal.status(), format!("refused: {refusal:?}")).error_response()
         }
+        fn error_schema(&self) -> portcullis_http::openapi::BodySchema {
+            portcullis_http::openapi::BodySchema::of::<String>()
+        }
     }
 
     async fn whoami(call: Call) -> Result<HttpResponse, ToyError> {
