@@ -264,6 +264,17 @@ async fn metrics_count_requests_and_their_outcomes(backend: Backend) {
         .post("/auth/logout", json!({"refreshToken": refresh}))
         .await;
     assert_eq!(logout.status, 200);
+    // A logout with a token already rotated away: a replay, which revokes the session.
+    let third = api.login("ada@example.com", PASSWORD).await;
+    let spent = third.body["tokens"]["refresh"]["token"].clone();
+    let renewed = api
+        .post("/auth/refresh-tokens", json!({"refreshToken": spent}))
+        .await;
+    assert_eq!(renewed.status, 200);
+    let replayed_logout = api
+        .post("/auth/logout", json!({"refreshToken": spent}))
+        .await;
+    assert_eq!(replayed_logout.status, 400);
     assert_eq!(api.get("/no/such/path").await.status, 404);
     let after = scrape(address).await;
 
@@ -273,11 +284,12 @@ async fn metrics_count_requests_and_their_outcomes(backend: Backend) {
     let requests = "portcullis_http_requests_total";
     let expected: BTreeMap<(&str, &str, &str), f64> = [
         (("authapi", "/auth/register", "201"), 1.0),
-        (("authapi", "/auth/login", "200"), 2.0),
+        (("authapi", "/auth/login", "200"), 3.0),
         (("pocketbase", "/auth/login", "400"), 1.0),
-        (("authapi", "/auth/refresh-tokens", "200"), 1.0),
+        (("authapi", "/auth/refresh-tokens", "200"), 2.0),
         (("authapi", "/auth/refresh-tokens", "401"), 1.0),
         (("authapi", "/auth/logout", "200"), 1.0),
+        (("authapi", "/auth/logout", "400"), 1.0),
         (("none", "unmatched", "404"), 1.0),
     ]
     .into();
@@ -300,24 +312,25 @@ async fn metrics_count_requests_and_their_outcomes(backend: Backend) {
             "portcullis_http_request_duration_seconds_count",
             &login_route
         ),
-        2.0
+        3.0
     );
     assert!(delta("portcullis_http_request_duration_seconds_sum", &login_route) > 0.0);
 
     let logins = "portcullis_logins_total";
     assert_eq!(
         delta(logins, &[("dialect", "authapi"), ("outcome", "success")]),
-        2.0
+        3.0
     );
     assert_eq!(
         delta(logins, &[("dialect", "pocketbase"), ("outcome", "failure")]),
         1.0
     );
     let refreshes = "portcullis_refreshes_total";
-    assert_eq!(delta(refreshes, &[("outcome", "rotated")]), 1.0);
+    assert_eq!(delta(refreshes, &[("outcome", "rotated")]), 2.0);
     assert_eq!(delta(refreshes, &[("outcome", "reuse_revoked")]), 1.0);
     let revoked = "portcullis_sessions_revoked_total";
-    assert_eq!(delta(revoked, &[("reason", "refresh_reuse")]), 1.0);
+    // The replayed refresh and the replayed logout.
+    assert_eq!(delta(revoked, &[("reason", "refresh_reuse")]), 2.0);
     assert_eq!(delta(revoked, &[("reason", "logout")]), 1.0);
 
     for gauge in [

@@ -188,9 +188,14 @@ pub enum RefreshError {
 /// Why [`AuthService::logout`](crate::AuthService::logout) refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LogoutError {
-    /// Malformed, unknown, expired, already used, or its session already ended.
+    /// Malformed, unknown, expired, or its session already ended.
     #[error("invalid refresh token")]
     InvalidToken,
+    /// Already used: a replay, taken as proof the family is stolen, so the session was
+    /// revoked ([`crate::RevocationReason::RefreshReuse`]). Dialects answer it as
+    /// [`LogoutError::InvalidToken`].
+    #[error("refresh token already used")]
+    Reused,
     /// Not the client's fault.
     #[error(transparent)]
     Internal(#[from] InternalError),

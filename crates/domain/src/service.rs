@@ -581,7 +581,7 @@ impl AuthService {
             Err(EndSessionError::Store(e)) => Err(e.into()),
             Err(EndSessionError::AlreadyUsed) => {
                 event.with_outcome(EventOutcome::ReuseDetected).trace();
-                Err(LogoutError::InvalidToken)
+                Err(LogoutError::Reused)
             }
             Err(EndSessionError::UnknownToken | EndSessionError::SessionInactive) => {
                 Err(LogoutError::InvalidToken)

@@ -15,7 +15,9 @@ use serde_json::json;
 use utoipa::ToSchema;
 use utoipa::openapi::content::ContentBuilder;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem, PathsBuilder};
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, PathItem, PathsBuilder,
+};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::schema::{
@@ -81,6 +83,8 @@ pub struct Answer {
 pub struct EndpointDoc {
     summary: &'static str,
     body: Option<BodySchema>,
+    /// Optional string query parameters: name and description.
+    query: Vec<(&'static str, &'static str)>,
     answers: Vec<Answer>,
     credential: Option<Credential>,
 }
@@ -91,6 +95,7 @@ impl EndpointDoc {
         Self {
             summary,
             body: None,
+            query: Vec::new(),
             answers: Vec::new(),
             credential: None,
         }
@@ -104,6 +109,12 @@ impl EndpointDoc {
     /// Its JSON request body has the schema of `T`.
     pub fn body<T: ToSchema>(mut self) -> Self {
         self.body = Some(BodySchema::of::<T>());
+        self
+    }
+
+    /// It takes the optional query parameter `name` (a string).
+    pub fn query(mut self, name: &'static str, description: &'static str) -> Self {
+        self.query.push((name, description));
         self
     }
 
@@ -329,6 +340,18 @@ fn operation(
     let doc = endpoint.doc.clone();
     let json = |schema: RefOr<Schema>| ContentBuilder::new().schema(Some(schema)).build();
     let mut operation = OperationBuilder::new().summary(Some(doc.summary));
+    for (name, description) in doc.query {
+        operation = operation.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(description))
+                .schema(Some(
+                    ObjectBuilder::new().schema_type(SchemaType::new(Type::String)),
+                )),
+        );
+    }
     if let Some(body) = doc.body {
         (body.add)(schemas);
         closed(schemas, &(body.name)());

@@ -388,10 +388,12 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts the session a logout ended.
+    /// Counts the session a logout ended, or revoked for a replayed token.
     pub fn logout(&self, result: &Result<(), LogoutError>) {
-        if result.is_ok() {
-            self.session_revoked("logout", 1);
+        match result {
+            Ok(()) => self.session_revoked("logout", 1),
+            Err(LogoutError::Reused) => self.session_revoked("refresh_reuse", 1),
+            Err(LogoutError::InvalidToken | LogoutError::Internal(_)) => {}
         }
     }
 

@@ -200,7 +200,9 @@ impl From<RefreshError> for ApiError {
 impl From<LogoutError> for ApiError {
     fn from(error: LogoutError) -> Self {
         match error {
-            LogoutError::InvalidToken => Self::bad_request(INVALID_REFRESH_TOKEN),
+            LogoutError::InvalidToken | LogoutError::Reused => {
+                Self::bad_request(INVALID_REFRESH_TOKEN)
+            }
             LogoutError::Internal(e) => e.into(),
         }
     }

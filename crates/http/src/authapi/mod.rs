@@ -97,6 +97,10 @@ fn endpoints() -> Vec<Endpoint> {
         ),
         Endpoint::new(Method::POST, "/auth/reset-password", reset_password).documented(
             EndpointDoc::new("Set a new password with a reset token")
+                .query(
+                    "token",
+                    "The reset token, when the body has none (the link's form)",
+                )
                 .body::<ResetPasswordRequest>()
                 .answers::<MessageBody>(200, "Password set; every session ended")
                 .fails(401, "Invalid, expired or used reset token"),

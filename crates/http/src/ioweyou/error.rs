@@ -178,7 +178,7 @@ impl From<RefreshError> for IoweyouError {
 impl From<LogoutError> for IoweyouError {
     fn from(error: LogoutError) -> Self {
         match error {
-            LogoutError::InvalidToken => Self::not_authenticated(),
+            LogoutError::InvalidToken | LogoutError::Reused => Self::not_authenticated(),
             LogoutError::Internal(e) => e.into(),
         }
     }

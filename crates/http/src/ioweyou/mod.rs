@@ -205,7 +205,7 @@ async fn logout(call: Call) -> Result<HttpResponse, IoweyouError> {
     if let Some(refresh) = session_cookie::read(&call.request).and_then(|t| t.refresh_token) {
         // The client is logged out whatever happens here; a failure is only logged.
         match call.logout(refresh).await {
-            Ok(Ok(()) | Err(LogoutError::InvalidToken)) => {}
+            Ok(Ok(()) | Err(LogoutError::InvalidToken | LogoutError::Reused)) => {}
             // The database is unreachable: the client must retry, so its cookie is
             // kept rather than the session left live behind a cleared one.
             Ok(Err(LogoutError::Internal(error))) if error.is_unavailable() => {
