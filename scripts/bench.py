@@ -772,18 +772,23 @@ class Harness:
             server.check_alive()
 
         # Authenticated requests.
+        def authenticated(name: str, port: int, method: str, path: str, header: str, values: str) -> Row:
+            return self.measured(
+                Row("authenticated", name, db, a.auth_connections),
+                lambda: self.wrk(
+                    f"{db} {name}",
+                    port,
+                    path,
+                    "cycle.lua",
+                    a.auth_connections,
+                    {"BENCH_METHOD": method, "BENCH_HEADER": header, "BENCH_VALUES": values},
+                    {200},
+                ),
+            )
+
         log("-- authenticated authapi, POST /auth (bearer)")
-        row = self.measured(
-            Row("authenticated", "authapi POST /auth (bearer)", db, a.auth_connections),
-            lambda: self.wrk(
-                f"{db} authapi /auth",
-                server.port,
-                "/auth",
-                "cycle.lua",
-                a.auth_connections,
-                {"BENCH_METHOD": "POST", "BENCH_HEADER": "Authorization", "BENCH_VALUES": bearers},
-                {200},
-            ),
+        row = authenticated(
+            "authapi POST /auth (bearer)", server.port, "POST", "/auth", "Authorization", bearers
         )
         ratio_row(row, jwt, "bare JWT", 0.5)
         if db == "sqlite" and "authenticated" in a.kinds.split(","):
@@ -792,32 +797,19 @@ class Harness:
             log("-- authenticated authapi, POST /auth, metrics kept (PORTCULLIS_METRICS_BIND)")
             counting = self.start_portcullis(f"portcullis-{db}-metrics", url, metrics=True)
             counting.wait_ready()
-            counted = self.measured(
-                Row("authenticated", "authapi POST /auth, metrics kept", db, a.auth_connections),
-                lambda: self.wrk(
-                    f"{db} authapi /auth metrics",
-                    counting.port,
-                    "/auth",
-                    "cycle.lua",
-                    a.auth_connections,
-                    {"BENCH_METHOD": "POST", "BENCH_HEADER": "Authorization", "BENCH_VALUES": bearers},
-                    {200},
-                ),
+            counted = authenticated(
+                "authapi POST /auth, metrics kept",
+                counting.port,
+                "POST",
+                "/auth",
+                "Authorization",
+                bearers,
             )
             ratio_row(counted, row.rps, "metrics off", 0.95)
             self.stop_portcullis(counting)
         log("-- authenticated ioweyou, GET /api/user (cookie)")
-        row = self.measured(
-            Row("authenticated", "ioweyou GET /api/user (cookie)", db, a.auth_connections),
-            lambda: self.wrk(
-                f"{db} ioweyou /api/user",
-                server.port,
-                "/api/user",
-                "cycle.lua",
-                a.auth_connections,
-                {"BENCH_METHOD": "GET", "BENCH_HEADER": "Cookie", "BENCH_VALUES": cookies},
-                {200},
-            ),
+        row = authenticated(
+            "ioweyou GET /api/user (cookie)", server.port, "GET", "/api/user", "Cookie", cookies
         )
         ratio_row(row, jwt, "bare JWT", 0.5)
         server.check_alive()

@@ -118,62 +118,59 @@ impl EndpointDoc {
         self
     }
 
-    /// It answers `status` with a body of `T`.
-    pub fn answers<T: ToSchema>(mut self, status: u16, description: &'static str) -> Self {
+    fn answer(
+        mut self,
+        status: u16,
+        description: &'static str,
+        body: Option<BodySchema>,
+        empty: bool,
+        set_cookie: Option<&'static str>,
+    ) -> Self {
         self.answers.push(Answer {
             status,
             description,
-            body: Some(BodySchema::of::<T>()),
-            empty: false,
-            set_cookie: None,
+            body,
+            empty,
+            set_cookie,
         });
         self
+    }
+
+    /// It answers `status` with a body of `T`.
+    pub fn answers<T: ToSchema>(self, status: u16, description: &'static str) -> Self {
+        self.answer(
+            status,
+            description,
+            Some(BodySchema::of::<T>()),
+            false,
+            None,
+        )
     }
 
     /// It answers `status` with a body of `T`, setting the cookie `cookie`.
     pub fn answers_with_cookie<T: ToSchema>(
-        mut self,
+        self,
         status: u16,
         description: &'static str,
         cookie: &'static str,
     ) -> Self {
-        self.answers.push(Answer {
-            status,
-            description,
-            body: Some(BodySchema::of::<T>()),
-            empty: false,
-            set_cookie: Some(cookie),
-        });
-        self
+        let body = Some(BodySchema::of::<T>());
+        self.answer(status, description, body, false, Some(cookie))
     }
 
     /// It may answer `status` with the dialect's error.
-    pub fn fails(mut self, status: u16, description: &'static str) -> Self {
-        self.answers.push(Answer {
-            status,
-            description,
-            body: None,
-            empty: false,
-            set_cookie: None,
-        });
-        self
+    pub fn fails(self, status: u16, description: &'static str) -> Self {
+        self.answer(status, description, None, false, None)
     }
 
     /// It answers `status` without a body, setting the cookie `cookie`.
     pub fn answers_nothing(
-        mut self,
+        self,
         status: u16,
         description: &'static str,
         cookie: &'static str,
     ) -> Self {
-        self.answers.push(Answer {
-            status,
-            description,
-            body: None,
-            empty: true,
-            set_cookie: Some(cookie),
-        });
-        self
+        self.answer(status, description, None, true, Some(cookie))
     }
 
     /// It takes `credential`.
